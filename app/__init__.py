@@ -1,0 +1,20 @@
+"""RapidCare: hospital resource booking and payments."""
+from flask import Flask
+
+
+def create_app(config=None):
+    """Build the app. ``config`` overrides defaults and RAPIDCARE_* environment variables."""
+    from app import api, cli, db, errors, logging_setup
+    from app.auth import session
+    from app.config import load_config
+
+    app = Flask(__name__)
+    load_config(app, config)
+    app.json.sort_keys = False
+    db.init_app(app)
+    errors.init_app(app)
+    logging_setup.init_app(app)
+    session.init_app(app)
+    api.init_app(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,68 @@
+"""The flask-smorest Api, our Blueprint base class, and the ONE list of blueprints."""
+import importlib
+from functools import wraps
+
+from flask import current_app
+import flask_smorest
+
+# Every domain's blueprint, registered in this order. A new domain adds one line.
+BLUEPRINT_MODULES = [
+    "app.ops.routes",
+    "app.auth.routes",
+]
+
+# Bigger requests than this are a client error rather than a page of results.
+HARD_MAX_PAGE_SIZE = 10_000
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint with the project's pagination defaults.
+
+    ``page_size`` above RAPIDCARE_MAX_PAGE_SIZE is capped to it (and reported
+    as such in X-Pagination); absurd values are a 422.
+    """
+
+    def paginate(self, pager=None, **kwargs):
+        kwargs.setdefault("page_size", 20)
+        kwargs.setdefault("max_page_size", HARD_MAX_PAGE_SIZE)
+        smorest_paginate = super().paginate(pager, **kwargs)
+
+        def decorator(func):
+            @wraps(func)
+            def capped(*args, pagination_parameters, **kw):
+                cap = int(current_app.config["MAX_PAGE_SIZE"])
+                pagination_parameters.page_size = min(pagination_parameters.page_size, cap)
+                return func(*args, pagination_parameters=pagination_parameters, **kw)
+
+            return smorest_paginate(capped)
+
+        return decorator
+
+
+class Api(flask_smorest.Api):
+    def _register_error_handlers(self):
+        """Error handlers live in app.errors (one place for every error body)."""
+
+
+def page_bounds(pagination_parameters):
+    """(limit, offset) for SQL from flask-smorest's pagination parameters."""
+    return pagination_parameters.page_size, pagination_parameters.first_item
+
+
+def init_app(app):
+    api = Api(
+        app,
+        spec_kwargs={
+            "info": {
+                "description": "Hospital resource booking and payments. "
+                "Authenticate with `POST /api/auth/login`, then send "
+                "`Authorization: Bearer <token>`."
+            }
+        },
+    )
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "opaque token"}
+    )
+    for module_name in BLUEPRINT_MODULES:
+        api.register_blueprint(importlib.import_module(module_name).blp)
+    return api

@@ -1,0 +1,125 @@
+"""SQL for accounts, tokens and login attempts. Functions take ``conn``, return dicts, never commit."""
+
+USER_COLUMNS = """
+    id, name, email, phone, role, hospital_id, status, last_login_at, created_at, updated_at
+"""
+
+
+def get_user(conn, user_id):
+    return conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone()
+
+
+def get_user_with_hash(conn, user_id):
+    return conn.execute(
+        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE id = ?", (user_id,)
+    ).fetchone()
+
+
+def get_user_by_email(conn, email):
+    return conn.execute(
+        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = ?", (email,)
+    ).fetchone()
+
+
+def insert_user(conn, *, name, email, password_hash, phone, role, now):
+    return conn.execute(
+        """
+        INSERT INTO users (name, email, password_hash, phone, role, created_at, updated_at)
+        VALUES (:name, :email, :password_hash, :phone, :role, :now, :now)
+        RETURNING id
+        """,
+        {"name": name, "email": email, "password_hash": password_hash,
+         "phone": phone, "role": role, "now": now},
+    ).fetchone()["id"]
+
+
+def update_profile(conn, user_id, *, name, phone, now):
+    conn.execute(
+        "UPDATE users SET name = :name, phone = :phone, updated_at = :now WHERE id = :id",
+        {"name": name, "phone": phone, "now": now, "id": user_id},
+    )
+
+
+def update_password_hash(conn, user_id, password_hash, now):
+    conn.execute(
+        "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
+        (password_hash, now, user_id),
+    )
+
+
+def touch_last_login(conn, user_id, now):
+    conn.execute("UPDATE users SET last_login_at = ? WHERE id = ?", (now, user_id))
+
+
+def insert_token(conn, *, user_id, token_hash, now, expires_at):
+    return conn.execute(
+        """
+        INSERT INTO api_tokens (user_id, token_hash, created_at, expires_at)
+        VALUES (?, ?, ?, ?)
+        RETURNING id
+        """,
+        (user_id, token_hash, now, expires_at),
+    ).fetchone()["id"]
+
+
+def get_user_by_token(conn, token_hash, now):
+    """The active user behind a live (unrevoked, unexpired) token."""
+    return conn.execute(
+        """
+        SELECT t.id AS token_id, u.id, u.name, u.email, u.phone, u.role, u.hospital_id,
+               u.status, u.last_login_at, u.created_at, u.updated_at
+        FROM api_tokens AS t JOIN users AS u ON u.id = t.user_id
+        WHERE t.token_hash = ? AND t.revoked_at IS NULL AND t.expires_at > ?
+          AND u.status = 'active'
+        """,
+        (token_hash, now),
+    ).fetchone()
+
+
+def revoke_token(conn, token_id, now):
+    conn.execute(
+        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, token_id)
+    )
+
+
+def revoke_user_tokens(conn, user_id, now, *, except_token_id=None):
+    conn.execute(
+        """
+        UPDATE api_tokens SET revoked_at = :now
+        WHERE user_id = :user_id AND revoked_at IS NULL AND id IS NOT :keep
+        """,
+        {"now": now, "user_id": user_id, "keep": except_token_id},
+    )
+
+
+def insert_login_attempt(conn, *, email, ip_address, succeeded, now):
+    conn.execute(
+        "INSERT INTO login_attempts (email, ip_address, succeeded, created_at) VALUES (?, ?, ?, ?)",
+        (email, ip_address, int(succeeded), now),
+    )
+
+
+def recent_failures_for_email(conn, email, since):
+    """Failures for ``email`` after ``since`` and after its last successful login."""
+    return conn.execute(
+        """
+        SELECT count(*) AS failures, min(created_at) AS oldest
+        FROM login_attempts
+        WHERE email = :email AND succeeded = 0 AND created_at > :since
+          AND created_at > coalesce(
+              (SELECT max(created_at) FROM login_attempts
+               WHERE email = :email AND succeeded = 1), '')
+        """,
+        {"email": email, "since": since},
+    ).fetchone()
+
+
+def recent_failures_for_ip(conn, ip_address, since):
+    return conn.execute(
+        """
+        SELECT count(*) AS failures, min(created_at) AS oldest
+        FROM login_attempts
+        WHERE ip_address = ? AND succeeded = 0 AND created_at > ?
+        """,
+        (ip_address, since),
+    ).fetchone()

@@ -1,0 +1,89 @@
+"""/api/auth: register, login, logout, profile, change-password."""
+from flask import current_app, request
+from flask.views import MethodView
+from flask_login import current_user, logout_user
+
+from app.api import Blueprint
+from app.auth import schemas, service
+from app.auth.guards import login_required
+from app.auth.queries import get_user
+from app.auth.session import start_cookie_session
+from app.db import get_db
+from app.timeutil import to_iso, utcnow
+
+blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Accounts and sessions")
+
+
+@blp.route("/register")
+class Register(MethodView):
+    @blp.arguments(schemas.RegisterSchema)
+    @blp.response(201, schemas.UserSchema)
+    def post(self, data):
+        """Create an account (role user or hospital-authority)
+
+        :raise 409: the email is taken.
+        """
+        return service.register(
+            get_db(), bcrypt_rounds=current_app.config["BCRYPT_ROUNDS"], now=utcnow(), **data
+        )
+
+
+@blp.route("/login")
+class Login(MethodView):
+    @blp.arguments(schemas.LoginSchema)
+    @blp.response(200, schemas.LoginResultSchema)
+    @blp.alt_response(401, description="Unknown email, wrong password or inactive account")
+    @blp.alt_response(429, description="Too many failed attempts; see Retry-After")
+    def post(self, data):
+        """Log in: returns a bearer token and starts a cookie session"""
+        user, token, expires_at = service.login(
+            get_db(), email=data["email"], password=data["password"],
+            ip_address=request.remote_addr, now=utcnow(), config=current_app.config,
+        )
+        csrf_token = start_cookie_session(user["id"])
+        return {"token": token, "expires_at": to_iso(expires_at),
+                "csrf_token": csrf_token, "user": user}
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    @blp.response(204)
+    @login_required
+    def post(self):
+        """Revoke the bearer token used and end the cookie session"""
+        service.logout(get_db(), token_id=current_user.token_id, now=utcnow())
+        logout_user()
+
+
+@blp.route("/profile")
+class Profile(MethodView):
+    @blp.response(200, schemas.UserSchema)
+    @login_required
+    def get(self):
+        """Read your own profile"""
+        return get_user(get_db(), current_user.id)
+
+    @blp.arguments(schemas.ProfileUpdateSchema)
+    @blp.response(200, schemas.UserSchema)
+    @login_required
+    def put(self, data):
+        """Edit your own name and phone"""
+        return service.update_profile(get_db(), current_user.id, data, utcnow())
+
+
+@blp.route("/change-password")
+class ChangePassword(MethodView):
+    @blp.arguments(schemas.ChangePasswordSchema)
+    @blp.response(204)
+    @login_required
+    def put(self, data):
+        """Change your password; every other token and session is revoked"""
+        service.change_password(
+            get_db(), user_id=current_user.id, current_password=data["current_password"],
+            new_password=data["new_password"], keep_token_id=current_user.token_id,
+            bcrypt_rounds=current_app.config["BCRYPT_ROUNDS"], now=utcnow(),
+        )
+        if current_user.token_id is None:
+            # The password fingerprint in the cookie changed: re-issue it so this
+            # session stays valid while every other cookie session is now void.
+            start_cookie_session(current_user.id, new_csrf_token=False)

@@ -1,0 +1,68 @@
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from app.auth.passwords import MAX_PASSWORD_BYTES
+from app.validation import PHONE, Schema, text
+
+
+def _password_strength(value):
+    if len(value.encode()) > MAX_PASSWORD_BYTES:
+        raise ma.ValidationError(f"Must be at most {MAX_PASSWORD_BYTES} bytes.")
+    if len(value) < 8:
+        raise ma.ValidationError("Must be at least 8 characters.")
+
+
+class Email(fields.Email):
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip().lower()
+
+
+class UserSchema(ma.Schema):
+    id = fields.Int()
+    name = fields.Str()
+    email = fields.Str()
+    phone = fields.Str(allow_none=True)
+    role = fields.Str()
+    hospital_id = fields.Int(data_key="hospitalId", allow_none=True)
+    status = fields.Str()
+    last_login_at = fields.Str(data_key="lastLoginAt", allow_none=True)
+    created_at = fields.Str(data_key="createdAt")
+
+
+class RegisterSchema(Schema):
+    name = text(200, required=True)
+    email = Email(required=True, validate=validate.Length(max=254))
+    password = fields.Str(required=True, validate=_password_strength, load_only=True)
+    phone = fields.Str(load_default=None, validate=PHONE)
+    role = fields.Str(
+        load_default="user",
+        validate=validate.OneOf(("user", "hospital-authority")),
+        metadata={"description": "Admins are created with `flask create-admin`, never here."},
+    )
+
+
+class LoginSchema(Schema):
+    email = Email(required=True, validate=validate.Length(max=254))
+    password = fields.Str(required=True, validate=validate.Length(max=1024), load_only=True)
+
+
+class LoginResultSchema(ma.Schema):
+    token = fields.Str(metadata={"description": "Send as `Authorization: Bearer <token>`."})
+    expires_at = fields.Str(data_key="expiresAt")
+    csrf_token = fields.Str(
+        data_key="csrfToken",
+        metadata={"description": "For cookie sessions: send as X-CSRF-Token on unsafe requests."},
+    )
+    user = fields.Nested(UserSchema)
+
+
+class ProfileUpdateSchema(Schema):
+    name = text(200)
+    phone = fields.Str(allow_none=True, validate=PHONE)
+
+
+class ChangePasswordSchema(Schema):
+    current_password = fields.Str(
+        data_key="currentPassword", required=True, validate=validate.Length(max=1024)
+    )
+    new_password = fields.Str(data_key="newPassword", required=True, validate=_password_strength)

@@ -1,0 +1,115 @@
+"""Account rules: registration, login with throttling, tokens, profile, passwords."""
+from datetime import timedelta
+
+from app.auth import queries
+from app.auth.passwords import check_password, hash_password
+from app.auth.tokens import new_token
+from app.db import transaction
+from app.errors import Conflict, TooManyRequests, Unauthorized, Unprocessable
+from app.timeutil import from_iso, to_iso
+
+SELF_SERVICE_ROLES = ("user", "hospital-authority")
+INVALID_LOGIN = "Invalid email or password."
+
+
+def register(conn, *, name, email, password, phone, role, bcrypt_rounds, now):
+    if role not in SELF_SERVICE_ROLES:
+        raise Unprocessable(errors={"role": ["Must be one of: user, hospital-authority."]})
+    password_hash = hash_password(password, bcrypt_rounds)  # slow: outside the write lock
+    with transaction(conn):
+        if queries.get_user_by_email(conn, email):
+            raise Conflict("An account with this email already exists.")
+        user_id = queries.insert_user(
+            conn, name=name, email=email, password_hash=password_hash,
+            phone=phone, role=role, now=to_iso(now),
+        )
+    return queries.get_user(conn, user_id)
+
+
+def create_admin(conn, *, name, email, password, bcrypt_rounds, now):
+    """Only the CLI calls this: admins are never created over HTTP."""
+    password_hash = hash_password(password, bcrypt_rounds)
+    with transaction(conn):
+        if queries.get_user_by_email(conn, email):
+            raise Conflict(f"An account with email {email} already exists.")
+        user_id = queries.insert_user(
+            conn, name=name, email=email, password_hash=password_hash,
+            phone=None, role="admin", now=to_iso(now),
+        )
+    return queries.get_user(conn, user_id)
+
+
+def _throttle_check(conn, email, ip_address, now, max_failures, window_seconds):
+    since = to_iso(now - timedelta(seconds=window_seconds))
+    checks = [(queries.recent_failures_for_email(conn, email, since), max_failures)]
+    if ip_address:
+        checks.append((queries.recent_failures_for_ip(conn, ip_address, since), 4 * max_failures))
+    for row, limit in checks:
+        if row["failures"] >= limit:
+            unblocked_at = from_iso(row["oldest"]) + timedelta(seconds=window_seconds)
+            raise TooManyRequests(
+                "Too many failed logins; try again later.",
+                retry_after=(unblocked_at - now).total_seconds(),
+            )
+
+
+def login(conn, *, email, password, ip_address, now, config):
+    """Check credentials and issue a bearer token. Returns (user, token, expires_at).
+
+    Unknown email, wrong password and an inactive account all answer the same 401,
+    so the endpoint cannot be used to find out which emails have accounts.
+    """
+    _throttle_check(
+        conn, email, ip_address, now,
+        int(config["LOGIN_MAX_FAILURES"]), int(config["LOGIN_FAILURE_WINDOW_SECONDS"]),
+    )
+    user = queries.get_user_by_email(conn, email)
+    password_ok = check_password(password, user["password_hash"] if user else None)
+    succeeded = bool(user and password_ok and user["status"] == "active")
+    token = token_hash = None
+    expires_at = now + timedelta(hours=int(config["TOKEN_TTL_HOURS"]))
+    if succeeded:
+        token, token_hash = new_token()
+    with transaction(conn):
+        queries.insert_login_attempt(
+            conn, email=email, ip_address=ip_address, succeeded=succeeded, now=to_iso(now)
+        )
+        if succeeded:
+            queries.insert_token(
+                conn, user_id=user["id"], token_hash=token_hash,
+                now=to_iso(now), expires_at=to_iso(expires_at),
+            )
+            queries.touch_last_login(conn, user["id"], to_iso(now))
+    if not succeeded:
+        raise Unauthorized(INVALID_LOGIN)
+    return queries.get_user(conn, user["id"]), token, expires_at
+
+
+def logout(conn, *, token_id, now):
+    if token_id is not None:
+        with transaction(conn):
+            queries.revoke_token(conn, token_id, to_iso(now))
+
+
+def update_profile(conn, user_id, changes, now):
+    with transaction(conn):
+        current = queries.get_user(conn, user_id)
+        queries.update_profile(
+            conn, user_id,
+            name=changes.get("name", current["name"]),
+            phone=changes.get("phone", current["phone"]),
+            now=to_iso(now),
+        )
+    return queries.get_user(conn, user_id)
+
+
+def change_password(conn, *, user_id, current_password, new_password, keep_token_id,
+                    bcrypt_rounds, now):
+    """Set a new password and revoke every other token of the user."""
+    user = queries.get_user_with_hash(conn, user_id)
+    if not check_password(current_password, user["password_hash"]):
+        raise Unprocessable(errors={"currentPassword": ["Incorrect password."]})
+    new_hash = hash_password(new_password, bcrypt_rounds)
+    with transaction(conn):
+        queries.update_password_hash(conn, user_id, new_hash, to_iso(now))
+        queries.revoke_user_tokens(conn, user_id, to_iso(now), except_token_id=keep_token_id)

@@ -1,0 +1,121 @@
+"""Who is calling: a bearer token or a flask-login cookie session, plus CSRF for cookies.
+
+A request that carries ``Authorization: Bearer …`` is authenticated by that token
+alone (a cookie sent alongside is ignored). A cookie session identifies the user
+and a fingerprint of their password hash, so changing the password ends every
+other cookie session too. Cookie-authenticated unsafe requests must echo the
+session's CSRF token (returned by login as ``csrfToken``) in ``X-CSRF-Token``.
+"""
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from flask import request, session
+from flask_login import LoginManager, login_user
+
+from app.auth import queries
+from app.auth.tokens import bearer_from_header, hash_token
+from app.db import get_db
+from app.errors import Forbidden
+from app.timeutil import to_iso, utcnow
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+CSRF_HEADER = "X-CSRF-Token"
+# Views that never act as the logged-in user (they create or replace a session),
+# and the gateway's server-to-server callback, which carries no cookie.
+CSRF_EXEMPT_ENDPOINTS = {"auth.Register", "auth.Login", "payments.SslcommerzIpn"}
+
+login_manager = LoginManager()
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """The authenticated caller, as services see it."""
+
+    id: int
+    name: str
+    email: str
+    role: str
+    hospital_id: int | None
+    password_fingerprint: str | None = None  # cookie sessions only
+    token_id: int | None = None  # bearer requests only
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def get_id(self):
+        return f"{self.id}:{self.password_fingerprint}"
+
+    @property
+    def is_admin(self):
+        return self.role == "admin"
+
+
+def password_fingerprint(password_hash):
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+def _from_row(row, **extra):
+    return CurrentUser(
+        id=row["id"], name=row["name"], email=row["email"], role=row["role"],
+        hospital_id=row["hospital_id"], **extra,
+    )
+
+
+@login_manager.user_loader
+def load_session_user(session_id):
+    if bearer_from_header(request.headers.get("Authorization")):
+        return None  # the bearer token decides (request_loader below)
+    user_id, _, fingerprint = session_id.partition(":")
+    if not user_id.isdigit():
+        return None
+    row = queries.get_user_with_hash(get_db(), int(user_id))
+    if row is None or row["status"] != "active":
+        return None
+    if not hmac.compare_digest(password_fingerprint(row["password_hash"]), fingerprint):
+        return None
+    return _from_row(row, password_fingerprint=fingerprint)
+
+
+@login_manager.request_loader
+def load_bearer_user(req):
+    token = bearer_from_header(req.headers.get("Authorization"))
+    if token is None or len(token) > 512:
+        return None
+    row = queries.get_user_by_token(get_db(), hash_token(token), to_iso(utcnow()))
+    if row is None:
+        return None
+    return _from_row(row, token_id=row["token_id"])
+
+
+def start_cookie_session(user_id, *, new_csrf_token=True):
+    """Log the user into a cookie session; returns the session's CSRF token."""
+    row = queries.get_user_with_hash(get_db(), user_id)
+    login_user(_from_row(row, password_fingerprint=password_fingerprint(row["password_hash"])))
+    if new_csrf_token or "csrf_token" not in session:
+        session["csrf_token"] = secrets.token_urlsafe(32)
+    return session["csrf_token"]
+
+
+def check_csrf():
+    """before_request: cookie-authenticated unsafe requests must carry the CSRF token."""
+    if request.method not in UNSAFE_METHODS or request.url_rule is None:
+        return  # safe method, or no route at all (the 404/405 says more than a 403)
+    if request.endpoint in CSRF_EXEMPT_ENDPOINTS:
+        return
+    if bearer_from_header(request.headers.get("Authorization")):
+        return  # browsers never attach bearer tokens on their own: no CSRF exposure
+    if "_user_id" not in session:
+        return  # not cookie-authenticated; the view's own auth check answers
+    expected = session.get("csrf_token") or ""
+    sent = request.headers.get(CSRF_HEADER) or ""
+    if not expected or not hmac.compare_digest(expected, sent):
+        raise Forbidden(f"Missing or invalid {CSRF_HEADER} header for a cookie session.")
+
+
+def init_app(app):
+    login_manager.init_app(app)
+    login_manager.session_protection = "basic"
+    app.before_request(check_csrf)

@@ -1,0 +1,99 @@
+"""Configuration: defaults, then RAPIDCARE_* environment variables, then explicit overrides.
+
+Every key below can be set as an environment variable named RAPIDCARE_<KEY>
+(Flask's ``from_prefixed_env``; values are parsed as JSON when they look like it,
+so RAPIDCARE_BCRYPT_ROUNDS=10 is an int). The README lists them all.
+"""
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS = {
+    # "production" or "development"; production refuses to start without SECRET_KEY.
+    "ENV": "production",
+    "SECRET_KEY": None,
+    "DATABASE": str(PROJECT_ROOT / "instance" / "rapidcare.sqlite3"),
+    # WAL makes synchronous=NORMAL durable against process crashes (a killed worker
+    # loses nothing it committed); only an OS crash or power cut can lose the last
+    # commits. FULL also survives that, at about half the write throughput.
+    "SQLITE_SYNCHRONOUS": "NORMAL",
+    "SQLITE_BUSY_TIMEOUT_MS": 5000,
+    "MIGRATIONS_DIR": str(PROJECT_ROOT / "migrations"),
+    "TIMEZONE": "Asia/Dhaka",
+    "CURRENCY": "BDT",
+    "BACKUP_DIR": str(PROJECT_ROOT / "backups"),
+    "BACKUP_RETENTION_DAYS": 30,
+    # Requests larger than this are answered 413 before any view runs.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "DEFAULT_PAGE_SIZE": 20,
+    "MAX_PAGE_SIZE": 100,
+    "BCRYPT_ROUNDS": 12,
+    "TOKEN_TTL_HOURS": 24,
+    # Login throttling: this many failures for one email (or 4x for one IP) within
+    # the window answer 429 until the window has passed.
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_FAILURE_WINDOW_SECONDS": 900,
+    # "N/S" = at most N booking requests per user per S seconds; "0" disables.
+    "BOOKING_RATE_LIMIT": "3/300",
+    "IDEMPOTENCY_KEY_TTL_HOURS": 24,
+    "PLATFORM_FEE_BP": 500,  # default platform fee: 5.00 % (basis points)
+    "CANCELLATION_WINDOW_HOURS": 24,
+    "REFUND_INSIDE_WINDOW_BP": 5000,  # 50 % refunded when cancelled inside the window
+    "SSLCOMMERZ_BASE_URL": "https://sandbox.sslcommerz.com",
+    "SSLCOMMERZ_STORE_ID": "",
+    "SSLCOMMERZ_STORE_PASSWORD": "",
+    "SSLCOMMERZ_TIMEOUT_SECONDS": 10,
+    "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    "METRICS_ALLOW_LOCAL": True,
+    "LOG_LEVEL": "INFO",
+    # OpenAPI / Swagger UI (flask-smorest)
+    "API_TITLE": "RapidCare API",
+    "API_VERSION": "1.0",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "/docs",
+    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+}
+
+# Used by the test suite: fast bcrypt, rate limits off unless a test turns them on.
+TEST_OVERRIDES = {
+    "ENV": "development",
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key",
+    "BCRYPT_ROUNDS": 4,
+    "BOOKING_RATE_LIMIT": "0",
+}
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or inconsistent; the app refuses to start."""
+
+
+def load_config(app, overrides=None):
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env("RAPIDCARE")
+    if overrides:
+        app.config.update(overrides)
+    check_config(app.config)
+
+
+def check_config(config):
+    if config["ENV"] not in ("production", "development"):
+        raise ConfigError("RAPIDCARE_ENV must be 'production' or 'development'")
+    if config["ENV"] == "production" and not config.get("SECRET_KEY"):
+        raise ConfigError(
+            "RAPIDCARE_SECRET_KEY is required in production "
+            "(set RAPIDCARE_ENV=development for a local trial)"
+        )
+    if not config.get("SECRET_KEY"):
+        # Development only. A fixed key, because every gunicorn worker must sign
+        # cookies alike; production refuses to start without its own key (above).
+        config["SECRET_KEY"] = "development-only-insecure-key"
+    if str(config["SQLITE_SYNCHRONOUS"]).upper() not in ("NORMAL", "FULL", "EXTRA"):
+        raise ConfigError("RAPIDCARE_SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA")
+    config["SESSION_COOKIE_SECURE"] = config["ENV"] == "production" and str(
+        config["PUBLIC_BASE_URL"]
+    ).startswith("https://")

@@ -1,0 +1,39 @@
+"""Field validators and schema bases shared by every domain's schemas."""
+import re
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+PHONE = validate.Regexp(
+    r"^\+?[0-9][0-9 \-]{5,19}$",
+    error="Not a valid phone number (digits, spaces or dashes, optional leading +).",
+)
+
+
+def text(max_length, *, required=False, min_length=1, **kwargs):
+    """A stripped string field between min_length and max_length characters."""
+    return StrippedString(
+        required=required, validate=validate.Length(min=min_length, max=max_length), **kwargs
+    )
+
+
+class StrippedString(fields.String):
+    """Strings are trimmed before validation, so '   ' is as empty as ''."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in result:
+            raise ma.ValidationError("NUL characters are not allowed.")
+        return result.strip()
+
+
+class Schema(ma.Schema):
+    """Base for request schemas: unknown fields are refused (422), never silently applied."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+def no_control_chars(value):
+    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", value):
+        raise ma.ValidationError("Control characters are not allowed.")
