@@ -4,6 +4,10 @@ from functools import wraps
 
 from flask import current_app
 import flask_smorest
+from flask_smorest.spec.plugins import integerconverter2paramschema
+from werkzeug.routing import IntegerConverter
+
+from app.validation import SQLITE_MAX_INTEGER
 
 # Every domain's blueprint, registered in this order. A new domain adds one line.
 BLUEPRINT_MODULES = [
@@ -44,6 +48,18 @@ class Api(flask_smorest.Api):
         """Error handlers live in app.errors (one place for every error body)."""
 
 
+class SqliteIntConverter(IntegerConverter):
+    """``<int:…>`` bounded to SQLite's INTEGER range.
+
+    sqlite3 raises OverflowError (a 500) for a larger Python int; with this
+    bound such a path simply matches no route: a 404 like any unknown id.
+    """
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", SQLITE_MAX_INTEGER)
+        super().__init__(map, *args, **kwargs)
+
+
 def page_bounds(pagination_parameters):
     """(limit, offset) for SQL from flask-smorest's pagination parameters."""
     return pagination_parameters.page_size, pagination_parameters.first_item
@@ -63,6 +79,9 @@ def init_app(app):
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "opaque token"}
     )
+    # Before any rule is added: rules resolve their converters when registered.
+    app.url_map.converters["int"] = SqliteIntConverter
+    api.register_converter(SqliteIntConverter, integerconverter2paramschema)
     for module_name in BLUEPRINT_MODULES:
         api.register_blueprint(importlib.import_module(module_name).blp)
     return api

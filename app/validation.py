@@ -4,6 +4,10 @@ import re
 import marshmallow as ma
 from marshmallow import fields, validate
 
+# The largest value an SQLite INTEGER holds: bound every id and count by it, since
+# sqlite3 raises OverflowError (not a clean error) for a larger Python int.
+SQLITE_MAX_INTEGER = 2**63 - 1
+
 PHONE = validate.Regexp(
     r"^\+?[0-9][0-9 \-]{5,19}$",
     error="Not a valid phone number (digits, spaces or dashes, optional leading +).",
