@@ -1,0 +1,1 @@
+"""Blood requests, compatible-donor matching and expiry."""
