@@ -13,6 +13,7 @@ from app.validation import SQLITE_MAX_INTEGER
 BLUEPRINT_MODULES = [
     "app.ops.routes",
     "app.auth.routes",
+    "app.blood.routes",
 ]
 
 # Bigger requests than this are a client error rather than a page of results.

@@ -1,0 +1,145 @@
+"""Blood request and donor-match schemas (camelCase JSON, snake_case attributes)."""
+from datetime import timezone
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from app.blood.compatibility import BLOOD_TYPES
+from app.validation import (
+    PHONE, SQLITE_MAX_INTEGER, Schema, StrippedString, no_control_chars,
+)
+
+URGENCIES = ("low", "medium", "high", "critical")
+STATUSES = ("active", "fulfilled", "cancelled", "expired")
+CLOSING_STATUSES = ("fulfilled", "cancelled")
+
+BLOOD_TYPE_HELP = (
+    "One of A+ A- B+ B- AB+ AB- O+ O- (exact spelling). In a query string, "
+    "send '+' as %2B: a bare '+' means a space there."
+)
+
+
+def blood_type_field(**kwargs):
+    return fields.Str(
+        validate=validate.OneOf(BLOOD_TYPES, error=f"Must be one of: {', '.join(BLOOD_TYPES)}."),
+        metadata={"description": BLOOD_TYPE_HELP},
+        **kwargs,
+    )
+
+
+def urgency_field(**kwargs):
+    return fields.Str(validate=validate.OneOf(URGENCIES), **kwargs)
+
+
+def id_field(**kwargs):
+    return fields.Int(validate=validate.Range(min=1, max=SQLITE_MAX_INTEGER), **kwargs)
+
+
+def clean_text(max_length, *, min_length=1, **kwargs):
+    """Stripped text between the bounds, without control characters (newlines and tabs are fine)."""
+    return StrippedString(
+        validate=[validate.Length(min=min_length, max=max_length), no_control_chars], **kwargs
+    )
+
+
+def optional_text(max_length, **kwargs):
+    """Optional free text: null or blank is stored as NULL."""
+    return clean_text(max_length, min_length=0, allow_none=True, load_default=None, **kwargs)
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO-8601 date-time WITH an offset (naive ones are refused), loaded as UTC."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(timezone.utc)
+        except OverflowError:  # e.g. 9999-12-31T23:59-12:00 is past year 9999 in UTC
+            raise ma.ValidationError("Date-time out of range.") from None
+
+
+class BloodRequestCreateSchema(Schema):
+    patient_name = clean_text(200, required=True, data_key="patientName")
+    blood_type = blood_type_field(required=True, data_key="bloodType")
+    units_needed = fields.Int(
+        required=True, strict=True, data_key="unitsNeeded", validate=validate.Range(min=1, max=20)
+    )
+    urgency = urgency_field(load_default="medium")
+    hospital_id = id_field(
+        strict=True, allow_none=True, load_default=None, data_key="hospitalId",
+        metadata={"description": "An approved hospital, if the blood is needed there."},
+    )
+    contact_phone = fields.Str(required=True, data_key="contactPhone", validate=PHONE)
+    location = clean_text(300, required=True)
+    medical_condition = optional_text(2000, data_key="medicalCondition")
+    required_by = UtcDateTime(
+        allow_none=True, load_default=None, data_key="requiredBy",
+        metadata={"description": "ISO-8601 with offset, in the future (at most a year ahead). "
+                                 "The request expires after it."},
+    )
+    notes = optional_text(2000)
+
+
+class BloodRequestStatusSchema(Schema):
+    status = fields.Str(
+        required=True, validate=validate.OneOf(CLOSING_STATUSES),
+        metadata={"description": "An active request can become fulfilled or cancelled."},
+    )
+
+
+class BloodRequestQueryArgsSchema(ma.Schema):
+    blood_type = blood_type_field(data_key="bloodType")
+    urgency = urgency_field()
+    hospital_id = id_field(data_key="hospitalId")
+    location = clean_text(
+        300, min_length=0,
+        metadata={"description": "Substring of the location (case-insensitive for ASCII)."},
+    )
+
+
+class MyRequestsQueryArgsSchema(ma.Schema):
+    status = fields.Str(validate=validate.OneOf(STATUSES))
+
+
+class CompatibleQueryArgsSchema(ma.Schema):
+    donor_blood_type = blood_type_field(required=True, data_key="donorBloodType")
+
+
+class MatchCreateSchema(Schema):
+    donor_blood_type = blood_type_field(required=True, data_key="donorBloodType")
+    phone = fields.Str(
+        allow_none=True, load_default=None, validate=PHONE,
+        metadata={"description": "How the requester reaches you; defaults to your profile phone."},
+    )
+
+
+class BloodRequestSchema(ma.Schema):
+    id = fields.Int()
+    requester_id = fields.Int(data_key="requesterId")
+    patient_name = fields.Str(data_key="patientName")
+    blood_type = fields.Str(data_key="bloodType")
+    units_needed = fields.Int(data_key="unitsNeeded")
+    urgency = fields.Str()
+    hospital_id = fields.Int(data_key="hospitalId", allow_none=True)
+    hospital_name = fields.Str(data_key="hospitalName", allow_none=True)
+    contact_phone = fields.Str(data_key="contactPhone")
+    location = fields.Str()
+    medical_condition = fields.Str(data_key="medicalCondition", allow_none=True)
+    required_by = fields.Str(data_key="requiredBy", allow_none=True)
+    notes = fields.Str(allow_none=True)
+    status = fields.Str(metadata={"description": "active | fulfilled | cancelled | expired"})
+    match_count = fields.Int(
+        data_key="matchCount", metadata={"description": "Donors who volunteered so far."}
+    )
+    created_at = fields.Str(data_key="createdAt")
+    updated_at = fields.Str(data_key="updatedAt")
+
+
+class MatchSchema(ma.Schema):
+    id = fields.Int()
+    blood_request_id = fields.Int(data_key="bloodRequestId")
+    donor_id = fields.Int(data_key="donorId")
+    donor_name = fields.Str(data_key="donorName")
+    donor_blood_type = fields.Str(data_key="donorBloodType")
+    phone = fields.Str(allow_none=True)
+    created_at = fields.Str(data_key="createdAt")
