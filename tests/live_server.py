@@ -66,10 +66,10 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited early:\n{self.log_path.read_text()}")
             try:
-                if requests.get(self.url + "/api/health", timeout=1).status_code == 200:
+                if requests.get(self.url + "/api/health", timeout=2).status_code == 200:
                     return self
-            except requests.ConnectionError:
-                pass
+            except requests.RequestException:
+                pass  # not listening yet, or a worker still booting on a busy machine
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"gunicorn did not come up:\n{self.log_path.read_text()}")
