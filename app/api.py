@@ -11,6 +11,7 @@ from app.errors import Unprocessable
 BLUEPRINT_MODULES = [
     "app.ops.routes",
     "app.auth.routes",
+    "app.bookings.routes",
 ]
 
 # Bigger requests than this are a client error rather than a page of results.
