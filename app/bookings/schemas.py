@@ -4,14 +4,13 @@ from datetime import date, timezone
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.bookings.service import STATUSES, URGENCIES
 from app.money import Money
 from app.validation import PHONE, Schema, StrippedString, no_control_chars
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range; larger ids could only fail to bind
 RESOURCE_TYPES = ("beds", "icu", "operationTheatres")
-URGENCIES = ("low", "medium", "high", "critical")
 GENDERS = ("male", "female", "other")
-STATUSES = ("pending", "approved", "declined", "cancelled", "completed")
 # Date filters outside this range are typos, and a bound keeps day arithmetic safe.
 DATE_RANGE = validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31))
 

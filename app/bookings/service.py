@@ -26,6 +26,7 @@ from app.timeutil import from_iso, local_date, to_iso
 log = logging.getLogger(__name__)
 
 URGENCIES = ("critical", "high", "medium", "low")  # triage order
+STATUSES = ("pending", "approved", "declined", "cancelled", "completed")
 # How far ahead a booking may be requested: beyond this a date is a typo, not a plan.
 MAX_DAYS_AHEAD = 366
 
@@ -60,11 +61,15 @@ def _can_see(actor, booking):
     return booking["user_id"] == actor.id or _is_staff_of(actor, booking["hospital_id"])
 
 
-def _visible_booking(conn, booking_id, actor):
-    booking = queries.get_booking(conn, booking_id)
+def _visible(booking, actor):
+    """``booking`` if the actor may see it; 404 for a missing one and for anyone else's."""
     if booking is None or not _can_see(actor, booking):
         raise NotFound("Booking not found.")
     return booking
+
+
+def _visible_booking(conn, booking_id, actor):
+    return _visible(queries.get_booking(conn, booking_id), actor)
 
 
 def _managed_booking(conn, booking_id, actor):
@@ -196,16 +201,9 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
             amount_minor=amount_minor, currency=price["currency"], now=now_iso,
         ):
             raise Conflict("The booking is no longer pending.")
-        before = resources.get_resource(conn, hospital_id, resource_type)
-        if not resources.allocate_units(conn, hospital_id, resource_type, 1, now_iso):
+        if not _move_units(conn, booking, "allocate", 1, why="approved", actor_id=actor.id,
+                           now_iso=now_iso, ip_address=ip_address, user_agent=user_agent):
             raise Conflict(f"No {resource_type} available at this hospital; cannot approve.")
-        resources.insert_audit_entry(
-            conn, hospital_id=hospital_id, resource_type=resource_type, action="allocate",
-            old_values=resources.counters(before),
-            new_values=resources.counters(resources.get_resource(conn, hospital_id, resource_type)),
-            reason=f"booking {booking['booking_reference']} approved", booking_id=booking_id,
-            changed_by=actor.id, now=now_iso, ip_address=ip_address, user_agent=user_agent,
-        )
         # A free booking (zero price) owes nothing, so it gets no payment row.
         if amount_minor > 0:
             queries.insert_payment_due(
@@ -297,28 +295,38 @@ def cancel_booking(conn, booking_id, *, actor, reason, now, config, ip_address, 
     return queries.get_booking(conn, booking_id)
 
 
-def _release(conn, booking, *, actor_id, why, now_iso, ip_address, user_agent):
+def _release(conn, booking, *, why, actor_id, now_iso, ip_address, user_agent):
     """Give back exactly ``booking.allocated_units`` (read before the status moved)."""
     units = booking["allocated_units"]
-    if units == 0:
-        return
-    hospital_id, resource_type = booking["hospital_id"], booking["resource_type"]
-    before = resources.get_resource(conn, hospital_id, resource_type)
-    released = resources.release_units(conn, hospital_id, resource_type, units, now_iso)
-    reason = f"booking {booking['booking_reference']} {why}"
-    if not released:
+    if units and not _move_units(conn, booking, "release", units, why=why, actor_id=actor_id,
+                                 now_iso=now_iso, ip_address=ip_address, user_agent=user_agent):
         # Occupancy was re-counted below what this booking held: the counters
-        # stay as the authority set them, and the log says so.
+        # stay as the authority set them, and the audit row says so.
         log.warning("booking %s: %s unit(s) not released, occupancy re-counted",
                     booking["id"], units)
-        reason += "; nothing released (occupancy had been re-counted)"
+
+
+def _move_units(conn, booking, action, units, *, why, actor_id, now_iso, ip_address, user_agent):
+    """allocate/release ``units`` for ``booking`` with its audit row; True if they moved.
+
+    The audit row is written either way: a refused allocation is rolled back with
+    its transaction, a release that found nothing occupied stays on record.
+    """
+    hospital_id, resource_type = booking["hospital_id"], booking["resource_type"]
+    move = resources.allocate_units if action == "allocate" else resources.release_units
+    before = resources.get_resource(conn, hospital_id, resource_type)
+    moved = move(conn, hospital_id, resource_type, units, now_iso)
+    reason = f"booking {booking['booking_reference']} {why}"
+    if not moved:
+        reason += f"; nothing {action}d"
     resources.insert_audit_entry(
-        conn, hospital_id=hospital_id, resource_type=resource_type, action="release",
+        conn, hospital_id=hospital_id, resource_type=resource_type, action=action,
         old_values=resources.counters(before),
         new_values=resources.counters(resources.get_resource(conn, hospital_id, resource_type)),
         reason=reason, booking_id=booking["id"], changed_by=actor_id, now=now_iso,
         ip_address=ip_address, user_agent=user_agent,
     )
+    return moved
 
 
 # --- reads --------------------------------------------------------------------
@@ -328,10 +336,7 @@ def get_booking(conn, booking_id, *, actor):
 
 
 def get_booking_by_reference(conn, reference, *, actor):
-    booking = queries.get_booking_by_reference(conn, reference.upper())
-    if booking is None or not _can_see(actor, booking):
-        raise NotFound("Booking not found.")
-    return booking
+    return _visible(queries.get_booking_by_reference(conn, reference.upper()), actor)
 
 
 def booking_history(conn, booking_id, *, actor):
@@ -401,9 +406,6 @@ def hospital_history(conn, hospital_id, *, actor, status, start_date, end_date, 
     if status is not None:
         filters["status"] = status
     return _page(conn, filters, limit, offset)
-
-
-STATUSES = ("pending", "approved", "declined", "cancelled", "completed")
 
 
 def hospital_statistics(conn, hospital_id, *, actor, start_date, end_date, config):
