@@ -11,6 +11,7 @@ from flask_login import current_user
 from app.api import Blueprint, page_bounds
 from app.auth.guards import login_required, roles_required
 from app.bookings import schemas, service
+from app.config import ConfigError
 from app.db import get_db
 from app.timeutil import utcnow
 
@@ -28,7 +29,10 @@ STAFF = ("hospital-authority", "admin")
 @blp.record_once
 def _check_config(state):
     # Refuse to start with a malformed limit rather than fail on the first booking.
-    service.parse_rate_limit(state.app.config["BOOKING_RATE_LIMIT"])
+    try:
+        service.parse_rate_limit(state.app.config["BOOKING_RATE_LIMIT"])
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _origin():

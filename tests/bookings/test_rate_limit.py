@@ -4,8 +4,9 @@ from datetime import timedelta
 import pytest
 from freezegun import freeze_time
 
-from app.bookings.service import parse_rate_limit
 from app import create_app
+from app.bookings.service import parse_rate_limit
+from app.config import ConfigError
 from app.timeutil import utcnow
 from tests.bookings.helpers import booking_body, future
 
@@ -53,5 +54,5 @@ def test_parse_rate_limit(value, parsed):
 
 @pytest.mark.parametrize("value", ["", "3", "3/0", "0/300", "-1/5", "a/b", "3/300/1", None])
 def test_a_malformed_limit_refuses_to_start(app_config, value):
-    with pytest.raises(ValueError, match="BOOKING_RATE_LIMIT"):
+    with pytest.raises(ConfigError, match="BOOKING_RATE_LIMIT"):
         create_app({**app_config, "BOOKING_RATE_LIMIT": value})
