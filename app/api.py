@@ -7,6 +7,7 @@ import flask_smorest
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from werkzeug.routing import IntegerConverter
 
+from app.errors import Unprocessable
 from app.validation import SQLITE_MAX_INTEGER
 
 # Every domain's blueprint, registered in this order. A new domain adds one line.
@@ -14,17 +15,20 @@ BLUEPRINT_MODULES = [
     "app.ops.routes",
     "app.auth.routes",
     "app.blood.routes",
+    "app.bookings.routes",
 ]
 
 # Bigger requests than this are a client error rather than a page of results.
 HARD_MAX_PAGE_SIZE = 10_000
+# Pages beyond this would push OFFSET out of SQLite's integer range (a 500).
+HARD_MAX_PAGE = 1_000_000_000
 
 
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint with the project's pagination defaults.
 
     ``page_size`` above RAPIDCARE_MAX_PAGE_SIZE is capped to it (and reported
-    as such in X-Pagination); absurd values are a 422.
+    as such in X-Pagination); absurd values (page_size or page) are a 422.
     """
 
     def paginate(self, pager=None, **kwargs):
@@ -35,6 +39,10 @@ class Blueprint(flask_smorest.Blueprint):
         def decorator(func):
             @wraps(func)
             def capped(*args, pagination_parameters, **kw):
+                if pagination_parameters.page > HARD_MAX_PAGE:
+                    raise Unprocessable(
+                        errors={"query": {"page": [f"Must be at most {HARD_MAX_PAGE}."]}}
+                    )
                 cap = int(current_app.config["MAX_PAGE_SIZE"])
                 pagination_parameters.page_size = min(pagination_parameters.page_size, cap)
                 return func(*args, pagination_parameters=pagination_parameters, **kw)

@@ -1,0 +1,1 @@
+"""Bookings: requests, triage, transitions with atomic capacity, history, notifications."""

@@ -1,0 +1,287 @@
+"""SQL for bookings, their status history and notifications.
+
+Functions take ``conn``, return dicts, never commit. Every status change sets
+``status_changed_by`` and ``status_reason`` in the same UPDATE, because the
+history and notification triggers (migration 0001) read them from the new row.
+"""
+
+BOOKING_SELECT = """
+    SELECT b.*, h.name AS hospital_name
+    FROM bookings AS b JOIN hospitals AS h ON h.id = b.hospital_id
+"""
+
+# Optional filters of the booking lists: each is a fixed fragment with a named
+# parameter of the same key, so no input ever becomes SQL text.
+BOOKING_FILTERS = {
+    "user_id": "b.user_id = :user_id",
+    "hospital_id": "b.hospital_id = :hospital_id",
+    "status": "b.status = :status",
+    "urgency": "b.urgency = :urgency",
+    "resource_type": "b.resource_type = :resource_type",
+    "booking_reference": "b.booking_reference = :booking_reference",
+    "patient_name": "b.patient_name LIKE :patient_name ESCAPE '\\'",
+    "created_from": "b.created_at >= :created_from",
+    "created_before": "b.created_at < :created_before",
+}
+
+
+def _where(filters):
+    clauses = [BOOKING_FILTERS[key] for key in filters]
+    return "WHERE " + " AND ".join(clauses) if clauses else ""
+
+
+def like_pattern(text):
+    """A LIKE pattern matching ``text`` anywhere, with LIKE's wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# --- hospitals and users, as bookings need them -------------------------------
+
+def get_hospital(conn, hospital_id):
+    return conn.execute(
+        "SELECT id, name, status, timezone FROM hospitals WHERE id = ?", (hospital_id,)
+    ).fetchone()
+
+
+# --- creation -----------------------------------------------------------------
+
+def nth_latest_booking_since(conn, user_id, since, n):
+    """created_at of the user's n-th most recent booking after ``since`` (None if fewer)."""
+    row = conn.execute(
+        """
+        SELECT created_at FROM bookings
+        WHERE user_id = ? AND created_at > ?
+        ORDER BY created_at DESC LIMIT 1 OFFSET ?
+        """,
+        (user_id, since, n - 1),
+    ).fetchone()
+    return row["created_at"] if row else None
+
+
+def get_open_booking_for_day(conn, *, user_id, hospital_id, resource_type, scheduled_day):
+    """The pending/approved booking that idx_bookings_one_open_per_day would collide with."""
+    return conn.execute(
+        """
+        SELECT id, booking_reference, status FROM bookings
+        WHERE user_id = ? AND hospital_id = ? AND resource_type = ? AND scheduled_day = ?
+          AND status IN ('pending', 'approved')
+        """,
+        (user_id, hospital_id, resource_type, scheduled_day),
+    ).fetchone()
+
+
+def next_reference_number(conn, year):
+    """Take the next number of ``year``'s sequence (numbers are never handed out twice)."""
+    return conn.execute(
+        """
+        INSERT INTO booking_reference_counters (year, last_value) VALUES (?, 1)
+        ON CONFLICT (year) DO UPDATE SET last_value = last_value + 1
+        RETURNING last_value
+        """,
+        (year,),
+    ).fetchone()["last_value"]
+
+
+def insert_booking(conn, values):
+    """``values``: the columns below; the triggers write the first history row and notifications."""
+    return conn.execute(
+        """
+        INSERT INTO bookings (
+            booking_reference, user_id, hospital_id, resource_type, patient_name, patient_age,
+            patient_gender, medical_condition, urgency, emergency_contact_name,
+            emergency_contact_phone, emergency_contact_relationship, scheduled_date,
+            scheduled_day, estimated_duration_hours, notes, status, currency,
+            status_changed_by, status_reason, created_at, updated_at)
+        VALUES (
+            :booking_reference, :user_id, :hospital_id, :resource_type, :patient_name, :patient_age,
+            :patient_gender, :medical_condition, :urgency, :emergency_contact_name,
+            :emergency_contact_phone, :emergency_contact_relationship, :scheduled_date,
+            :scheduled_day, :estimated_duration_hours, :notes, 'pending', :currency,
+            :status_changed_by, NULL, :now, :now)
+        RETURNING id
+        """,
+        values,
+    ).fetchone()["id"]
+
+
+# --- reads --------------------------------------------------------------------
+
+def get_booking(conn, booking_id):
+    return conn.execute(f"{BOOKING_SELECT} WHERE b.id = ?", (booking_id,)).fetchone()
+
+
+def get_booking_by_reference(conn, reference):
+    return conn.execute(
+        f"{BOOKING_SELECT} WHERE b.booking_reference = ?", (reference,)
+    ).fetchone()
+
+
+def count_bookings(conn, filters):
+    return conn.execute(
+        f"SELECT count(*) AS n FROM bookings AS b {_where(filters)}", filters
+    ).fetchone()["n"]
+
+
+def list_bookings(conn, filters, *, limit, offset):
+    """Newest first."""
+    return conn.execute(
+        f"""
+        {BOOKING_SELECT} {_where(filters)}
+        ORDER BY b.created_at DESC, b.id DESC
+        LIMIT :limit OFFSET :offset
+        """,
+        {**filters, "limit": limit, "offset": offset},
+    ).fetchall()
+
+
+def list_pending_queue(conn, hospital_id, *, limit, offset):
+    """Most urgent first, then oldest first (idx_bookings_queue)."""
+    return conn.execute(
+        f"""
+        {BOOKING_SELECT}
+        WHERE b.hospital_id = ? AND b.status = 'pending'
+        ORDER BY b.urgency_rank, b.created_at, b.id
+        LIMIT ? OFFSET ?
+        """,
+        (hospital_id, limit, offset),
+    ).fetchall()
+
+
+def count_pending_by_urgency(conn, hospital_id):
+    rows = conn.execute(
+        """
+        SELECT urgency, count(*) AS n FROM bookings
+        WHERE hospital_id = ? AND status = 'pending'
+        GROUP BY urgency
+        """,
+        (hospital_id,),
+    ).fetchall()
+    return {row["urgency"]: row["n"] for row in rows}
+
+
+def statistics_by_status(conn, filters):
+    return conn.execute(
+        f"""
+        SELECT b.status, count(*) AS count, coalesce(sum(b.amount_minor), 0) AS amount_minor
+        FROM bookings AS b {_where(filters)}
+        GROUP BY b.status
+        """,
+        filters,
+    ).fetchall()
+
+
+def list_history(conn, booking_id):
+    return conn.execute(
+        """
+        SELECT h.id, h.booking_id, h.old_status, h.new_status, h.changed_by,
+               u.name AS changed_by_name, u.role AS changed_by_role, h.reason, h.created_at
+        FROM booking_status_history AS h LEFT JOIN users AS u ON u.id = h.changed_by
+        WHERE h.booking_id = ?
+        ORDER BY h.id
+        """,
+        (booking_id,),
+    ).fetchall()
+
+
+# --- transitions --------------------------------------------------------------
+
+def approve_booking(conn, booking_id, *, actor_id, reason, amount_minor, currency, now):
+    """pending -> approved with one allocated unit. True if the booking was still pending."""
+    cursor = conn.execute(
+        """
+        UPDATE bookings
+        SET status = 'approved', allocated_units = 1, amount_minor = :amount_minor,
+            currency = :currency, approved_by = :actor_id, approved_at = :now,
+            status_changed_by = :actor_id, status_reason = :reason, updated_at = :now
+        WHERE id = :id AND status = 'pending'
+        """,
+        {"id": booking_id, "actor_id": actor_id, "reason": reason,
+         "amount_minor": amount_minor, "currency": currency, "now": now},
+    )
+    return cursor.rowcount == 1
+
+
+# The timestamp column each final status stamps (a constant, never input).
+_FINAL_STAMP = {"declined": "declined_at", "completed": "completed_at", "cancelled": "cancelled_at"}
+
+
+def finish_booking(conn, booking_id, *, new_status, from_statuses, actor_id, reason, now):
+    """Move to a final status from one of ``from_statuses``; units allocated are
+    given up here (the caller releases them). True if the guard held."""
+    stamp = _FINAL_STAMP[new_status]
+    placeholders = ", ".join("?" for _ in from_statuses)
+    cursor = conn.execute(
+        f"""
+        UPDATE bookings
+        SET status = ?, allocated_units = 0, {stamp} = ?,
+            status_changed_by = ?, status_reason = ?, updated_at = ?
+        WHERE id = ? AND status IN ({placeholders})
+        """,
+        (new_status, now, actor_id, reason, now, booking_id, *from_statuses),
+    )
+    return cursor.rowcount == 1
+
+
+# --- payment due --------------------------------------------------------------
+
+def insert_payment_due(conn, *, transaction_ref, booking_id, user_id, hospital_id,
+                       amount_minor, currency, now):
+    return conn.execute(
+        """
+        INSERT INTO transactions (transaction_ref, kind, booking_id, user_id, hospital_id,
+                                  amount_minor, currency, status, created_at, updated_at)
+        VALUES (?, 'booking_payment', ?, ?, ?, ?, ?, 'pending', ?, ?)
+        RETURNING id
+        """,
+        (transaction_ref, booking_id, user_id, hospital_id, amount_minor, currency, now, now),
+    ).fetchone()["id"]
+
+
+# --- notifications ------------------------------------------------------------
+
+NOTIFICATION_COLUMNS = """
+    id, user_id, booking_id, blood_request_id, type, title, message, is_read, created_at
+"""
+
+
+def count_notifications(conn, user_id, is_read):
+    return conn.execute(
+        """
+        SELECT count(*) AS n FROM booking_notifications
+        WHERE user_id = :user_id AND (:is_read IS NULL OR is_read = :is_read)
+        """,
+        {"user_id": user_id, "is_read": is_read},
+    ).fetchone()["n"]
+
+
+def list_notifications(conn, user_id, is_read, *, limit, offset):
+    """Newest first."""
+    return conn.execute(
+        f"""
+        SELECT {NOTIFICATION_COLUMNS} FROM booking_notifications
+        WHERE user_id = :user_id AND (:is_read IS NULL OR is_read = :is_read)
+        ORDER BY id DESC LIMIT :limit OFFSET :offset
+        """,
+        {"user_id": user_id, "is_read": is_read, "limit": limit, "offset": offset},
+    ).fetchall()
+
+
+def mark_notification_read(conn, notification_id, user_id):
+    """The notification, now read; None if it is not the user's."""
+    return conn.execute(
+        f"""
+        UPDATE booking_notifications SET is_read = 1
+        WHERE id = ? AND user_id = ?
+        RETURNING {NOTIFICATION_COLUMNS}
+        """,
+        (notification_id, user_id),
+    ).fetchone()
+
+
+def mark_all_notifications_read(conn, user_id):
+    """How many were unread."""
+    return conn.execute(
+        "UPDATE booking_notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0",
+        (user_id,),
+    ).rowcount

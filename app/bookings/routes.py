@@ -1,0 +1,259 @@
+"""/api/bookings: request, triage queue, transitions, history, lists, notifications.
+
+Literal paths (/search, /notifications, /reference/..., /my-bookings,
+/hospital/...) can never be taken for a booking id: ids only match the int
+converter (bounded to SQLite's integer range, so absurd ids are a plain 404).
+"""
+from flask import current_app, request
+from flask.views import MethodView
+from flask_login import current_user
+
+from app.api import Blueprint, page_bounds
+from app.auth.guards import login_required, roles_required
+from app.bookings import schemas, service
+from app.config import ConfigError
+from app.db import get_db
+from app.timeutil import utcnow
+
+blp = Blueprint(
+    "bookings", __name__, url_prefix="/api/bookings",
+    description="Booking requests, the triage queue, transitions, history and notifications",
+)
+
+BOOKING_ID = f"<int(max={schemas.MAX_ID}):booking_id>"
+HOSPITAL_ID = f"<int(max={schemas.MAX_ID}):hospital_id>"
+NOTIFICATION_ID = f"<int(max={schemas.MAX_ID}):notification_id>"
+STAFF = ("hospital-authority", "admin")
+
+
+@blp.record_once
+def _check_config(state):
+    # Refuse to start with a malformed limit rather than fail on the first booking.
+    try:
+        service.parse_rate_limit(state.app.config["BOOKING_RATE_LIMIT"])
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _origin():
+    """Where the request came from, for the resource audit log."""
+    return {"ip_address": request.remote_addr, "user_agent": request.user_agent.string}
+
+
+@blp.route("")
+class Bookings(MethodView):
+    @blp.arguments(schemas.BookingCreateSchema)
+    @blp.response(201, schemas.BookingSchema)
+    @blp.alt_response(404, description="Unknown hospital, or one not approved (not taking bookings)")
+    @blp.alt_response(409, description="Nothing available, or an open booking for that hospital, type and day")
+    @blp.alt_response(429, description="Past BOOKING_RATE_LIMIT; see Retry-After")
+    @roles_required("user")
+    def post(self, data):
+        """Request a booking (pending until the hospital decides)"""
+        return service.create_booking(
+            get_db(), actor=current_user, data=data, now=utcnow(), config=current_app.config
+        )
+
+
+@blp.route("/my-bookings")
+class MyBookings(MethodView):
+    @blp.response(200, schemas.BookingSchema(many=True))
+    @blp.paginate()
+    @roles_required("user")
+    def get(self, pagination_parameters):
+        """Your own bookings, newest first"""
+        limit, offset = page_bounds(pagination_parameters)
+        items, pagination_parameters.item_count = service.my_bookings(
+            get_db(), actor=current_user, limit=limit, offset=offset
+        )
+        return items
+
+
+@blp.route("/search")
+class Search(MethodView):
+    @blp.arguments(schemas.SearchArgs, location="query")
+    @blp.response(200, schemas.BookingSchema(many=True))
+    @blp.paginate()
+    @login_required
+    def get(self, criteria, pagination_parameters):
+        """Search bookings: patients see their own, authorities their hospital's, admins all
+
+        Dates are calendar days of creation in the platform time zone, inclusive.
+        """
+        limit, offset = page_bounds(pagination_parameters)
+        items, pagination_parameters.item_count = service.search_bookings(
+            get_db(), actor=current_user, criteria=criteria, limit=limit, offset=offset,
+            config=current_app.config,
+        )
+        return items
+
+
+@blp.route("/reference/<string(maxlength=64):reference>")
+class ByReference(MethodView):
+    @blp.response(200, schemas.BookingSchema)
+    @blp.alt_response(404, description="No such booking, or not yours to see")
+    @login_required
+    def get(self, reference):
+        """One booking by its reference (RC-YYYY-NNNNNN)"""
+        return service.get_booking_by_reference(get_db(), reference, actor=current_user)
+
+
+@blp.route(f"/{BOOKING_ID}")
+class Booking(MethodView):
+    @blp.response(200, schemas.BookingSchema)
+    @blp.alt_response(404, description="No such booking, or not yours to see")
+    @login_required
+    def get(self, booking_id):
+        """One booking (its patient, its hospital's authority, admin)"""
+        return service.get_booking(get_db(), booking_id, actor=current_user)
+
+    @blp.arguments(schemas.ReasonSchema)
+    @blp.response(200, schemas.BookingSchema)
+    @blp.alt_response(404, description="No such booking, or not yours to see")
+    @blp.alt_response(409, description="Already final, or an authority cancelling a pending request")
+    @login_required
+    def delete(self, data, booking_id):
+        """Cancel a booking; units are released and a paid booking is refunded by policy
+
+        The patient may cancel a pending or approved booking, the hospital's
+        authority an approved one, an admin either. The body `{reason}` is optional.
+        """
+        return service.cancel_booking(
+            get_db(), booking_id, actor=current_user, reason=data["reason"], now=utcnow(),
+            config=current_app.config, **_origin(),
+        )
+
+
+@blp.route(f"/{BOOKING_ID}/history")
+class History(MethodView):
+    @blp.response(200, schemas.HistoryEntrySchema(many=True))
+    @blp.alt_response(404, description="No such booking, or not yours to see")
+    @login_required
+    def get(self, booking_id):
+        """Status history: old -> new, who, when, why (at most four rows, not paginated)"""
+        return service.booking_history(get_db(), booking_id, actor=current_user)
+
+
+@blp.route(f"/{BOOKING_ID}/approve")
+class Approve(MethodView):
+    @blp.arguments(schemas.ReasonSchema)
+    @blp.response(200, schemas.BookingSchema)
+    @blp.alt_response(404, description="No such booking at your hospital")
+    @blp.alt_response(409, description="Not pending, nothing available, or no active price")
+    @roles_required(*STAFF)
+    def put(self, data, booking_id):
+        """Approve a pending booking: allocates one unit and creates the payment due"""
+        return service.approve_booking(
+            get_db(), booking_id, actor=current_user, reason=data["reason"], now=utcnow(),
+            **_origin(),
+        )
+
+
+@blp.route(f"/{BOOKING_ID}/decline")
+class Decline(MethodView):
+    @blp.arguments(schemas.DeclineSchema)
+    @blp.response(200, schemas.BookingSchema)
+    @blp.alt_response(404, description="No such booking at your hospital")
+    @blp.alt_response(409, description="Not pending")
+    @roles_required(*STAFF)
+    def put(self, data, booking_id):
+        """Decline a pending booking (reason required)"""
+        return service.decline_booking(
+            get_db(), booking_id, actor=current_user, reason=data["reason"], now=utcnow()
+        )
+
+
+@blp.route(f"/{BOOKING_ID}/complete")
+class Complete(MethodView):
+    @blp.arguments(schemas.ReasonSchema)
+    @blp.response(200, schemas.BookingSchema)
+    @blp.alt_response(404, description="No such booking at your hospital")
+    @blp.alt_response(409, description="Not approved")
+    @roles_required(*STAFF)
+    def put(self, data, booking_id):
+        """Complete an approved booking; releases exactly what approval allocated"""
+        return service.complete_booking(
+            get_db(), booking_id, actor=current_user, reason=data["reason"], now=utcnow(),
+            **_origin(),
+        )
+
+
+@blp.route(f"/hospital/{HOSPITAL_ID}/pending")
+class PendingQueue(MethodView):
+    @blp.response(200, schemas.PendingQueueSchema)
+    @blp.alt_response(404, description="No such hospital, or not yours")
+    @blp.paginate()
+    @roles_required(*STAFF)
+    def get(self, hospital_id, pagination_parameters):
+        """The triage queue: critical -> low, then oldest first, with a summary"""
+        limit, offset = page_bounds(pagination_parameters)
+        page, pagination_parameters.item_count = service.pending_queue(
+            get_db(), hospital_id, actor=current_user, now=utcnow(), limit=limit, offset=offset
+        )
+        return page
+
+
+@blp.route(f"/hospital/{HOSPITAL_ID}/history")
+class HospitalHistory(MethodView):
+    @blp.arguments(schemas.HospitalHistoryArgs, location="query")
+    @blp.response(200, schemas.BookingSchema(many=True))
+    @blp.alt_response(404, description="No such hospital, or not yours")
+    @blp.paginate()
+    @roles_required(*STAFF)
+    def get(self, args, hospital_id, pagination_parameters):
+        """A hospital's bookings, newest first (dates: days of creation in its time zone)"""
+        limit, offset = page_bounds(pagination_parameters)
+        items, pagination_parameters.item_count = service.hospital_history(
+            get_db(), hospital_id, actor=current_user, status=args.get("status"),
+            start_date=args.get("start_date"), end_date=args.get("end_date"),
+            limit=limit, offset=offset,
+        )
+        return items
+
+
+@blp.route(f"/hospital/{HOSPITAL_ID}/statistics")
+class Statistics(MethodView):
+    @blp.arguments(schemas.DateRangeArgs, location="query")
+    @blp.response(200, schemas.StatisticsSchema)
+    @blp.alt_response(404, description="No such hospital, or not yours")
+    @roles_required(*STAFF)
+    def get(self, args, hospital_id):
+        """Counts and amounts by status of the bookings created in a date range"""
+        return service.hospital_statistics(
+            get_db(), hospital_id, actor=current_user, start_date=args.get("start_date"),
+            end_date=args.get("end_date"), config=current_app.config,
+        )
+
+
+@blp.route("/notifications")
+class Notifications(MethodView):
+    @blp.arguments(schemas.NotificationArgs, location="query")
+    @blp.response(200, schemas.NotificationPageSchema)
+    @blp.paginate()
+    @login_required
+    def get(self, args, pagination_parameters):
+        """Your notifications, newest first, with the total unread count"""
+        limit, offset = page_bounds(pagination_parameters)
+        page, pagination_parameters.item_count = service.list_notifications(
+            get_db(), actor=current_user, is_read=args.get("is_read"), limit=limit, offset=offset
+        )
+        return page
+
+
+@blp.route(f"/notifications/{NOTIFICATION_ID}/read")
+class NotificationRead(MethodView):
+    @blp.response(200, schemas.NotificationSchema)
+    @blp.alt_response(404, description="No such notification, or not yours")
+    @login_required
+    def put(self, notification_id):
+        """Mark one of your notifications read"""
+        return service.mark_notification_read(get_db(), notification_id, actor=current_user)
+
+
+@blp.route("/notifications/read-all")
+class NotificationsReadAll(MethodView):
+    @blp.response(200, schemas.MarkedReadSchema)
+    @login_required
+    def put(self):
+        """Mark all your notifications read"""
+        return service.mark_all_notifications_read(get_db(), actor=current_user)

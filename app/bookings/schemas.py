@@ -1,0 +1,254 @@
+"""Request and response schemas for /api/bookings (camelCase in JSON, snake_case inside)."""
+from datetime import date, timezone
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from app.bookings.service import STATUSES, URGENCIES
+from app.money import Money
+from app.validation import PHONE, Schema, StrippedString, no_control_chars
+
+MAX_ID = 2**63 - 1  # SQLite's INTEGER range; larger ids could only fail to bind
+RESOURCE_TYPES = ("beds", "icu", "operationTheatres")
+GENDERS = ("male", "female", "other")
+# Date filters outside this range are typos, and a bound keeps day arithmetic safe.
+DATE_RANGE = validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31))
+
+
+def _line(max_length, **kwargs):
+    """A required-or-not single line of text: trimmed, 1..max, no control characters."""
+    return StrippedString(
+        validate=[validate.Length(min=1, max=max_length), no_control_chars], **kwargs
+    )
+
+
+def _paragraph(max_length, **kwargs):
+    """Free text (newlines allowed), trimmed, at most max_length."""
+    return StrippedString(
+        validate=[validate.Length(max=max_length), no_control_chars], **kwargs
+    )
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """ISO-8601 with an offset (naive times are refused), loaded as UTC."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(timezone.utc)
+        except OverflowError:
+            raise ma.ValidationError("Date is out of range.") from None
+
+
+class IntBool(fields.Boolean):
+    """SQLite keeps booleans as 0/1; marshmallow dumps them unchanged, JSON wants true/false."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else bool(value)
+
+
+class BookingCreateSchema(Schema):
+    hospital_id = fields.Int(
+        data_key="hospitalId", required=True, strict=True, validate=validate.Range(1, MAX_ID)
+    )
+    resource_type = fields.Str(
+        data_key="resourceType", required=True, validate=validate.OneOf(RESOURCE_TYPES)
+    )
+    patient_name = _line(200, data_key="patientName", required=True)
+    patient_age = fields.Int(
+        data_key="patientAge", required=True, strict=True, validate=validate.Range(0, 150)
+    )
+    patient_gender = fields.Str(
+        data_key="patientGender", required=True, validate=validate.OneOf(GENDERS)
+    )
+    medical_condition = StrippedString(
+        data_key="medicalCondition", required=True,
+        validate=[validate.Length(min=1, max=2000), no_control_chars],
+    )
+    urgency = fields.Str(load_default="medium", validate=validate.OneOf(URGENCIES))
+    emergency_contact_name = _line(200, data_key="emergencyContactName", required=True)
+    emergency_contact_phone = fields.Str(
+        data_key="emergencyContactPhone", required=True, validate=PHONE
+    )
+    emergency_contact_relationship = _line(
+        100, data_key="emergencyContactRelationship", required=True
+    )
+    scheduled_date = UtcDateTime(
+        data_key="scheduledDate", required=True,
+        metadata={"description": "ISO-8601 with offset, in the future (within a year)."},
+    )
+    estimated_duration_hours = fields.Int(
+        data_key="estimatedDuration", load_default=24, strict=True,
+        validate=validate.Range(1, 168), metadata={"description": "Hours, 1-168."},
+    )
+    notes = _paragraph(2000, load_default=None, allow_none=True)
+
+
+class ReasonSchema(Schema):
+    """Optional reason for approve, complete and cancel (kept in the status history)."""
+
+    reason = _paragraph(1000, load_default=None, allow_none=True)
+
+    @ma.post_load
+    def _blank_is_none(self, data, **kwargs):
+        return {"reason": data["reason"] or None}
+
+
+class DeclineSchema(Schema):
+    reason = StrippedString(
+        required=True, validate=[validate.Length(min=1, max=1000), no_control_chars]
+    )
+
+
+class BookingSchema(ma.Schema):
+    id = fields.Int()
+    booking_reference = fields.Str(data_key="bookingReference")
+    user_id = fields.Int(data_key="userId")
+    hospital_id = fields.Int(data_key="hospitalId")
+    hospital_name = fields.Str(data_key="hospitalName")
+    resource_type = fields.Str(data_key="resourceType")
+    patient_name = fields.Str(data_key="patientName")
+    patient_age = fields.Int(data_key="patientAge")
+    patient_gender = fields.Str(data_key="patientGender")
+    medical_condition = fields.Str(data_key="medicalCondition")
+    urgency = fields.Str()
+    emergency_contact_name = fields.Str(data_key="emergencyContactName")
+    emergency_contact_phone = fields.Str(data_key="emergencyContactPhone")
+    emergency_contact_relationship = fields.Str(data_key="emergencyContactRelationship")
+    scheduled_date = fields.Str(data_key="scheduledDate")
+    scheduled_day = fields.Str(
+        data_key="scheduledDay",
+        metadata={"description": "The scheduled calendar day in the hospital's time zone."},
+    )
+    estimated_duration_hours = fields.Int(data_key="estimatedDuration")
+    notes = fields.Str(allow_none=True)
+    status = fields.Str()
+    status_reason = fields.Str(data_key="statusReason", allow_none=True)
+    status_changed_by = fields.Int(data_key="statusChangedBy", allow_none=True)
+    allocated_units = fields.Int(data_key="allocatedUnits")
+    amount_minor = Money(
+        data_key="amount", allow_none=True, allow_zero=True,
+        metadata={"description": "Fixed at approval from the active price; null before."},
+    )
+    currency = fields.Str()
+    approved_by = fields.Int(data_key="approvedBy", allow_none=True)
+    approved_at = fields.Str(data_key="approvedAt", allow_none=True)
+    declined_at = fields.Str(data_key="declinedAt", allow_none=True)
+    cancelled_at = fields.Str(data_key="cancelledAt", allow_none=True)
+    completed_at = fields.Str(data_key="completedAt", allow_none=True)
+    created_at = fields.Str(data_key="createdAt")
+    updated_at = fields.Str(data_key="updatedAt")
+
+
+class HistoryEntrySchema(ma.Schema):
+    id = fields.Int()
+    old_status = fields.Str(data_key="oldStatus", allow_none=True)
+    new_status = fields.Str(data_key="newStatus")
+    changed_by = fields.Int(data_key="changedBy", allow_none=True)
+    changed_by_name = fields.Str(data_key="changedByName", allow_none=True)
+    changed_by_role = fields.Str(data_key="changedByRole", allow_none=True)
+    reason = fields.Str(allow_none=True)
+    created_at = fields.Str(data_key="createdAt")
+
+
+class QueryArgs(ma.Schema):
+    """Query strings also carry page/page_size (read by the paginator): unknown keys are ignored."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+
+class DateRangeArgs(QueryArgs):
+    start_date = fields.Date(
+        data_key="startDate", validate=DATE_RANGE,
+        metadata={"description": "First day (YYYY-MM-DD) of creation, inclusive."},
+    )
+    end_date = fields.Date(
+        data_key="endDate", validate=DATE_RANGE,
+        metadata={"description": "Last day (YYYY-MM-DD) of creation, inclusive."},
+    )
+
+    @ma.validates_schema
+    def _ordered(self, data, **kwargs):
+        start, end = data.get("start_date"), data.get("end_date")
+        if start and end and end < start:
+            raise ma.ValidationError("Must not be before startDate.", "endDate")
+
+
+class SearchArgs(DateRangeArgs):
+    patient_name = _line(200, data_key="patientName",
+                         metadata={"description": "Part of the patient's name."})
+    booking_reference = fields.Str(data_key="bookingReference", validate=validate.Length(max=32))
+    status = fields.Str(validate=validate.OneOf(STATUSES))
+    urgency = fields.Str(validate=validate.OneOf(URGENCIES))
+    resource_type = fields.Str(data_key="resourceType", validate=validate.OneOf(RESOURCE_TYPES))
+    hospital_id = fields.Int(data_key="hospitalId", validate=validate.Range(1, MAX_ID))
+
+
+class HospitalHistoryArgs(DateRangeArgs):
+    status = fields.Str(validate=validate.OneOf(STATUSES))
+
+
+class WaitingTimeSchema(ma.Schema):
+    seconds = fields.Int()
+    human = fields.Str(metadata={"example": "2h 5m"})
+
+
+class QueuedBookingSchema(BookingSchema):
+    waiting_time = fields.Nested(WaitingTimeSchema, data_key="waitingTime")
+
+
+class QueueSummarySchema(ma.Schema):
+    total_pending = fields.Int(data_key="totalPending")
+    critical = fields.Int()
+    high = fields.Int()
+    medium = fields.Int()
+    low = fields.Int()
+
+
+class PendingQueueSchema(ma.Schema):
+    summary = fields.Nested(QueueSummarySchema, metadata={"description": "All pending, not the page."})
+    items = fields.List(fields.Nested(QueuedBookingSchema))
+
+
+class StatusStatisticsSchema(ma.Schema):
+    status = fields.Str()
+    count = fields.Int()
+    amount_minor = Money(data_key="amount", allow_zero=True)
+
+
+class StatisticsSchema(ma.Schema):
+    hospital_id = fields.Int(data_key="hospitalId")
+    start_date = fields.Date(data_key="startDate", allow_none=True)
+    end_date = fields.Date(data_key="endDate", allow_none=True)
+    currency = fields.Str()
+    total_bookings = fields.Int(data_key="totalBookings")
+    total_amount_minor = Money(data_key="totalAmount", allow_zero=True)
+    by_status = fields.List(fields.Nested(StatusStatisticsSchema), data_key="byStatus")
+
+
+class NotificationArgs(QueryArgs):
+    is_read = fields.Bool(data_key="isRead", metadata={"description": "Only read / unread ones."})
+
+
+class NotificationSchema(ma.Schema):
+    id = fields.Int()
+    booking_id = fields.Int(data_key="bookingId", allow_none=True)
+    blood_request_id = fields.Int(data_key="bloodRequestId", allow_none=True)
+    type = fields.Str()
+    title = fields.Str()
+    message = fields.Str()
+    is_read = IntBool(data_key="isRead")
+    created_at = fields.Str(data_key="createdAt")
+
+
+class NotificationPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(NotificationSchema))
+    unread_count = fields.Int(
+        data_key="unreadCount", metadata={"description": "All unread, not just this page."}
+    )
+
+
+class MarkedReadSchema(ma.Schema):
+    marked = fields.Int(metadata={"description": "How many were unread."})
+    unread_count = fields.Int(data_key="unreadCount")

@@ -1,0 +1,488 @@
+"""Booking rules: request, triage, the transitions with atomic capacity, lists.
+
+Every write is one ``transaction(conn)`` (BEGIN IMMEDIATE) that holds the check
+and the change it guards: the rate limit is counted, the reference is taken and
+the booking inserted together; approval moves the booking (guarded UPDATE),
+takes the unit (guarded UPDATE), writes the audit row and the payment due
+together, so a hospital can never be overbooked however many workers race.
+
+Who may see a booking: its patient, the authority of its hospital, an admin.
+Everyone else gets 404, exactly as if it did not exist.
+"""
+import logging
+import secrets
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from app.bookings import queries
+from app.db import transaction
+from app.errors import Conflict, NotFound, TooManyRequests, Unprocessable
+from app.payments.hooks import on_booking_cancelled
+from app.pricing.queries import get_active_price
+from app.pricing.rules import calculate_amount
+from app.resources import queries as resources
+from app.timeutil import from_iso, local_date, to_iso
+
+log = logging.getLogger(__name__)
+
+URGENCIES = ("critical", "high", "medium", "low")  # triage order
+STATUSES = ("pending", "approved", "declined", "cancelled", "completed")
+# How far ahead a booking may be requested: beyond this a date is a typo, not a plan.
+MAX_DAYS_AHEAD = 366
+
+
+# --- configuration ------------------------------------------------------------
+
+def parse_rate_limit(value):
+    """BOOKING_RATE_LIMIT "N/S" -> (N, S); "0" -> None (disabled). ValueError otherwise."""
+    text = str(value).strip()
+    if text == "0":
+        return None
+    count, slash, seconds = text.partition("/")
+    if not (slash and count.isdigit() and seconds.isdigit() and int(count) >= 1
+            and int(seconds) >= 1):
+        raise ValueError(
+            f"BOOKING_RATE_LIMIT must be 'N/S' (N bookings per S seconds) or '0', not {value!r}"
+        )
+    return int(count), int(seconds)
+
+
+# --- who may see and act ------------------------------------------------------
+
+def _is_staff_of(actor, hospital_id):
+    """Admin, or the authority of exactly this hospital."""
+    if actor.role == "admin":
+        return True
+    return (actor.role == "hospital-authority" and actor.hospital_id is not None
+            and actor.hospital_id == hospital_id)
+
+
+def _can_see(actor, booking):
+    return booking["user_id"] == actor.id or _is_staff_of(actor, booking["hospital_id"])
+
+
+def _visible(booking, actor):
+    """``booking`` if the actor may see it; 404 for a missing one and for anyone else's."""
+    if booking is None or not _can_see(actor, booking):
+        raise NotFound("Booking not found.")
+    return booking
+
+
+def _visible_booking(conn, booking_id, actor):
+    return _visible(queries.get_booking(conn, booking_id), actor)
+
+
+def _managed_booking(conn, booking_id, actor):
+    """A booking the actor may approve, decline or complete (staff of its hospital)."""
+    booking = queries.get_booking(conn, booking_id)
+    if booking is None or not _is_staff_of(actor, booking["hospital_id"]):
+        raise NotFound("Booking not found.")
+    return booking
+
+
+def _staff_hospital(conn, hospital_id, actor):
+    hospital = queries.get_hospital(conn, hospital_id)
+    if hospital is None or not _is_staff_of(actor, hospital_id):
+        raise NotFound("Hospital not found.")
+    return hospital
+
+
+def _require_status(booking, expected, action):
+    if booking["status"] != expected:
+        raise Conflict(
+            f"Booking {booking['booking_reference']} is {booking['status']}, not {expected}; "
+            f"it cannot be {action}."
+        )
+
+
+# --- create -------------------------------------------------------------------
+
+def _invalid(field, message):
+    """A 422 in the same shape as schema errors."""
+    return Unprocessable(errors={"json": {field: [message]}})
+
+
+def create_booking(conn, *, actor, data, now, config):
+    """A pending booking for ``actor``; returns it with its new reference.
+
+    :raise 404: unknown hospital, or one that is not approved (pending, rejected
+        and suspended hospitals take no bookings and are not public).
+    :raise 409: nothing of that type available, or the same user already holds an
+        open booking for that hospital, type and day (in the hospital's time zone).
+    :raise 422: scheduledDate not in the future or too far ahead.
+    :raise 429: past BOOKING_RATE_LIMIT, with Retry-After.
+    """
+    scheduled = data["scheduled_date"]
+    if scheduled <= now:
+        raise _invalid("scheduledDate", "Must be in the future.")
+    if scheduled > now + timedelta(days=MAX_DAYS_AHEAD):
+        raise _invalid("scheduledDate", f"Must be within {MAX_DAYS_AHEAD} days from now.")
+    rate_limit = parse_rate_limit(config["BOOKING_RATE_LIMIT"])
+    hospital_id, resource_type = data["hospital_id"], data["resource_type"]
+    now_iso = to_iso(now)
+
+    with transaction(conn):
+        # Counted inside the write lock, so parallel requests on other workers
+        # see each other's bookings and cannot all slip under the limit.
+        if rate_limit:
+            _enforce_rate_limit(conn, actor.id, rate_limit, now)
+        hospital = queries.get_hospital(conn, hospital_id)
+        if hospital is None or hospital["status"] != "approved":
+            raise NotFound("Hospital not found or not taking bookings.")
+        resource = resources.get_resource(conn, hospital_id, resource_type)
+        if resource is None or resource["available"] < 1:
+            raise Conflict(f"No {resource_type} available at this hospital right now.")
+        scheduled_day = local_date(scheduled, hospital["timezone"]).isoformat()
+        existing = queries.get_open_booking_for_day(
+            conn, user_id=actor.id, hospital_id=hospital_id,
+            resource_type=resource_type, scheduled_day=scheduled_day,
+        )
+        if existing:
+            raise Conflict(
+                f"You already have a {existing['status']} booking "
+                f"({existing['booking_reference']}) for {resource_type} at this hospital "
+                f"on {scheduled_day}."
+            )
+        year = local_date(now, config["TIMEZONE"]).year
+        reference = f"RC-{year}-{queries.next_reference_number(conn, year):06d}"
+        booking_id = queries.insert_booking(conn, {
+            **data,
+            "notes": data.get("notes") or None,
+            "booking_reference": reference,
+            "user_id": actor.id,
+            "scheduled_date": to_iso(scheduled),
+            "scheduled_day": scheduled_day,
+            "currency": config["CURRENCY"],
+            "status_changed_by": actor.id,
+            "now": now_iso,
+        })
+    return queries.get_booking(conn, booking_id)
+
+
+def _enforce_rate_limit(conn, user_id, rate_limit, now):
+    count, seconds = rate_limit
+    window = timedelta(seconds=seconds)
+    oldest_counted = queries.nth_latest_booking_since(conn, user_id, to_iso(now - window), count)
+    if oldest_counted is not None:
+        retry_after = (from_iso(oldest_counted) + window - now).total_seconds()
+        raise TooManyRequests(
+            f"At most {count} booking requests per {seconds} seconds; try again later.",
+            retry_after=retry_after,
+        )
+
+
+# --- transitions --------------------------------------------------------------
+
+def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_agent):
+    """pending -> approved: one unit allocated and the payment due created, atomically.
+
+    :raise 404: not a booking of the actor's hospital.
+    :raise 409: not pending (any more), nothing available, hospital not approved,
+        or no active price for the resource type.
+    """
+    now_iso = to_iso(now)
+    with transaction(conn):
+        booking = _managed_booking(conn, booking_id, actor)
+        _require_status(booking, "pending", "approved")
+        hospital_id, resource_type = booking["hospital_id"], booking["resource_type"]
+        if queries.get_hospital(conn, hospital_id)["status"] != "approved":
+            raise Conflict("The hospital is not approved; it cannot take bookings.")
+        price = get_active_price(conn, hospital_id, resource_type)
+        if price is None:
+            raise Conflict(
+                f"The hospital has no active price for {resource_type}; "
+                "set one before approving."
+            )
+        amount_minor, _ = calculate_amount(
+            price, booking["estimated_duration_hours"], booking["urgency"]
+        )
+        if not queries.approve_booking(
+            conn, booking_id, actor_id=actor.id, reason=reason,
+            amount_minor=amount_minor, currency=price["currency"], now=now_iso,
+        ):
+            raise Conflict("The booking is no longer pending.")
+        if not _move_units(conn, booking, "allocate", 1, why="approved", actor_id=actor.id,
+                           now_iso=now_iso, ip_address=ip_address, user_agent=user_agent):
+            raise Conflict(f"No {resource_type} available at this hospital; cannot approve.")
+        # A free booking (zero price) owes nothing, so it gets no payment row.
+        if amount_minor > 0:
+            queries.insert_payment_due(
+                conn, transaction_ref=_transaction_ref(booking), booking_id=booking_id,
+                user_id=booking["user_id"], hospital_id=hospital_id,
+                amount_minor=amount_minor, currency=price["currency"], now=now_iso,
+            )
+    return queries.get_booking(conn, booking_id)
+
+
+def _transaction_ref(booking):
+    # Unique (random part) and short enough for SSLCommerz's tran_id (max 30 chars).
+    return f"BP-{booking['booking_reference']}-{secrets.token_hex(3)}"
+
+
+def decline_booking(conn, booking_id, *, actor, reason, now):
+    """pending -> declined with a reason. :raise 404/409: as for approval."""
+    with transaction(conn):
+        booking = _managed_booking(conn, booking_id, actor)
+        _require_status(booking, "pending", "declined")
+        if not queries.finish_booking(
+            conn, booking_id, new_status="declined", from_statuses=("pending",),
+            actor_id=actor.id, reason=reason, now=to_iso(now),
+        ):
+            raise Conflict("The booking is no longer pending.")
+    return queries.get_booking(conn, booking_id)
+
+
+def complete_booking(conn, booking_id, *, actor, reason, now, ip_address, user_agent):
+    """approved -> completed; releases exactly the units approval allocated."""
+    now_iso = to_iso(now)
+    with transaction(conn):
+        booking = _managed_booking(conn, booking_id, actor)
+        _require_status(booking, "approved", "completed")
+        if not queries.finish_booking(
+            conn, booking_id, new_status="completed", from_statuses=("approved",),
+            actor_id=actor.id, reason=reason, now=now_iso,
+        ):
+            raise Conflict("The booking is no longer approved.")
+        _release(conn, booking, actor_id=actor.id, why="completed", now_iso=now_iso,
+                 ip_address=ip_address, user_agent=user_agent)
+    return queries.get_booking(conn, booking_id)
+
+
+def _cancellable_from(actor, booking):
+    """The statuses from which ``actor`` may cancel ``booking`` (already visible to them)."""
+    if actor.role == "admin" or booking["user_id"] == actor.id:
+        return ("pending", "approved")
+    return ("approved",)  # its hospital's authority: a pending request is declined instead
+
+
+def cancel_booking(conn, booking_id, *, actor, reason, now, config, ip_address, user_agent):
+    """-> cancelled by the patient, its hospital's authority or an admin, recorded as
+    that actor. Releases what was allocated; the payments hook runs inside the same
+    transaction and its follow-up (e.g. a gateway refund) after commit.
+
+    :raise 404: not visible to the actor.
+    :raise 409: already final, or an authority cancelling a pending request.
+    """
+    now_iso = to_iso(now)
+    with transaction(conn):
+        booking = _visible_booking(conn, booking_id, actor)
+        allowed = _cancellable_from(actor, booking)
+        if booking["status"] not in allowed:
+            if booking["status"] == "pending":
+                raise Conflict("A pending request is declined by the hospital, not cancelled.")
+            raise Conflict(
+                f"Booking {booking['booking_reference']} is {booking['status']}; "
+                "it can no longer be cancelled."
+            )
+        if not queries.finish_booking(
+            conn, booking_id, new_status="cancelled", from_statuses=allowed,
+            actor_id=actor.id, reason=reason, now=now_iso,
+        ):
+            raise Conflict("The booking changed meanwhile; it can no longer be cancelled.")
+        _release(conn, booking, actor_id=actor.id, why="cancelled", now_iso=now_iso,
+                 ip_address=ip_address, user_agent=user_agent)
+        cancelled = queries.get_booking(conn, booking_id)
+        after_commit = on_booking_cancelled(
+            conn, cancelled, actor_id=actor.id, now=now, config=config
+        )
+    if after_commit is not None:
+        try:
+            after_commit()
+        except Exception:
+            # The cancellation is committed and stands; the payments side records
+            # its own failure for reconciliation. The caller still gets its answer.
+            log.exception("post-commit cancellation follow-up failed for booking %s", booking_id)
+    return queries.get_booking(conn, booking_id)
+
+
+def _release(conn, booking, *, why, actor_id, now_iso, ip_address, user_agent):
+    """Give back exactly ``booking.allocated_units`` (read before the status moved)."""
+    units = booking["allocated_units"]
+    if units and not _move_units(conn, booking, "release", units, why=why, actor_id=actor_id,
+                                 now_iso=now_iso, ip_address=ip_address, user_agent=user_agent):
+        # Occupancy was re-counted below what this booking held: the counters
+        # stay as the authority set them, and the audit row says so.
+        log.warning("booking %s: %s unit(s) not released, occupancy re-counted",
+                    booking["id"], units)
+
+
+def _move_units(conn, booking, action, units, *, why, actor_id, now_iso, ip_address, user_agent):
+    """allocate/release ``units`` for ``booking`` with its audit row; True if they moved.
+
+    The audit row is written either way: a refused allocation is rolled back with
+    its transaction, a release that found nothing occupied stays on record.
+    """
+    hospital_id, resource_type = booking["hospital_id"], booking["resource_type"]
+    move = resources.allocate_units if action == "allocate" else resources.release_units
+    before = resources.get_resource(conn, hospital_id, resource_type)
+    moved = move(conn, hospital_id, resource_type, units, now_iso)
+    reason = f"booking {booking['booking_reference']} {why}"
+    if not moved:
+        reason += f"; nothing {action}d"
+    resources.insert_audit_entry(
+        conn, hospital_id=hospital_id, resource_type=resource_type, action=action,
+        old_values=resources.counters(before),
+        new_values=resources.counters(resources.get_resource(conn, hospital_id, resource_type)),
+        reason=reason, booking_id=booking["id"], changed_by=actor_id, now=now_iso,
+        ip_address=ip_address, user_agent=user_agent,
+    )
+    return moved
+
+
+# --- reads --------------------------------------------------------------------
+
+def get_booking(conn, booking_id, *, actor):
+    return _visible_booking(conn, booking_id, actor)
+
+
+def get_booking_by_reference(conn, reference, *, actor):
+    return _visible(queries.get_booking_by_reference(conn, reference.upper()), actor)
+
+
+def booking_history(conn, booking_id, *, actor):
+    _visible_booking(conn, booking_id, actor)
+    return queries.list_history(conn, booking_id)
+
+
+def _page(conn, filters, limit, offset):
+    return (queries.list_bookings(conn, filters, limit=limit, offset=offset),
+            queries.count_bookings(conn, filters))
+
+
+def my_bookings(conn, *, actor, limit, offset):
+    """(page of the actor's bookings, newest first; total)."""
+    return _page(conn, {"user_id": actor.id}, limit, offset)
+
+
+def _date_filters(start_date, end_date, tz_name):
+    """Inclusive calendar days in ``tz_name`` -> created_at bounds in UTC."""
+    zone = ZoneInfo(tz_name)
+    filters = {}
+    if start_date is not None:
+        filters["created_from"] = to_iso(datetime.combine(start_date, time.min, zone))
+    if end_date is not None:
+        filters["created_before"] = to_iso(
+            datetime.combine(end_date + timedelta(days=1), time.min, zone)
+        )
+    return filters
+
+
+def _search_scope(actor):
+    """The filters every search by ``actor`` is confined to; None when nothing is visible.
+
+    An authority without a hospital sees nothing: never "all bookings" (defect 2).
+    """
+    if actor.role == "admin":
+        return {}
+    if actor.role == "hospital-authority":
+        return {"hospital_id": actor.hospital_id} if actor.hospital_id is not None else None
+    return {"user_id": actor.id}
+
+
+def search_bookings(conn, *, actor, criteria, limit, offset, config):
+    """(page, total) of the bookings matching ``criteria`` within the actor's scope."""
+    scope = _search_scope(actor)
+    wanted = {key: value for key, value in criteria.items()
+              if value is not None and key not in ("start_date", "end_date")}
+    if scope is None or any(key in wanted and wanted[key] != value
+                            for key, value in scope.items()):
+        return [], 0  # asking for another hospital's bookings finds none
+    if "patient_name" in wanted:
+        wanted["patient_name"] = queries.like_pattern(wanted["patient_name"])
+    if "booking_reference" in wanted:
+        wanted["booking_reference"] = wanted["booking_reference"].upper()
+    filters = {
+        **wanted,
+        **_date_filters(criteria.get("start_date"), criteria.get("end_date"), config["TIMEZONE"]),
+        **scope,
+    }
+    return _page(conn, filters, limit, offset)
+
+
+def hospital_history(conn, hospital_id, *, actor, status, start_date, end_date, limit, offset):
+    hospital = _staff_hospital(conn, hospital_id, actor)
+    filters = {"hospital_id": hospital_id,
+               **_date_filters(start_date, end_date, hospital["timezone"])}
+    if status is not None:
+        filters["status"] = status
+    return _page(conn, filters, limit, offset)
+
+
+def hospital_statistics(conn, hospital_id, *, actor, start_date, end_date, config):
+    """Counts and amounts (fixed at approval) per status of bookings created in the range."""
+    hospital = _staff_hospital(conn, hospital_id, actor)
+    filters = {"hospital_id": hospital_id,
+               **_date_filters(start_date, end_date, hospital["timezone"])}
+    found = {row["status"]: row for row in queries.statistics_by_status(conn, filters)}
+    by_status = [
+        {"status": status,
+         "count": found[status]["count"] if status in found else 0,
+         "amount_minor": found[status]["amount_minor"] if status in found else 0}
+        for status in STATUSES
+    ]
+    return {
+        "hospital_id": hospital_id,
+        "start_date": start_date,
+        "end_date": end_date,
+        "currency": config["CURRENCY"],
+        "total_bookings": sum(row["count"] for row in by_status),
+        "total_amount_minor": sum(row["amount_minor"] for row in by_status),
+        "by_status": by_status,
+    }
+
+
+def pending_queue(conn, hospital_id, *, actor, now, limit, offset):
+    """(queue page with its summary, total pending): critical -> low, then oldest first."""
+    _staff_hospital(conn, hospital_id, actor)
+    counts = queries.count_pending_by_urgency(conn, hospital_id)
+    summary = {urgency: counts.get(urgency, 0) for urgency in URGENCIES}
+    summary["total_pending"] = sum(summary.values())
+    items = [
+        {**row, "waiting_time": waiting_time(from_iso(row["created_at"]), now)}
+        for row in queries.list_pending_queue(conn, hospital_id, limit=limit, offset=offset)
+    ]
+    return {"summary": summary, "items": items}, summary["total_pending"]
+
+
+def waiting_time(since, now):
+    """{"seconds": 7500, "human": "2h 5m"}: how long a request has waited."""
+    seconds = max(0, int((now - since).total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        human = f"{days}d {hours}h"
+    elif hours:
+        human = f"{hours}h {minutes}m"
+    elif minutes:
+        human = f"{minutes}m"
+    else:
+        human = f"{secs}s"
+    return {"seconds": seconds, "human": human}
+
+
+# --- notifications ------------------------------------------------------------
+
+def list_notifications(conn, *, actor, is_read, limit, offset):
+    """({items, unread_count}, total matching the filter)."""
+    flag = None if is_read is None else int(is_read)
+    items = queries.list_notifications(conn, actor.id, flag, limit=limit, offset=offset)
+    return (
+        {"items": items, "unread_count": queries.count_notifications(conn, actor.id, 0)},
+        queries.count_notifications(conn, actor.id, flag),
+    )
+
+
+def mark_notification_read(conn, notification_id, *, actor):
+    """:raise 404: not the actor's notification."""
+    with transaction(conn):
+        notification = queries.mark_notification_read(conn, notification_id, actor.id)
+    if notification is None:
+        raise NotFound("Notification not found.")
+    return notification
+
+
+def mark_all_notifications_read(conn, *, actor):
+    with transaction(conn):
+        marked = queries.mark_all_notifications_read(conn, actor.id)
+    return {"marked": marked, "unread_count": 0}

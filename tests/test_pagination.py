@@ -1,0 +1,45 @@
+"""Our Blueprint.paginate: capped page_size, absurd page or page_size refused (never a 500)."""
+import json
+
+import pytest
+from flask import Flask
+from flask.views import MethodView
+
+from app import errors
+from app.api import HARD_MAX_PAGE, Api, Blueprint, page_bounds
+
+
+@pytest.fixture
+def paged_client():
+    app = Flask(__name__)
+    app.config.update(API_TITLE="t", API_VERSION="1", OPENAPI_VERSION="3.0.3", MAX_PAGE_SIZE=5)
+    errors.init_app(app)
+    api = Api(app)
+    blp = Blueprint("paged", __name__, url_prefix="/paged")
+
+    @blp.route("")
+    class Paged(MethodView):
+        @blp.response(200)
+        @blp.paginate()
+        def get(self, pagination_parameters):
+            limit, offset = page_bounds(pagination_parameters)
+            pagination_parameters.item_count = 1000
+            return {"limit": limit, "offset": offset}
+
+    api.register_blueprint(blp)
+    return app.test_client()
+
+
+def test_page_size_is_capped_and_offset_follows(paged_client):
+    r = paged_client.get("/paged?page=3&page_size=50")
+    assert r.status_code == 200 and r.json == {"limit": 5, "offset": 10}
+    assert json.loads(r.headers["X-Pagination"])["page"] == 3
+
+
+@pytest.mark.parametrize(
+    "query", [f"page={HARD_MAX_PAGE + 1}", "page=100000000000000000000000", "page=0",
+              "page_size=0", "page_size=100000", "page=x"],
+)
+def test_absurd_pagination_is_a_422(paged_client, query):
+    r = paged_client.get(f"/paged?{query}")
+    assert r.status_code == 422 and r.json["code"] == 422
