@@ -5,6 +5,8 @@ from functools import wraps
 from flask import current_app
 import flask_smorest
 
+from app.errors import Unprocessable
+
 # Every domain's blueprint, registered in this order. A new domain adds one line.
 BLUEPRINT_MODULES = [
     "app.ops.routes",
@@ -13,6 +15,14 @@ BLUEPRINT_MODULES = [
 
 # Bigger requests than this are a client error rather than a page of results.
 HARD_MAX_PAGE_SIZE = 10_000
+# Offsets past this are a client error: a huge ``page`` would otherwise overflow
+# SQLite's 64-bit integers (an OverflowError, i.e. a 500) when bound to OFFSET.
+HARD_MAX_OFFSET = 10**12
+
+# Path converter for row ids, e.g. ``f"/<{ID}:hospital_id>"``: werkzeug's plain
+# ``int`` accepts any number of digits, and binding one beyond SQLite's 64-bit
+# range raises OverflowError (a 500) instead of the 404 such an id deserves.
+ID = "int(max=9223372036854775807)"
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -32,6 +42,8 @@ class Blueprint(flask_smorest.Blueprint):
             def capped(*args, pagination_parameters, **kw):
                 cap = int(current_app.config["MAX_PAGE_SIZE"])
                 pagination_parameters.page_size = min(pagination_parameters.page_size, cap)
+                if pagination_parameters.first_item > HARD_MAX_OFFSET:
+                    raise Unprocessable(errors={"query": {"page": ["Page number too large."]}})
                 return func(*args, pagination_parameters=pagination_parameters, **kw)
 
             return smorest_paginate(capped)
