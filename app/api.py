@@ -11,6 +11,10 @@ from app.errors import Unprocessable
 BLUEPRINT_MODULES = [
     "app.ops.routes",
     "app.auth.routes",
+    "app.hospitals.routes",
+    "app.resources.routes",
+    "app.pricing.routes",
+    "app.admin.routes",
 ]
 
 # Bigger requests than this are a client error rather than a page of results.
