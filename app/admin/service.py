@@ -4,14 +4,14 @@ Admin-only (the original also let hospital authorities list and deactivate
 users). Every change is written to admin_audit_log in its own transaction.
 """
 from app.admin import queries
+from app.auth.guards import ROLES
 from app.auth.queries import get_user, revoke_user_tokens
 from app.db import transaction
 from app.errors import Conflict, NotFound
+from app.hospitals import HOSPITAL_STATUSES
 from app.timeutil import to_iso
 
-HOSPITAL_STATUSES = ("pending", "approved", "rejected", "suspended")
 BOOKING_STATUSES = ("pending", "approved", "declined", "cancelled", "completed")
-ROLES = ("user", "hospital-authority", "admin")
 GATEWAYS = ("sslcommerz",)
 
 

@@ -5,12 +5,12 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.auth.schemas import Email
+from app.hospitals import HOSPITAL_STATUSES
 from app.pricing.schemas import PriceSchema
 from app.resources import RESOURCE_TYPES
 from app.resources.schemas import ResourceSchema
-from app.validation import PHONE, Schema, StrippedString, no_control_chars, text
+from app.validation import PHONE, Schema, clean_text, text
 
-HOSPITAL_STATUSES = ("pending", "approved", "rejected", "suspended")
 MAX_SPECIALTIES = 30
 
 
@@ -50,13 +50,6 @@ class HospitalListItemSchema(HospitalSchema):
 
 class HospitalDetailSchema(HospitalListItemSchema):
     prices = fields.List(fields.Nested(PriceSchema))
-
-
-def clean_text(max_length, **kwargs):
-    """A stripped, non-empty string without control characters."""
-    return StrippedString(
-        validate=[validate.Length(min=1, max=max_length), no_control_chars], **kwargs
-    )
 
 
 class HospitalUpdateSchema(Schema):

@@ -2,7 +2,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.resources import RESOURCE_TYPES
-from app.validation import Schema, StrippedString, no_control_chars
+from app.validation import Schema, clean_text
 
 # Far beyond any hospital; keeps every counter and their sum small integers.
 MAX_UNITS = 100_000
@@ -33,9 +33,8 @@ class ResourceUpdateSchema(Schema):
     occupied = _count("Units in use.")
     reserved = _count("Units held back.")
     maintenance = _count("Units out of service.")
-    reason = StrippedString(
-        required=True, validate=[validate.Length(min=1, max=500), no_control_chars],
-        metadata={"description": "Why the counts change; kept in the audit log."},
+    reason = clean_text(
+        500, required=True, metadata={"description": "Why the counts change; kept in the audit log."}
     )
 
     @ma.validates_schema
