@@ -53,7 +53,7 @@ def managed_hospital(conn, hospital_id, actor):
     return hospital
 
 
-def _with_resources(hospitals, conn):
+def _with_resources(conn, hospitals):
     by_hospital = {hospital["id"]: [] for hospital in hospitals}
     for row in list_resources_of(conn, list(by_hospital)):
         by_hospital[row["hospital_id"]].append(row)
@@ -78,7 +78,7 @@ def search(conn, *, q, resource_type, min_available, limit, offset):
     filters = {"match": match, "resource_type": resource_type, "min_available": min_available}
     total = queries.count_public(conn, **filters)
     hospitals = queries.search_public(conn, **filters, limit=limit, offset=offset)
-    return _with_resources(hospitals, conn), total
+    return _with_resources(conn, hospitals), total
 
 
 def detail(conn, hospital_id, actor):
