@@ -16,6 +16,10 @@ BLUEPRINT_MODULES = [
     "app.auth.routes",
     "app.blood.routes",
     "app.bookings.routes",
+    "app.hospitals.routes",
+    "app.resources.routes",
+    "app.pricing.routes",
+    "app.admin.routes",
 ]
 
 # Bigger requests than this are a client error rather than a page of results.

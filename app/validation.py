@@ -41,3 +41,10 @@ class Schema(ma.Schema):
 def no_control_chars(value):
     if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", value):
         raise ma.ValidationError("Control characters are not allowed.")
+
+
+def clean_text(max_length, **kwargs):
+    """Like ``text()`` (stripped, 1 to max_length characters), also refusing control characters."""
+    return StrippedString(
+        validate=[validate.Length(min=1, max=max_length), no_control_chars], **kwargs
+    )

@@ -84,7 +84,7 @@ class BookingCreateSchema(Schema):
     notes = _paragraph(2000, load_default=None, allow_none=True)
 
 
-class ReasonSchema(Schema):
+class OptionalReasonSchema(Schema):
     """Optional reason for approve, complete and cancel (kept in the status history)."""
 
     reason = _paragraph(1000, load_default=None, allow_none=True)

@@ -6,6 +6,8 @@ cannot be separated by another writer (the original checked, then updated).
 """
 import json
 
+from app.resources import TYPE_ORDER_SQL
+
 
 def get_resource(conn, hospital_id, resource_type):
     return conn.execute(
@@ -74,3 +76,93 @@ COUNTER_COLUMNS = ("total", "available", "occupied", "reserved", "maintenance")
 def counters(row):
     """The counter part of a resource row, for audit old/new values."""
     return {column: row[column] for column in COUNTER_COLUMNS} if row else None
+
+
+
+
+def list_resources(conn, hospital_id):
+    return conn.execute(
+        f"""
+        SELECT * FROM hospital_resources WHERE hospital_id = ?
+        ORDER BY {TYPE_ORDER_SQL}
+        """,
+        (hospital_id,),
+    ).fetchall()
+
+
+def list_resources_of(conn, hospital_ids):
+    """Resource rows of several hospitals at once (a page of search results)."""
+    return conn.execute(
+        f"""
+        SELECT * FROM hospital_resources
+        WHERE hospital_id IN (SELECT value FROM json_each(:ids))
+        ORDER BY hospital_id, {TYPE_ORDER_SQL}
+        """,
+        {"ids": json.dumps(list(hospital_ids))},
+    ).fetchall()
+
+
+def upsert_counts(conn, *, hospital_id, resource_type, total, occupied, reserved, maintenance,
+                  updated_by, now):
+    """Set the counters of (hospital, type), creating the row if absent.
+
+    ``available`` is derived here; when it would be negative the table's CHECKs
+    refuse the write (IntegrityError -> 409), so the invariant never depends on
+    the caller having checked first.
+    """
+    return conn.execute(
+        """
+        INSERT INTO hospital_resources (hospital_id, resource_type, total, available, occupied,
+                                        reserved, maintenance, updated_by, last_updated)
+        VALUES (:hospital_id, :resource_type, :total,
+                :total - :occupied - :reserved - :maintenance,
+                :occupied, :reserved, :maintenance, :updated_by, :now)
+        ON CONFLICT (hospital_id, resource_type) DO UPDATE SET
+            total = excluded.total, available = excluded.available,
+            occupied = excluded.occupied, reserved = excluded.reserved,
+            maintenance = excluded.maintenance, updated_by = excluded.updated_by,
+            last_updated = excluded.last_updated
+        RETURNING *
+        """,
+        {"hospital_id": hospital_id, "resource_type": resource_type, "total": total,
+         "occupied": occupied, "reserved": reserved, "maintenance": maintenance,
+         "updated_by": updated_by, "now": now},
+    ).fetchone()
+
+
+AUDIT_COLUMNS = """
+    a.id, a.hospital_id, a.resource_type, a.action, a.old_values, a.new_values, a.reason,
+    a.booking_id, a.changed_by, u.name AS changed_by_name, a.ip_address, a.user_agent,
+    a.created_at
+"""
+
+
+def list_audit(conn, hospital_id, *, resource_type, limit, offset):
+    """A hospital's resource changes, newest first."""
+    rows = conn.execute(
+        f"""
+        SELECT {AUDIT_COLUMNS}
+        FROM resource_audit_log AS a LEFT JOIN users AS u ON u.id = a.changed_by
+        WHERE a.hospital_id = :hospital_id
+          AND (:resource_type IS NULL OR a.resource_type = :resource_type)
+        ORDER BY a.created_at DESC, a.id DESC
+        LIMIT :limit OFFSET :offset
+        """,
+        {"hospital_id": hospital_id, "resource_type": resource_type,
+         "limit": limit, "offset": offset},
+    ).fetchall()
+    for row in rows:
+        for column in ("old_values", "new_values"):
+            row[column] = json.loads(row[column]) if row[column] is not None else None
+    return rows
+
+
+def count_audit(conn, hospital_id, *, resource_type):
+    return conn.execute(
+        """
+        SELECT count(*) AS n FROM resource_audit_log
+        WHERE hospital_id = :hospital_id
+          AND (:resource_type IS NULL OR resource_type = :resource_type)
+        """,
+        {"hospital_id": hospital_id, "resource_type": resource_type},
+    ).fetchone()["n"]

@@ -62,9 +62,10 @@ def test_approval_allocates_one_unit_audits_and_creates_the_payment_due(client, 
 
 
 def test_amount_follows_the_pricing_rule_with_duration_and_urgency(client, db, world):
-    db.execute(
-        "UPDATE hospital_pricing SET price_per_day_minor = 200000, emergency_multiplier_bp = 15000 "
-        "WHERE hospital_id = ? AND resource_type = 'beds'", (world.hospital["id"],))
+    new_price = {"basePrice": "1500.00", "pricePerDay": "2000.00", "emergencyMultiplier": "1.5"}
+    r = client.put(f"/api/pricing/hospitals/{world.hospital['id']}/beds", json=new_price,
+                   headers=world.headers["admin"])
+    assert r.status_code == 200, r.json
     booking = _booking(world, urgency="critical", estimated_duration_hours=30)
     r = approve(client, world, booking)
     # 2 days (30 h rounded up): (1500.00 + 2 x 2000.00) x 1.5 = 8250.00
@@ -121,7 +122,9 @@ def test_approval_at_a_suspended_hospital_is_409(client, db, world):
 
 
 def test_a_zero_price_approves_without_a_payment_due(client, db, world):
-    db.execute("UPDATE hospital_pricing SET base_price_minor = 0 WHERE hospital_id = ?", (world.hospital["id"],))
+    r = client.put(f"/api/pricing/hospitals/{world.hospital['id']}/beds",
+                   json={"basePrice": "0.00"}, headers=world.headers["admin"])
+    assert r.status_code == 200, r.json
     r = approve(client, world, _booking(world))
     assert r.status_code == 200 and r.json["amount"] == "0.00"
     assert one(db, "SELECT count(*) AS n FROM transactions")["n"] == 0

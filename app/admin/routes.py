@@ -1,0 +1,135 @@
+"""/api/admin: hospital approval, user accounts, platform statistics, gateway config."""
+from flask import current_app, request
+from flask.views import MethodView
+
+from app.admin import schemas, service
+from app.api import Blueprint, page_bounds
+from app.auth.guards import get_current_user, roles_required
+from app.auth.schemas import UserSchema
+from app.db import get_db
+from app.hospitals import service as hospitals_service
+from app.hospitals.schemas import HospitalSchema, HospitalStatusArgsSchema, RequiredReasonSchema
+from app.timeutil import utcnow
+
+blp = Blueprint("admin", __name__, url_prefix="/api/admin",
+                description="Platform administration (admins only)")
+
+
+@blp.route("/hospitals")
+class HospitalsForReview(MethodView):
+    @blp.arguments(HospitalStatusArgsSchema, location="query")
+    @blp.response(200, HospitalSchema(many=True))
+    @blp.paginate()
+    @roles_required("admin")
+    def get(self, args, pagination_parameters):
+        """List hospitals (optionally in one status), oldest first"""
+        limit, offset = page_bounds(pagination_parameters)
+        hospitals, total = hospitals_service.list_for_review(
+            get_db(), status=args.get("status"), limit=limit, offset=offset
+        )
+        pagination_parameters.item_count = total
+        return hospitals
+
+
+@blp.route("/hospitals/<int:hospital_id>/approve")
+class ApproveHospital(MethodView):
+    @blp.response(200, HospitalSchema)
+    @blp.alt_response(404, description="No such hospital")
+    @blp.alt_response(409, description="The hospital is not pending")
+    @roles_required("admin")
+    def put(self, hospital_id):
+        """Approve a pending hospital: it becomes public and can take bookings"""
+        return hospitals_service.review(
+            get_db(), hospital_id, "approve", admin_id=get_current_user().id,
+            ip_address=request.remote_addr, now=utcnow(),
+        )
+
+
+@blp.route("/hospitals/<int:hospital_id>/reject")
+class RejectHospital(MethodView):
+    @blp.arguments(RequiredReasonSchema)
+    @blp.response(200, HospitalSchema)
+    @blp.alt_response(404, description="No such hospital")
+    @blp.alt_response(409, description="The hospital is not pending")
+    @roles_required("admin")
+    def put(self, data, hospital_id):
+        """Reject a pending hospital with a reason (its authority may edit and resubmit)"""
+        return hospitals_service.review(
+            get_db(), hospital_id, "reject", admin_id=get_current_user().id,
+            reason=data["reason"], ip_address=request.remote_addr, now=utcnow(),
+        )
+
+
+@blp.route("/hospitals/<int:hospital_id>/suspend")
+class SuspendHospital(MethodView):
+    @blp.arguments(RequiredReasonSchema)
+    @blp.response(200, HospitalSchema)
+    @blp.alt_response(404, description="No such hospital")
+    @blp.alt_response(409, description="The hospital is not approved")
+    @roles_required("admin")
+    def put(self, data, hospital_id):
+        """Suspend an approved hospital with a reason: hidden and takes no bookings"""
+        return hospitals_service.review(
+            get_db(), hospital_id, "suspend", admin_id=get_current_user().id,
+            reason=data["reason"], ip_address=request.remote_addr, now=utcnow(),
+        )
+
+
+@blp.route("/users")
+class Users(MethodView):
+    @blp.arguments(schemas.UserListArgsSchema, location="query")
+    @blp.response(200, UserSchema(many=True))
+    @blp.paginate()
+    @roles_required("admin")
+    def get(self, args, pagination_parameters):
+        """List user accounts (filters: role, status, hospitalId)"""
+        limit, offset = page_bounds(pagination_parameters)
+        users, total = service.list_users(
+            get_db(), role=args.get("role"), status=args.get("status"),
+            hospital_id=args.get("hospital_id"), limit=limit, offset=offset,
+        )
+        pagination_parameters.item_count = total
+        return users
+
+
+@blp.route("/users/<int:user_id>/status")
+class UserStatus(MethodView):
+    @blp.arguments(schemas.UserStatusSchema)
+    @blp.response(200, UserSchema)
+    @blp.alt_response(404, description="No such user")
+    @blp.alt_response(409, description="Admins cannot change their own status")
+    @roles_required("admin")
+    def put(self, data, user_id):
+        """Set a user's status; a user made inactive or suspended loses every token"""
+        return service.set_user_status(
+            get_db(), user_id, data["status"], admin_id=get_current_user().id,
+            reason=data.get("reason"), ip_address=request.remote_addr, now=utcnow(),
+        )
+
+
+@blp.route("/stats")
+class Stats(MethodView):
+    @blp.response(200, schemas.StatsSchema)
+    @roles_required("admin")
+    def get(self):
+        """Platform counts (hospitals, bookings, users) and booking revenue"""
+        return service.stats(get_db(), currency=current_app.config["CURRENCY"])
+
+
+@blp.route("/payment-config")
+class PaymentConfig(MethodView):
+    @blp.response(200, schemas.PaymentConfigSchema(many=True))
+    @roles_required("admin")
+    def get(self):
+        """Payment gateway configuration (non-secret settings only)"""
+        return service.payment_configs(get_db())
+
+    @blp.arguments(schemas.PaymentConfigUpdateSchema)
+    @blp.response(200, schemas.PaymentConfigSchema)
+    @roles_required("admin")
+    def put(self, data):
+        """Change a gateway's mode, activity or non-secret settings"""
+        return service.set_payment_config(
+            get_db(), data, admin_id=get_current_user().id,
+            ip_address=request.remote_addr, now=utcnow(),
+        )

@@ -1,0 +1,77 @@
+import re
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from app.admin.service import GATEWAYS
+from app.auth.guards import ROLES
+from app.money import Money
+from app.validation import Schema, clean_text
+
+USER_STATUSES = ("active", "inactive", "suspended")
+# Gateway settings are stored in plain text and shown to admins: credentials
+# belong in the environment (RAPIDCARE_SSLCOMMERZ_STORE_PASSWORD), never here.
+_SECRET_LOOKING = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+
+
+class UserListArgsSchema(ma.Schema):
+    role = fields.Str(validate=validate.OneOf(ROLES))
+    status = fields.Str(validate=validate.OneOf(USER_STATUSES))
+    hospital_id = fields.Int(data_key="hospitalId", validate=validate.Range(min=1, max=2**63 - 1))
+
+
+class UserStatusSchema(Schema):
+    status = fields.Str(required=True, validate=validate.OneOf(USER_STATUSES))
+    reason = clean_text(1000)
+
+
+def _counts(description):
+    return fields.Dict(keys=fields.Str(), values=fields.Int(), metadata={"description": description})
+
+
+class RevenueSchema(ma.Schema):
+    payments = fields.Int(metadata={"description": "Paid booking payments counted."})
+    gross = Money(attribute="gross_minor", metadata={"description": "Sum of amounts paid."})
+    platform_fee = Money(attribute="platform_fee_minor", data_key="platformFee")
+    refunded = Money(attribute="refunded_minor")
+    net = Money(attribute="net_minor", metadata={"description": "gross - refunded"})
+    currency = fields.Str()
+
+
+class StatsSchema(ma.Schema):
+    hospitals = _counts("Hospitals by status (every status, zeros included).")
+    bookings = _counts("Bookings by status (every status, zeros included).")
+    users = _counts("Users by role (every role, zeros included).")
+    revenue = fields.Nested(RevenueSchema)
+
+
+class PaymentConfigSchema(ma.Schema):
+    gateway = fields.Str()
+    is_active = fields.Bool(data_key="isActive")
+    mode = fields.Str(metadata={"description": "sandbox | live"})
+    settings = fields.Dict(metadata={"description": "Non-secret gateway settings."})
+    updated_at = fields.Str(data_key="updatedAt", allow_none=True)
+
+
+def _no_secrets(settings):
+    suspicious = sorted(key for key in settings if _SECRET_LOOKING.search(key))
+    if suspicious:
+        raise ma.ValidationError(
+            f"Secrets do not belong here (use the environment): {', '.join(suspicious)}."
+        )
+
+
+def _plain_setting(value):
+    if not isinstance(value, (str, int, float, bool)) or len(str(value)) > 500:
+        raise ma.ValidationError("Settings are strings, numbers or booleans (at most 500 characters).")
+
+
+class PaymentConfigUpdateSchema(Schema):
+    gateway = fields.Str(load_default="sslcommerz", validate=validate.OneOf(GATEWAYS))
+    is_active = fields.Bool(data_key="isActive")
+    mode = fields.Str(validate=validate.OneOf(("sandbox", "live")))
+    settings = fields.Dict(
+        keys=fields.Str(validate=validate.Length(min=1, max=64)),
+        values=fields.Raw(validate=_plain_setting),
+        validate=[validate.Length(max=20), _no_secrets],
+    )

@@ -1,0 +1,95 @@
+"""Platform administration: users' account status, platform statistics, gateway config.
+
+Admin-only (the original also let hospital authorities list and deactivate
+users). Every change is written to admin_audit_log in its own transaction.
+"""
+from app.admin import queries
+from app.auth.guards import ROLES
+from app.auth.queries import get_user, revoke_user_tokens
+from app.db import transaction
+from app.errors import Conflict, NotFound
+from app.hospitals import HOSPITAL_STATUSES
+from app.timeutil import to_iso
+
+BOOKING_STATUSES = ("pending", "approved", "declined", "cancelled", "completed")
+GATEWAYS = ("sslcommerz",)
+
+
+def list_users(conn, *, role, status, hospital_id, limit, offset):
+    """One page of users (filters may be None) and the total count."""
+    filters = {"role": role, "status": status, "hospital_id": hospital_id}
+    total = queries.count_users(conn, **filters)
+    return queries.list_users(conn, **filters, limit=limit, offset=offset), total
+
+
+def set_user_status(conn, user_id, status, *, admin_id, reason, ip_address, now):
+    """Set a user's account status; a user who is no longer active loses every token
+    (cookie sessions end too: they are only honoured for active users).
+
+    :raise 404: no such user.
+    :raise 409: an admin changing their own status (they could lock everyone out).
+    """
+    if user_id == admin_id:
+        raise Conflict("You cannot change your own account status.")
+    stamp = to_iso(now)
+    with transaction(conn):
+        user = get_user(conn, user_id)
+        if user is None:
+            raise NotFound("User not found.")
+        queries.set_user_status(conn, user_id, status, stamp)
+        if status != "active":
+            revoke_user_tokens(conn, user_id, stamp)
+        queries.insert_audit_entry(
+            conn, actor_id=admin_id, action="user.status", target_type="user", target_id=user_id,
+            ip_address=ip_address, now=stamp,
+            details={"from": user["status"], "to": status, "reason": reason},
+        )
+    return get_user(conn, user_id)
+
+
+def _counts(rows, key, known):
+    counts = dict.fromkeys(known, 0)
+    counts.update({row[key]: row["n"] for row in rows})
+    return counts
+
+
+def stats(conn, *, currency):
+    """Counts by status and role, and revenue from paid booking payments (minor units)."""
+    revenue = queries.booking_revenue(conn)
+    return {
+        "hospitals": _counts(queries.count_hospitals_by_status(conn), "status", HOSPITAL_STATUSES),
+        "bookings": _counts(queries.count_bookings_by_status(conn), "status", BOOKING_STATUSES),
+        "users": _counts(queries.count_users_by_role(conn), "role", ROLES),
+        "revenue": {
+            **revenue,
+            "net_minor": revenue["gross_minor"] - revenue["refunded_minor"],
+            "currency": currency,
+        },
+    }
+
+
+def _default_config(gateway):
+    return {"gateway": gateway, "is_active": 1, "mode": "sandbox", "settings": {},
+            "updated_at": None}
+
+
+def payment_configs(conn):
+    """Every supported gateway's configuration (the defaults until an admin saves one)."""
+    return [queries.get_payment_config(conn, gateway) or _default_config(gateway)
+            for gateway in GATEWAYS]
+
+
+def set_payment_config(conn, changes, *, admin_id, ip_address, now):
+    """Admin: change a gateway's non-secret configuration (unsent fields keep their value)."""
+    gateway = changes["gateway"]
+    stamp = to_iso(now)
+    with transaction(conn):
+        old = queries.get_payment_config(conn, gateway) or _default_config(gateway)
+        new = {field: changes.get(field, old[field]) for field in ("is_active", "mode", "settings")}
+        queries.upsert_payment_config(conn, gateway=gateway, **new, now=stamp)
+        queries.insert_audit_entry(
+            conn, actor_id=admin_id, action="payment_config.set", target_type="payment_config",
+            target_id=None, ip_address=ip_address, now=stamp,
+            details={"gateway": gateway, "old": {k: old[k] for k in new}, "new": new},
+        )
+    return queries.get_payment_config(conn, gateway)

@@ -1,0 +1,3 @@
+"""Hospitals: onboarding, approval and public discovery."""
+
+HOSPITAL_STATUSES = ("pending", "approved", "rejected", "suspended")

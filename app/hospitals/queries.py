@@ -1,0 +1,165 @@
+"""SQL for hospitals and their approval workflow. Functions take ``conn``, return dicts, never commit."""
+import json
+
+HOSPITAL_COLUMNS = """
+    h.id, h.name, h.description, h.address, h.city, h.phone, h.email, h.website,
+    h.specialties, h.timezone, h.status, h.created_by, h.approved_by, h.approved_at,
+    h.rejection_reason, h.suspension_reason, h.created_at, h.updated_at
+"""
+
+# Public discovery. The two sources differ only in whether a full-text match
+# ranks and restricts the rows; the filters and the ordering tail are shared.
+_SEARCH_SOURCE = """
+    (SELECT rowid AS id, bm25(hospitals_fts) AS rank
+     FROM hospitals_fts WHERE hospitals_fts MATCH :match) AS m
+    JOIN hospitals AS h ON h.id = m.id
+"""
+_BROWSE_SOURCE = "(SELECT 0.0 AS rank) AS m JOIN hospitals AS h"
+_PUBLIC_FILTER = """
+    h.status = 'approved'
+    AND ((:resource_type IS NULL AND :min_available IS NULL) OR EXISTS (
+        SELECT 1 FROM hospital_resources AS r
+        WHERE r.hospital_id = h.id
+          AND (:resource_type IS NULL OR r.resource_type = :resource_type)
+          AND r.available >= coalesce(:min_available, 0)))
+"""
+
+
+def _decode(row):
+    if row is not None:
+        row["specialties"] = json.loads(row["specialties"])
+    return row
+
+
+def get_hospital(conn, hospital_id):
+    return _decode(conn.execute(
+        f"SELECT {HOSPITAL_COLUMNS} FROM hospitals AS h WHERE h.id = ?", (hospital_id,)
+    ).fetchone())
+
+
+def search_public(conn, *, match, resource_type, min_available, limit, offset):
+    """Approved hospitals, best full-text match first (``match`` None: all, by name)."""
+    source = _SEARCH_SOURCE if match is not None else _BROWSE_SOURCE
+    rows = conn.execute(
+        f"""
+        SELECT {HOSPITAL_COLUMNS} FROM {source}
+        WHERE {_PUBLIC_FILTER}
+        ORDER BY m.rank, h.name, h.id
+        LIMIT :limit OFFSET :offset
+        """,
+        {"match": match, "resource_type": resource_type, "min_available": min_available,
+         "limit": limit, "offset": offset},
+    ).fetchall()
+    return [_decode(row) for row in rows]
+
+
+def count_public(conn, *, match, resource_type, min_available):
+    source = _SEARCH_SOURCE if match is not None else _BROWSE_SOURCE
+    return conn.execute(
+        f"SELECT count(*) AS n FROM {source} WHERE {_PUBLIC_FILTER}",
+        {"match": match, "resource_type": resource_type, "min_available": min_available},
+    ).fetchone()["n"]
+
+
+def list_by_status(conn, *, status, limit, offset):
+    """Every hospital (``status`` None) or those in one state, oldest first: a review queue."""
+    rows = conn.execute(
+        f"""
+        SELECT {HOSPITAL_COLUMNS} FROM hospitals AS h
+        WHERE :status IS NULL OR h.status = :status
+        ORDER BY h.created_at, h.id
+        LIMIT :limit OFFSET :offset
+        """,
+        {"status": status, "limit": limit, "offset": offset},
+    ).fetchall()
+    return [_decode(row) for row in rows]
+
+
+def count_by_status(conn, *, status):
+    return conn.execute(
+        "SELECT count(*) AS n FROM hospitals WHERE :status IS NULL OR status = :status",
+        {"status": status},
+    ).fetchone()["n"]
+
+
+def insert_hospital(conn, *, fields, created_by, now):
+    values = {**fields, "specialties": json.dumps(fields["specialties"]),
+              "created_by": created_by, "now": now}
+    return conn.execute(
+        """
+        INSERT INTO hospitals (name, description, address, city, phone, email, website,
+                               specialties, timezone, status, created_by, created_at, updated_at)
+        VALUES (:name, :description, :address, :city, :phone, :email, :website,
+                :specialties, :timezone, 'pending', :created_by, :now, :now)
+        RETURNING id
+        """,
+        values,
+    ).fetchone()["id"]
+
+
+def update_details(conn, hospital_id, *, fields, now):
+    """Overwrite the editable details; a rejected hospital goes back to review (pending)."""
+    values = {**fields, "specialties": json.dumps(fields["specialties"]),
+              "id": hospital_id, "now": now}
+    conn.execute(
+        """
+        UPDATE hospitals
+        SET name = :name, description = :description, address = :address, city = :city,
+            phone = :phone, email = :email, website = :website, specialties = :specialties,
+            timezone = :timezone, updated_at = :now,
+            status = CASE status WHEN 'rejected' THEN 'pending' ELSE status END,
+            rejection_reason = CASE status WHEN 'rejected' THEN NULL ELSE rejection_reason END
+        WHERE id = :id
+        """,
+        values,
+    )
+
+
+def attach_authority(conn, user_id, hospital_id, now):
+    """Make a hospital-authority without a hospital its authority. True if it happened."""
+    cursor = conn.execute(
+        """
+        UPDATE users SET hospital_id = :hospital_id, updated_at = :now
+        WHERE id = :user_id AND role = 'hospital-authority' AND hospital_id IS NULL
+        """,
+        {"hospital_id": hospital_id, "user_id": user_id, "now": now},
+    )
+    return cursor.rowcount == 1
+
+
+def approve(conn, hospital_id, *, approved_by, now):
+    """pending -> approved. True if it happened."""
+    cursor = conn.execute(
+        """
+        UPDATE hospitals
+        SET status = 'approved', approved_by = :approved_by, approved_at = :now,
+            rejection_reason = NULL, updated_at = :now
+        WHERE id = :id AND status = 'pending'
+        """,
+        {"approved_by": approved_by, "now": now, "id": hospital_id},
+    )
+    return cursor.rowcount == 1
+
+
+def reject(conn, hospital_id, *, reason, now):
+    """pending -> rejected. True if it happened."""
+    cursor = conn.execute(
+        """
+        UPDATE hospitals SET status = 'rejected', rejection_reason = :reason, updated_at = :now
+        WHERE id = :id AND status = 'pending'
+        """,
+        {"reason": reason, "now": now, "id": hospital_id},
+    )
+    return cursor.rowcount == 1
+
+
+def suspend(conn, hospital_id, *, reason, now):
+    """approved -> suspended. True if it happened."""
+    cursor = conn.execute(
+        """
+        UPDATE hospitals SET status = 'suspended', suspension_reason = :reason, updated_at = :now
+        WHERE id = :id AND status = 'approved'
+        """,
+        {"reason": reason, "now": now, "id": hospital_id},
+    )
+    return cursor.rowcount == 1

@@ -1,0 +1,66 @@
+"""/api/hospitals: public discovery, onboarding, and an authority's own hospital."""
+from flask import current_app
+from flask.views import MethodView
+
+from app.api import Blueprint, page_bounds
+from app.auth.guards import get_current_user, roles_required
+from app.db import get_db
+from app.hospitals import schemas, service
+from app.timeutil import utcnow
+
+blp = Blueprint("hospitals", __name__, url_prefix="/api/hospitals",
+                description="Hospitals: discovery and onboarding")
+
+
+@blp.route("")
+class Hospitals(MethodView):
+    @blp.arguments(schemas.HospitalSearchArgsSchema, location="query")
+    @blp.response(200, schemas.HospitalListItemSchema(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """Search approved hospitals (full text, resource filters), best match first"""
+        limit, offset = page_bounds(pagination_parameters)
+        hospitals, total = service.search(
+            get_db(), q=args.get("q"), resource_type=args.get("resource_type"),
+            min_available=args.get("min_available"), limit=limit, offset=offset,
+        )
+        pagination_parameters.item_count = total
+        return hospitals
+
+    @blp.arguments(schemas.HospitalCreateSchema)
+    @blp.response(201, schemas.HospitalSchema)
+    @blp.alt_response(409, description="You are already the authority of a hospital")
+    @roles_required("hospital-authority")
+    def post(self, data):
+        """Register your hospital (pending until an admin approves); you become its authority"""
+        return service.register(
+            get_db(), get_current_user(), data,
+            default_timezone=current_app.config["TIMEZONE"], now=utcnow(),
+        )
+
+
+@blp.route("/my-hospital")
+class MyHospital(MethodView):
+    @blp.response(200, schemas.HospitalDetailSchema)
+    @blp.alt_response(404, description="You have not registered a hospital")
+    @roles_required("hospital-authority")
+    def get(self):
+        """Your own hospital, whatever its status"""
+        return service.my_hospital(get_db(), get_current_user())
+
+    @blp.arguments(schemas.HospitalUpdateSchema)
+    @blp.response(200, schemas.HospitalDetailSchema)
+    @blp.alt_response(404, description="You have not registered a hospital")
+    @roles_required("hospital-authority")
+    def put(self, data):
+        """Edit your hospital; editing a rejected hospital resubmits it for review"""
+        return service.update_my_hospital(get_db(), get_current_user(), data, now=utcnow())
+
+
+@blp.route("/<int:hospital_id>")
+class Hospital(MethodView):
+    @blp.response(200, schemas.HospitalDetailSchema)
+    @blp.alt_response(404, description="No such hospital, or not approved and not yours")
+    def get(self, hospital_id):
+        """One hospital with its resources and current prices"""
+        return service.detail(get_db(), hospital_id, get_current_user())

@@ -1,0 +1,102 @@
+import functools
+import zoneinfo
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from app.auth.schemas import Email
+from app.hospitals import HOSPITAL_STATUSES
+from app.pricing.schemas import PriceSchema
+from app.resources import RESOURCE_TYPES
+from app.resources.schemas import ResourceSchema
+from app.validation import PHONE, Schema, clean_text, text
+
+MAX_SPECIALTIES = 30
+
+
+@functools.cache
+def _timezones():
+    return zoneinfo.available_timezones()  # scans tzdata: once is enough
+
+
+def _known_timezone(value):
+    if value not in _timezones():
+        raise ma.ValidationError("Not a known IANA time zone, e.g. \"Asia/Dhaka\".")
+
+
+class HospitalSchema(ma.Schema):
+    id = fields.Int()
+    name = fields.Str()
+    description = fields.Str(allow_none=True)
+    address = fields.Str()
+    city = fields.Str(allow_none=True)
+    phone = fields.Str(allow_none=True)
+    email = fields.Str(allow_none=True)
+    website = fields.Str(allow_none=True)
+    specialties = fields.List(fields.Str())
+    timezone = fields.Str()
+    status = fields.Str(metadata={"description": "pending | approved | rejected | suspended"})
+    approved_by = fields.Int(data_key="approvedBy", allow_none=True)
+    approved_at = fields.Str(data_key="approvedAt", allow_none=True)
+    rejection_reason = fields.Str(data_key="rejectionReason", allow_none=True)
+    suspension_reason = fields.Str(data_key="suspensionReason", allow_none=True)
+    created_at = fields.Str(data_key="createdAt")
+    updated_at = fields.Str(data_key="updatedAt")
+
+
+class HospitalListItemSchema(HospitalSchema):
+    resources = fields.List(fields.Nested(ResourceSchema))
+
+
+class HospitalDetailSchema(HospitalListItemSchema):
+    prices = fields.List(fields.Nested(PriceSchema))
+
+
+class HospitalUpdateSchema(Schema):
+    """Fields not sent keep their value; ``null`` clears an optional one."""
+
+    name = clean_text(200)
+    address = clean_text(500)
+    description = text(5000, allow_none=True)
+    city = clean_text(100, allow_none=True)
+    phone = fields.Str(allow_none=True, validate=PHONE)
+    email = Email(allow_none=True, validate=validate.Length(max=254))
+    website = fields.Url(
+        allow_none=True, schemes={"http", "https"}, validate=validate.Length(max=500)
+    )
+    specialties = fields.List(clean_text(100), validate=validate.Length(max=MAX_SPECIALTIES))
+    timezone = fields.Str(
+        validate=[validate.Length(max=64), _known_timezone],
+        metadata={"description": "IANA time zone; defaults to the platform's (Asia/Dhaka)."},
+    )
+
+    @ma.validates_schema
+    def _not_empty(self, data, **kwargs):
+        if not data:
+            raise ma.ValidationError("Send at least one field to change.")
+
+
+class HospitalCreateSchema(HospitalUpdateSchema):
+    name = clean_text(200, required=True)
+    address = clean_text(500, required=True)
+
+
+class HospitalSearchArgsSchema(ma.Schema):
+    q = text(200, min_length=0, metadata={
+        "description": "Free text over name, address, city and specialties. Words are matched "
+                       "as prefixes and all must match; punctuation and search operators are "
+                       "treated as plain text."})
+    resource_type = fields.Str(data_key="resourceType", validate=validate.OneOf(RESOURCE_TYPES))
+    min_available = fields.Int(
+        data_key="minAvailable", validate=validate.Range(min=0, max=100_000),
+        metadata={"description": "At least this many units available (of resourceType if "
+                                 "given, else of any type)."},
+    )
+
+
+class HospitalStatusArgsSchema(ma.Schema):
+    status = fields.Str(validate=validate.OneOf(HOSPITAL_STATUSES))
+
+
+class RequiredReasonSchema(Schema):
+    reason = clean_text(1000, required=True)

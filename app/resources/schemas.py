@@ -1,0 +1,80 @@
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from app.resources import RESOURCE_TYPES
+from app.validation import Schema, clean_text
+
+# Far beyond any hospital; keeps every counter and their sum small integers.
+MAX_UNITS = 100_000
+
+
+class ResourceSchema(ma.Schema):
+    resource_type = fields.Str(data_key="resourceType")
+    total = fields.Int()
+    available = fields.Int(metadata={"description": "total - occupied - reserved - maintenance"})
+    occupied = fields.Int()
+    reserved = fields.Int()
+    maintenance = fields.Int()
+    last_updated = fields.Str(data_key="lastUpdated")
+
+
+class AvailabilitySchema(ResourceSchema):
+    hospital_id = fields.Int(data_key="hospitalId")
+    is_available = fields.Bool(data_key="isAvailable")
+
+
+def _count(description):
+    return fields.Int(strict=True, validate=validate.Range(min=0, max=MAX_UNITS),
+                      metadata={"description": description})
+
+
+class ResourceUpdateSchema(Schema):
+    total = _count("All units. Required when the hospital has no row of this type yet.")
+    occupied = _count("Units in use.")
+    reserved = _count("Units held back.")
+    maintenance = _count("Units out of service.")
+    reason = clean_text(
+        500, required=True, metadata={"description": "Why the counts change; kept in the audit log."}
+    )
+
+    @ma.validates_schema
+    def _some_count(self, data, **kwargs):
+        if not any(name in data for name in ("total", "occupied", "reserved", "maintenance")):
+            raise ma.ValidationError("Send at least one of total, occupied, reserved, maintenance.")
+
+
+class AuditEntrySchema(ma.Schema):
+    id = fields.Int()
+    resource_type = fields.Str(data_key="resourceType")
+    action = fields.Str(metadata={"description": "create | update | delete | allocate | release"})
+    old_values = fields.Dict(data_key="oldValues", allow_none=True)
+    new_values = fields.Dict(data_key="newValues", allow_none=True)
+    reason = fields.Str(allow_none=True)
+    booking_id = fields.Int(data_key="bookingId", allow_none=True)
+    changed_by = fields.Int(data_key="changedBy", allow_none=True)
+    changed_by_name = fields.Str(data_key="changedByName", allow_none=True)
+    ip_address = fields.Str(data_key="ipAddress", allow_none=True)
+    user_agent = fields.Str(data_key="userAgent", allow_none=True)
+    created_at = fields.Str(data_key="createdAt")
+
+
+class AuditArgsSchema(ma.Schema):
+    resource_type = fields.Str(data_key="resourceType", validate=validate.OneOf(RESOURCE_TYPES))
+
+
+class UtilizationRowSchema(ResourceSchema):
+    occupancy_rate = fields.Float(
+        data_key="occupancyRate", allow_none=True,
+        metadata={"description": "occupied / total (null when total is 0)"},
+    )
+    utilization_rate = fields.Float(
+        data_key="utilizationRate", allow_none=True,
+        metadata={"description": "(occupied + reserved + maintenance) / total: the share "
+                                 "not available (null when total is 0)"},
+    )
+
+
+class UtilizationSchema(ma.Schema):
+    hospital_id = fields.Int(data_key="hospitalId")
+    resources = fields.List(fields.Nested(UtilizationRowSchema))
+    overall = fields.Nested(UtilizationRowSchema, metadata={"description": "All types together."})

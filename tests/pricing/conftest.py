@@ -1,0 +1,1 @@
+from tests.hospitals.helpers import world  # noqa: F401  (fixture)
