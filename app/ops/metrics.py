@@ -9,8 +9,8 @@ a scrape adds up every file in that directory.
 
 The directory is ``METRICS_DIR`` (default ``<DATABASE>-metrics``). The gunicorn
 master empties it at start (app/ops/server.py) and passes it to its workers as
-PROMETHEUS_MULTIPROC_DIR; that variable must be set before prometheus_client is
-imported, hence the late imports below. Counters therefore count since the
+PROMETHEUS_MULTIPROC_DIR; that variable must be set before the metrics are
+created, hence the late imports below. Counters therefore count since the
 service started, and keep counting across worker restarts (a dead worker's
 file stays and is still summed).
 
@@ -60,10 +60,9 @@ def _instruments_for_this_process():
         from prometheus_client import Counter, Histogram, values
 
         if values.ValueClass is values.MutexValue:
-            raise RuntimeError(
-                f"prometheus_client was imported before {ENV_VAR} was set: "
-                "each worker would count only its own requests"
-            )
+            # prometheus_client picks its value class when first imported; if that
+            # happened before ENV_VAR was set, pick the multiprocess one as it would have.
+            values.ValueClass = values.MultiProcessValue()
         labels = ("method", "endpoint", "status")
         _instruments = (
             Counter("rapidcare_http_requests", "HTTP requests served", labels, registry=None),
