@@ -11,7 +11,7 @@ import pytest
 from app.db import connect, transaction
 from app.ops import locks, restore
 from app.ops.backup import backup_database, list_backups
-from app.ops.restore import RestoreFailed, RestoreRefused
+from app.ops.restore import RestoreFailed
 from tests.factories import Factory
 from tests.live_server import LiveServer
 from tests.ops import helpers
