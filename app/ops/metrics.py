@@ -17,6 +17,7 @@ file stays and is still summed).
 Gauges about the database (size, bookings by status, last backup and job runs)
 are read at scrape time, from the database, by the worker that answers.
 """
+import logging
 import os
 import time
 from functools import wraps
@@ -25,6 +26,8 @@ from flask import current_app, g, request
 from flask_login import current_user
 
 from app.errors import Forbidden, Unauthorized
+
+log = logging.getLogger("rapidcare.metrics")
 
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -82,15 +85,19 @@ def init_app(app):
 
 def record_request(response):
     """after_request: count the request and its duration, labelled by route pattern."""
-    requests_total, duration = _instruments_for_this_process()
     method = request.method if request.method in KNOWN_METHODS else "other"
     # The route pattern (/api/bookings/<int:booking_id>), never the raw path: bounded labels.
     endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
     status = str(response.status_code)
-    requests_total.labels(method, endpoint, status).inc()
     started = g.get("request_started")  # set by app.logging_setup's before_request
-    if started is not None:
-        duration.labels(method, endpoint, status).observe(time.perf_counter() - started)
+    try:
+        requests_total, duration = _instruments_for_this_process()
+        requests_total.labels(method, endpoint, status).inc()
+        if started is not None:
+            duration.labels(method, endpoint, status).observe(time.perf_counter() - started)
+    except OSError:
+        # Metrics must never cost a request its answer (a full disk, a missing directory).
+        log.warning("request metrics not recorded", exc_info=True)
     return response
 
 
