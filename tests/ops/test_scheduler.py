@@ -1,5 +1,6 @@
 """The scheduler: one instance per database, jobs as data, every run recorded in job_runs."""
 import inspect
+import select
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -123,7 +124,11 @@ def start_scheduler(tmp_path, database):
         env=helpers.script_env(database, tmp_path / "backups"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    line = process.stdout.readline()  # blocks until it has started (or died)
+    ready, _, _ = select.select([process.stdout], [], [], 60)
+    if not ready:
+        process.kill()
+        pytest.fail("the scheduler did not start within 60 s")
+    line = process.stdout.readline()  # it has started (or died)
     assert line.startswith("scheduler: started"), (line, process.stderr.read() if process.poll() else "")
     return process
 
