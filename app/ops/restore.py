@@ -173,7 +173,9 @@ def keep_pre_restore_copy(database, copy_path):
             copy_database(conn, copy_path)
         finally:
             conn.close()
-    except sqlite3.DatabaseError:
+    except sqlite3.OperationalError:
+        raise  # locked, disk full, I/O: not a reason to copy raw bytes instead
+    except sqlite3.DatabaseError:  # "file is not a database", "malformed"
         shutil.copyfile(database, copy_path)
 
 
@@ -256,8 +258,15 @@ def restore(spec, *, database, backup_dir, migrations_dir, now, force=False, log
                 f"{len(versions)} migration(s))")
 
             if os.path.exists(database):
-                pre_copy = f"{database}.pre-restore-{now.strftime('%Y%m%d_%H%M%S')}"
-                keep_pre_restore_copy(database, pre_copy)
+                copy_path = f"{database}.pre-restore-{now.strftime('%Y%m%d_%H%M%S')}"
+                try:
+                    keep_pre_restore_copy(database, copy_path)
+                except (OSError, sqlite3.Error) as error:
+                    if os.path.exists(copy_path):
+                        os.unlink(copy_path)
+                    raise RestoreRefused(f"could not keep a copy of the current database: "
+                                         f"{error}") from error
+                pre_copy = copy_path
                 log(f"restore: kept a copy of the current database as {pre_copy}")
             try:
                 swap_in(candidate, database)

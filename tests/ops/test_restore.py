@@ -312,3 +312,20 @@ def test_restore_without_arguments_is_a_usage_error(live):
     database, backup_dir = live
     result = helpers.run_module("app.ops.restore", database=database, backup_dir=backup_dir)
     assert result.returncode == 2 and "latest" in result.stderr
+
+
+def test_restore_is_refused_when_the_current_database_cannot_be_copied(live, monkeypatch):
+    database, backup_dir = live
+    take_backup(database, backup_dir)
+    before = helpers.fingerprint(database)
+
+    def disk_full(source, target_path, **kwargs):
+        Path(target_path).write_bytes(b"half a copy")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(restore, "copy_database", disk_full)
+    with pytest.raises(restore.RestoreRefused, match="could not keep a copy.*disk is full"):
+        restore.restore("latest", database=database, backup_dir=backup_dir,
+                        migrations_dir=helpers.MIGRATIONS_DIR, now=NOW, log=lambda line: None)
+    assert helpers.fingerprint(database) == before
+    assert sorted(os.listdir(Path(database).parent)) == ["backups", "live.sqlite3", "live.sqlite3.lock"]
