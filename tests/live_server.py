@@ -68,7 +68,7 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/api/health", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening, or still booting
                 pass
             time.sleep(0.1)
         self.stop()
