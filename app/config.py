@@ -4,7 +4,10 @@ Every key below can be set as an environment variable named RAPIDCARE_<KEY>
 (Flask's ``from_prefixed_env``; values are parsed as JSON when they look like it,
 so RAPIDCARE_BCRYPT_ROUNDS=10 is an int). The README lists them all.
 """
+import os
 from pathlib import Path
+
+from flask import Config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +26,9 @@ DEFAULTS = {
     "CURRENCY": "BDT",
     "BACKUP_DIR": str(PROJECT_ROOT / "backups"),
     "BACKUP_RETENTION_DAYS": 30,
+    # Where gunicorn workers share their request metrics (prometheus_client's
+    # multiprocess files); empty means "<DATABASE>-metrics". Wiped when gunicorn starts.
+    "METRICS_DIR": "",
     # Requests larger than this are answered 413 before any view runs.
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "DEFAULT_PAGE_SIZE": 20,
@@ -78,6 +84,25 @@ def load_config(app, overrides=None):
     if overrides:
         app.config.update(overrides)
     check_config(app.config)
+
+
+def standalone_config(overrides=None):
+    """The configuration for operator scripts and the scheduler process.
+
+    They serve no HTTP, so no SECRET_KEY is needed. Relative paths are taken
+    from the project directory, as the service (started there) takes them.
+    """
+    config = Config(str(PROJECT_ROOT))
+    config.update(DEFAULTS)
+    config.from_prefixed_env("RAPIDCARE")
+    if overrides:
+        config.update(overrides)
+    for key in ("DATABASE", "BACKUP_DIR", "METRICS_DIR"):
+        if config[key] and not os.path.isabs(config[key]):
+            config[key] = str(PROJECT_ROOT / config[key])
+    if str(config["SQLITE_SYNCHRONOUS"]).upper() not in ("NORMAL", "FULL", "EXTRA"):
+        raise ConfigError("RAPIDCARE_SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA")
+    return config
 
 
 def check_config(config):

@@ -13,7 +13,13 @@ fi
 extras="${RAPIDCARE_INSTALL_EXTRAS:-}"
 stamp="$VENV/.deps-stamp"
 want="$(cat pyproject.toml; echo "extras=$extras")"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+have="$(cat "$stamp" 2>/dev/null || true)"
+# A .venv installed with the test extras also serves the commands that need none
+# (serve, backup-database, ...): no reinstalling back and forth between them.
+if [ -z "$extras" ] && [ "$have" = "$(cat pyproject.toml; echo "extras=test")" ]; then
+    want="$have"
+fi
+if [ "$have" != "$want" ]; then
     echo "bootstrap: installing dependencies${extras:+ [$extras]}" >&2
     "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
     "$VENV/bin/python" -m pip install --quiet -e ".${extras:+[$extras]}" >&2

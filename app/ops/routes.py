@@ -1,24 +1,25 @@
-"""Health and monitoring endpoints."""
+"""Health and monitoring endpoints: /api/health, /api/health/detailed,
+/api/monitoring/migrations and /metrics (outside /api, where scrapers look)."""
 import sqlite3
 
-import marshmallow as ma
+from flask import current_app, make_response
 from flask.views import MethodView
 
 from app.api import Blueprint
+from app.auth.guards import roles_required
 from app.db import get_db
 from app.errors import ServiceUnavailable
+from app.ops import metrics, schemas, service
+from app.timeutil import utcnow
 
-blp = Blueprint("ops", __name__, url_prefix="/api", description="Health and monitoring")
+blp = Blueprint("ops", __name__, url_prefix="", description="Health and monitoring")
+blp.record_once(lambda state: metrics.init_app(state.app))
+blp.after_app_request(metrics.record_request)
 
 
-class HealthSchema(ma.Schema):
-    status = ma.fields.Str()
-    database = ma.fields.Str()
-
-
-@blp.route("/health")
+@blp.route("/api/health")
 class Health(MethodView):
-    @blp.response(200, HealthSchema)
+    @blp.response(200, schemas.HealthSchema)
     @blp.alt_response(503, description="The database is unreachable")
     def get(self):
         """Liveness and database reachability (cheap; public)"""
@@ -29,3 +30,41 @@ class Health(MethodView):
                 "Database unreachable.", extra={"database": "unreachable"}
             ) from error
         return {"status": "ok", "database": "ok"}
+
+
+@blp.route("/api/health/detailed")
+class DetailedHealth(MethodView):
+    @blp.response(200, schemas.DetailedHealthSchema)
+    @roles_required("admin")
+    def get(self):
+        """Database, backup, job and migration health (admin)
+
+        Runs PRAGMA quick_check, so it costs a pass over the database.
+        """
+        return service.detailed_health(get_db(), current_app.config, now=utcnow())
+
+
+@blp.route("/api/monitoring/migrations")
+class Migrations(MethodView):
+    @blp.response(200, schemas.MigrationStatusSchema)
+    @roles_required("admin")
+    def get(self):
+        """Applied and pending migrations with their execution times (admin)"""
+        return service.migration_status(get_db(), current_app.config)
+
+
+@blp.route("/metrics")
+class Metrics(MethodView):
+    @blp.doc(responses={"200": {
+        "description": "Prometheus text exposition format",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }})
+    @blp.alt_response(401, description="Not an admin, and not a local scrape")
+    @blp.alt_response(403, description="Logged in, but not an admin")
+    @metrics.local_scrape_or_admin
+    def get(self):
+        """Prometheus metrics (admin, or a scrape from 127.0.0.1 when METRICS_ALLOW_LOCAL)"""
+        body, content_type = service.metrics_text(get_db(), current_app.config, now=utcnow())
+        response = make_response(body)
+        response.headers["Content-Type"] = content_type
+        return response

@@ -1,0 +1,385 @@
+"""Restore the database from a backup, never leaving things worse than they were.
+
+Order of work (``restore``):
+
+1. Take the service lock exclusively (see app/ops/locks.py): refused while the
+   service or the scheduler runs, unless ``force``.
+2. Unpack the backup to a temporary file beside the database and check it there:
+   a gzip archive that is complete and uncorrupted, an SQLite file that passes
+   integrity_check and foreign_key_check, and a schema this code knows (its
+   schema_migrations lists only migrations we have, and it has every table,
+   column, index and trigger those migrations create). Any failure refuses the
+   restore before the live database was so much as opened.
+3. Keep a pre-restore copy of the current database (online backup API).
+4. Swap: remove the old -wal/-shm (their content belongs to the old file and is
+   in the pre-restore copy), then os.replace the checked file into place.
+5. Check the restored database again; if that fails, put the pre-restore copy
+   back. On success the pre-restore copy is archived as
+   ``pre_restore_YYYYmmdd_HHMMSS.sqlite.gz`` in the backup directory, so the
+   restore itself can be undone with ``restore-database <that file>``.
+
+Command line: ``scripts/restore-database`` (``python -m app.ops.restore``).
+"""
+import argparse
+import gzip
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from app import migrator
+from app.ops import checks, locks
+from app.ops.backup import (
+    BACKUP_KIND, PRE_RESTORE_KIND, BackupError, backup_name, compress_atomically, copy_database,
+    fsync_directory, human_age, human_size, latest_backup, list_backups,
+)
+
+GZIP_MAGIC = b"\x1f\x8b"
+SIDE_FILES = ("-wal", "-shm", "-journal")
+CHUNK_BYTES = 1024 * 1024
+
+
+class RestoreRefused(RuntimeError):
+    """Nothing was changed: the backup is unusable or the database is in use."""
+
+
+class RestoreFailed(RuntimeError):
+    """The restored database failed its final check; the previous one was put back."""
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    source: Path
+    versions: list
+    pending: list  # migrations this code has that the backup lacks
+    pre_restore_copy: Path | None
+
+
+def resolve_backup(spec, backup_dir):
+    """``latest`` (the newest database_backup_* in backup_dir) or a path to a file."""
+    if spec == "latest":
+        backup = latest_backup(backup_dir)
+        if backup is None:
+            raise RestoreRefused(f"there is no backup in {backup_dir}")
+        return backup.path
+    path = Path(spec)
+    if not path.is_file():
+        raise RestoreRefused(f"no backup file at {path}")
+    return path
+
+
+def unpack(backup_path, target_path):
+    """Write the database inside ``backup_path`` (gzip, or a plain SQLite file) to target_path."""
+    with open(backup_path, "rb") as source:
+        magic = source.read(len(checks.SQLITE_HEADER))
+    try:
+        if magic.startswith(GZIP_MAGIC):
+            with gzip.open(backup_path, "rb") as archive, open(target_path, "wb") as target:
+                while chunk := archive.read(CHUNK_BYTES):
+                    target.write(chunk)
+        elif magic == checks.SQLITE_HEADER:
+            shutil.copyfile(backup_path, target_path)
+        else:
+            raise RestoreRefused(f"{backup_path} is neither a gzip archive nor an SQLite database")
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise RestoreRefused(f"{backup_path} is truncated or corrupted: {error}") from error
+    if not checks.looks_like_sqlite(target_path):
+        raise RestoreRefused(f"{backup_path} does not contain an SQLite database")
+
+
+def _schema_objects(conn):
+    objects = {
+        (row[0], row[1])
+        for row in conn.execute("SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'")
+    }
+    columns = {}
+    for kind, name in objects:
+        if kind == "table":
+            columns[name] = {row[1] for row in conn.execute(f'PRAGMA table_xinfo("{name}")')}
+    return objects, columns
+
+
+def schema_problems(conn, migrations_dir):
+    """Why the database behind ``conn`` does not fit this code's migrations (empty: it fits).
+
+    The expected schema is built by running exactly the migrations the database
+    says it has on an empty in-memory database, then compared object by object.
+    Returns (problems, versions).
+    """
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    if "schema_migrations" not in tables:
+        return ["it has no schema_migrations table (not a RapidCare database)"], []
+    versions = sorted(row[0] for row in conn.execute("SELECT version FROM schema_migrations"))
+    known = {migration.version: migration for migration in migrator.discover(migrations_dir)}
+    unknown = [version for version in versions if version not in known]
+    if unknown:
+        return [f"it was made by newer code: migrations {unknown} are unknown here"], versions
+    if not versions:
+        return ["its schema_migrations table is empty"], versions
+
+    reference = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        for version in versions:
+            migrator.load_module(known[version]).up(reference)
+        expected_objects, expected_columns = _schema_objects(reference)
+    finally:
+        reference.close()
+    actual_objects, actual_columns = _schema_objects(conn)
+    problems = [f"{kind} {name} is missing"
+                for kind, name in sorted(expected_objects - actual_objects)]
+    for table, columns in sorted(expected_columns.items()):
+        have = actual_columns.get(table)
+        if have is not None and have != columns:
+            missing, extra = sorted(columns - have), sorted(have - columns)
+            problems.append(f"table {table} has columns that differ (missing {missing}, unexpected {extra})")
+    return problems, versions
+
+
+def check_candidate(path, migrations_dir):
+    """Refuse unless the unpacked backup at ``path`` is sound and fits this code.
+
+    Returns its migration versions. Leaves the file in rollback-journal mode, so
+    it is a single self-contained file for the swap.
+    """
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        problems = checks.all_problems(conn)
+        if problems:
+            raise RestoreRefused("the backup failed its checks: " + "; ".join(problems))
+        problems, versions = schema_problems(conn, migrations_dir)
+        if problems:
+            raise RestoreRefused("the backup's schema does not fit this code: " + "; ".join(problems))
+        conn.execute("PRAGMA journal_mode = DELETE")
+    except sqlite3.DatabaseError as error:
+        raise RestoreRefused(f"the backup is not a readable database: {error}") from error
+    finally:
+        conn.close()
+    return versions
+
+
+def keep_pre_restore_copy(database, copy_path):
+    """Copy the current database to ``copy_path`` (online backup API).
+
+    A current file that SQLite cannot read at all (often the very reason for the
+    restore) is kept byte for byte instead.
+    """
+    try:
+        conn = sqlite3.connect(database, isolation_level=None)
+        try:
+            copy_database(conn, copy_path)
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        raise  # locked, disk full, I/O: not a reason to copy raw bytes instead
+    except sqlite3.DatabaseError:  # "file is not a database", "malformed"
+        shutil.copyfile(database, copy_path)
+
+
+def _remove_side_files(database):
+    for suffix in SIDE_FILES:
+        try:
+            os.unlink(database + suffix)
+        except FileNotFoundError:
+            pass
+
+
+def _copy_ownership(model, path):
+    """The restored file must stay usable by the service's user (mkstemp makes files 0600)."""
+    if not os.path.exists(model):
+        os.chmod(path, 0o644 & ~_umask())
+        return
+    shutil.copymode(model, path)
+    stat = os.stat(model)
+    if os.geteuid() == 0:
+        os.chown(path, stat.st_uid, stat.st_gid)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def swap_in(new_file, database):
+    """Put ``new_file`` in place of ``database``; the old -wal/-shm must not outlive their file."""
+    _copy_ownership(database, new_file)
+    _remove_side_files(database)
+    os.replace(new_file, database)
+    fsync_directory(os.path.dirname(database))
+
+
+def check_restored(database, versions):
+    from app.db import connect
+
+    conn = connect(database)  # as the service will open it (WAL, foreign keys)
+    try:
+        problems = checks.all_problems(conn)
+        have = sorted(row["version"] for row in conn.execute("SELECT version FROM schema_migrations"))
+        if have != versions:
+            problems.append(f"schema_migrations reads {have}, expected {versions}")
+    finally:
+        conn.close()
+    if problems:
+        raise RestoreFailed("; ".join(problems))
+
+
+def restore(spec, *, database, backup_dir, migrations_dir, now, force=False, log=print):
+    """Replace ``database`` with the backup named by ``spec`` (a path or "latest")."""
+    database = os.path.abspath(database)
+    directory = os.path.dirname(database)
+    try:
+        lock = locks.acquire(locks.service_lock_path(database), exclusive=True)
+    except locks.LockHeld:
+        if not force:
+            raise RestoreRefused(
+                f"the database is in use: the service or the scheduler holds "
+                f"{locks.service_lock_path(database)}. Stop them first (or pass --force)."
+            ) from None
+        log("restore: WARNING the database is in use; going ahead because of --force. "
+            "Restart the service and the scheduler afterwards.")
+        lock = None
+    try:
+        source = resolve_backup(spec, backup_dir)
+        log(f"restore: checking {source}")
+        os.makedirs(directory, exist_ok=True)
+        fd, candidate = tempfile.mkstemp(prefix=".restore-", suffix=".sqlite3", dir=directory)
+        os.close(fd)
+        pre_copy = None
+        try:
+            unpack(source, candidate)
+            versions = check_candidate(candidate, migrations_dir)
+            known = [migration.version for migration in migrator.discover(migrations_dir)]
+            pending = [version for version in known if version not in versions]
+            log(f"restore: backup ok (integrity_check, foreign_key_check, schema with "
+                f"{len(versions)} migration(s))")
+
+            if os.path.exists(database):
+                copy_path = f"{database}.pre-restore-{now.strftime('%Y%m%d_%H%M%S')}"
+                try:
+                    keep_pre_restore_copy(database, copy_path)
+                except (OSError, sqlite3.Error) as error:
+                    if os.path.exists(copy_path):
+                        os.unlink(copy_path)
+                    raise RestoreRefused(f"could not keep a copy of the current database: "
+                                         f"{error}") from error
+                pre_copy = copy_path
+                log(f"restore: kept a copy of the current database as {pre_copy}")
+            try:
+                swap_in(candidate, database)
+                check_restored(database, versions)
+            except BaseException as error:
+                _roll_back(pre_copy, database, log)
+                pre_copy = None
+                if isinstance(error, RestoreFailed):
+                    raise RestoreFailed(f"the restored database failed its check ({error}); "
+                                        f"the previous database was put back") from error
+                raise
+            log(f"restore: {database} now holds the data of {source.name}")
+            archived = _archive_pre_restore_copy(pre_copy, backup_dir, now, log)
+            if archived is not None:
+                pre_copy = None
+        finally:
+            if os.path.exists(candidate):
+                os.unlink(candidate)
+            if pre_copy is not None and os.path.exists(pre_copy):
+                log(f"restore: the pre-restore copy stays at {pre_copy}")
+    finally:
+        if lock is not None:
+            lock.close()
+    if pending:
+        log(f"restore: the backup lacks migrations {pending}; "
+            f"`flask db upgrade` (run by scripts/serve) applies them")
+    return RestoreResult(source, versions, pending, archived)
+
+
+def _roll_back(pre_copy, database, log):
+    _remove_side_files(database)
+    if pre_copy is not None:
+        if os.path.exists(database):
+            _copy_ownership(database, pre_copy)
+        os.replace(pre_copy, database)
+    elif os.path.exists(database):
+        os.unlink(database)  # there was no database before the restore
+    fsync_directory(os.path.dirname(database))
+    log("restore: ROLLED BACK to the database as it was before")
+
+
+def _archive_pre_restore_copy(pre_copy, backup_dir, now, log):
+    """Compress the pre-restore copy into the backup directory; keep it plain if that fails."""
+    if pre_copy is None:
+        return None
+    target = Path(backup_dir) / backup_name(now, PRE_RESTORE_KIND)
+    try:
+        os.makedirs(backup_dir, exist_ok=True)
+        compress_atomically(pre_copy, target, mtime=int(now.timestamp()))
+    except (BackupError, OSError) as error:
+        log(f"restore: could not archive the pre-restore copy: {error}")
+        return None
+    os.unlink(pre_copy)
+    log(f"restore: the previous database is archived as {target} "
+        f"(restore-database {target} undoes this restore)")
+    return target
+
+
+def print_list(backup_dir, now):
+    backups = list_backups(backup_dir)
+    if not backups:
+        print(f"no backups in {backup_dir}")
+        return
+    latest = latest_backup(backup_dir)
+    print(f"backups in {backup_dir} (oldest first, times in UTC):")
+    for backup in backups:
+        age = human_age((now - backup.created_at).total_seconds())
+        marker = "  <- latest" if backup == latest else ""
+        kind = "" if backup.kind == BACKUP_KIND else "  (taken before a restore)"
+        print(f"  {backup.path.name}  {human_size(backup.size):>10}  "
+              f"{age:>10} old{kind}{marker}")
+
+
+def main(argv=None):
+    from app.config import ConfigError, standalone_config
+    from app.timeutil import utcnow
+
+    parser = argparse.ArgumentParser(
+        prog="restore-database",
+        description="Restore the database from a backup (checked first; the current "
+                    "database is kept and put back if anything fails).",
+    )
+    parser.add_argument("backup", nargs="?", help="a backup file, or 'latest'")
+    parser.add_argument("--list", action="store_true", help="list the backups and exit")
+    parser.add_argument("--force", action="store_true",
+                        help="restore even though the service or scheduler holds the database")
+    parser.add_argument("--database", help="database file (default RAPIDCARE_DATABASE)")
+    parser.add_argument("--backup-dir", help="backup directory (default RAPIDCARE_BACKUP_DIR)")
+    args = parser.parse_args(argv)
+    if not args.list and not args.backup:
+        parser.error("name a backup file or 'latest' (or use --list)")
+    try:
+        config = standalone_config()
+    except ConfigError as error:
+        parser.exit(1, f"restore FAILED: {error}\n")
+    database = os.path.abspath(args.database or config["DATABASE"])
+    backup_dir = os.path.abspath(args.backup_dir or config["BACKUP_DIR"])
+    now = utcnow()
+    if args.list:
+        print_list(backup_dir, now)
+        return 0
+    try:
+        restore(args.backup, database=database, backup_dir=backup_dir,
+                migrations_dir=config["MIGRATIONS_DIR"], now=now, force=args.force)
+    except RestoreRefused as error:
+        print(f"restore REFUSED: {error}\nrestore: the database was not changed", file=sys.stderr)
+        return 1
+    except (RestoreFailed, sqlite3.Error, OSError) as error:
+        print(f"restore FAILED: {error}", file=sys.stderr)
+        return 1
+    print("restore: done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

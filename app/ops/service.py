@@ -1,0 +1,120 @@
+"""Monitoring: what the health, migrations and metrics endpoints report."""
+import os
+
+from app import migrator
+from app.ops import checks, metrics, queries
+from app.ops.backup import latest_backup
+from app.ops.scheduler import JOBS
+from app.timeutil import from_iso, to_iso
+
+BOOKING_STATUSES = ("pending", "approved", "declined", "cancelled", "completed")
+# A daily backup older than this is worth a warning.
+BACKUP_MAX_AGE_SECONDS = 26 * 3600
+
+
+def _file_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def migration_status(conn, config):
+    rows = migrator.status(conn, config["MIGRATIONS_DIR"])
+    applied = [row for row in rows if row["applied"]]
+    pending = [row for row in rows if not row["applied"]]
+    return {"applied": applied, "pending": pending, "up_to_date": not pending}
+
+
+def last_backup(config, now):
+    backup = latest_backup(config["BACKUP_DIR"])
+    if backup is None:
+        return None
+    return {"file": backup.path.name, "created_at": to_iso(backup.created_at),
+            "age_seconds": int((now - backup.created_at).total_seconds()),
+            "size_bytes": backup.size}
+
+
+def job_summaries(conn):
+    """The last run of every scheduled job (and of any other job that has run)."""
+    latest = {row["job_name"]: row for row in queries.latest_job_runs(conn)}
+    names = [spec.name for spec in JOBS] + sorted(set(latest) - {spec.name for spec in JOBS})
+    scheduled = {spec.name for spec in JOBS}
+    return [{"name": name, "scheduled": name in scheduled, "last_run": latest.get(name)}
+            for name in names]
+
+
+def detailed_health(conn, config, *, now):
+    """Everything an operator checks first; ``status`` is "failing" when the database
+    itself is unwell, "degraded" when something needs attention (see ``warnings``)."""
+    database = config["DATABASE"]
+    quick_check = checks.integrity_problems(conn, quick=True)
+    journal_mode = queries.pragma_value(conn, "journal_mode")
+    foreign_keys = bool(queries.pragma_value(conn, "foreign_keys"))
+    migrations = migration_status(conn, config)
+    backup = last_backup(config, now)
+    jobs = job_summaries(conn)
+
+    warnings = []
+    if migrations["pending"]:
+        warnings.append(f"{len(migrations['pending'])} migration(s) pending")
+    if backup is None:
+        warnings.append("no backup yet")
+    elif backup["age_seconds"] > BACKUP_MAX_AGE_SECONDS:
+        warnings.append(f"the last backup is {backup['age_seconds'] // 3600} hours old")
+    for job in jobs:
+        if job["last_run"] is not None and job["last_run"]["status"] == "failed":
+            warnings.append(f"the last run of job {job['name']} failed")
+    failing = bool(quick_check) or journal_mode != "wal" or not foreign_keys
+    return {
+        "status": "failing" if failing else ("degraded" if warnings else "ok"),
+        "checked_at": to_iso(now),
+        "warnings": warnings,
+        "database": {
+            "path": database,
+            "journal_mode": journal_mode,
+            "foreign_keys": foreign_keys,
+            "quick_check": "ok" if not quick_check else "; ".join(quick_check),
+            "size_bytes": _file_size(database),
+            "wal_size_bytes": _file_size(f"{database}-wal"),
+            "page_size": queries.pragma_value(conn, "page_size"),
+            "page_count": queries.pragma_value(conn, "page_count"),
+            "freelist_count": queries.pragma_value(conn, "freelist_count"),
+        },
+        "row_counts": {table: queries.row_count(conn, table) for table in queries.MONITORED_TABLES},
+        "last_backup": backup,
+        "jobs": jobs,
+        "migrations": {
+            "applied": len(migrations["applied"]),
+            "pending": [row["version"] for row in migrations["pending"]],
+            "latest_applied": migrations["applied"][-1]["version"] if migrations["applied"] else None,
+            "up_to_date": migrations["up_to_date"],
+        },
+    }
+
+
+def metrics_text(conn, config, *, now):
+    """The /metrics body: request metrics of every worker plus database gauges."""
+    database = config["DATABASE"]
+    bookings = dict.fromkeys(BOOKING_STATUSES, 0)
+    bookings.update({row["status"]: row["n"] for row in queries.bookings_by_status(conn)})
+    gauges = [
+        ("rapidcare_database_size_bytes", "Size of the database files", ("file",),
+         {("main",): _file_size(database), ("wal",): _file_size(f"{database}-wal")}),
+        ("rapidcare_bookings", "Bookings by status", ("status",),
+         {(status,): count for status, count in bookings.items()}),
+    ]
+    backup = latest_backup(config["BACKUP_DIR"])
+    if backup is not None:
+        gauges.append(("rapidcare_backup_last_timestamp_seconds",
+                       "When the newest backup was taken (Unix time)", (),
+                       {(): backup.created_at.timestamp()}))
+        gauges.append(("rapidcare_backup_last_age_seconds", "Age of the newest backup", (),
+                       {(): (now - backup.created_at).total_seconds()}))
+    successes = queries.latest_successful_job_runs(conn)
+    if successes:
+        gauges.append(("rapidcare_job_last_success_timestamp_seconds",
+                       "When each job last succeeded (Unix time)", ("job",),
+                       {(row["job_name"],): from_iso(row["finished_at"]).timestamp()
+                        for row in successes}))
+    return metrics.render(gauges)
