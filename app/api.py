@@ -9,6 +9,9 @@ import flask_smorest
 BLUEPRINT_MODULES = [
     "app.ops.routes",
     "app.auth.routes",
+    "app.payments.routes",
+    "app.wallet.routes",
+    "app.reconciliation.routes",
 ]
 
 # Bigger requests than this are a client error rather than a page of results.
