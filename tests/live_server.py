@@ -68,8 +68,8 @@ class LiveServer:
             try:
                 if requests.get(self.url + "/api/health", timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or no worker has finished booting
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"gunicorn did not come up:\n{self.log_path.read_text()}")
