@@ -370,6 +370,9 @@ def record_refund(conn, tx, *, amount_minor, reason, requested_by, now):
     """
     if tx["kind"] != "booking_payment":
         raise Conflict("Only booking payments can be refunded.")
+    if tx["status"] == "refunded":
+        raise Conflict("The payment is already fully refunded.",
+                       extra={"refundable": format_minor(0), "currency": tx["currency"]})
     if tx["status"] not in ("completed", "partially_refunded"):
         raise Conflict("Only a completed payment can be refunded.")
     updated = queries.add_refunded(conn, tx["id"], amount_minor, to_iso(now))

@@ -107,6 +107,8 @@ def assert_money_invariants(db):
         SELECT t.*,
           (SELECT coalesce(sum(share_minor + fee_minor), 0) FROM hospital_earnings e
            WHERE e.transaction_id = t.id) AS earnings_net,
+          (SELECT coalesce(sum(fee_minor), 0) FROM hospital_earnings e
+           WHERE e.transaction_id = t.id) AS fee_held,
           (SELECT coalesce(sum(amount_minor), 0) FROM refunds r WHERE r.transaction_id = t.id)
             AS refunds_total
         FROM transactions t
@@ -119,5 +121,9 @@ def assert_money_invariants(db):
                 "completed", "partially_refunded", "refunded"):
             assert p["platform_fee_minor"] + p["hospital_share_minor"] == p["amount_minor"], p
             assert p["earnings_net"] == p["amount_minor"] - p["refunded_minor"], p
+            # refunds take back the fee in proportion: fee x refunded / amount, half up
+            fee_refunded = (2 * p["platform_fee_minor"] * p["refunded_minor"]
+                            + p["amount_minor"]) // (2 * p["amount_minor"])
+            assert p["fee_held"] == p["platform_fee_minor"] - fee_refunded, p
         else:
             assert p["earnings_net"] == 0, p
