@@ -8,17 +8,18 @@ Contract (also in the README and in each operation's OpenAPI description):
   together with a fingerprint: sha256 of the canonical JSON (sorted keys, no
   whitespace) of the request body and the path arguments.
 - The first request that claims a key runs; its response (2xx, 4xx refusals
-  such as 402/409, and 502 gateway failures) is stored, and every later request with the same key and
-  the same body gets exactly that status and body back (header
-  ``Idempotent-Replayed: true``) without running again.
+  such as 402/409, and 502 gateway failures) is stored, and every later request
+  with the same key and the same body gets exactly that status and body back
+  (header ``Idempotent-Replayed: true``) without running again. A refusal is an
+  outcome: after fixing its cause (e.g. topping up after a 402), use a new key.
 - The same key with a different body or path -> 409.
 - While the first request is still running, the same key -> 409 "in progress"
   with ``Retry-After: 1``; retry and you get the stored response. The claim is
   one INSERT in its own BEGIN IMMEDIATE transaction, so of N concurrent requests
   exactly one runs.
 - A request that crashed (500) or answered 503 (database busy, gateway not
-  configured) had no effect: its claim is released and the key may be retried. A claim left by a killed worker
-  is taken over after CLAIM_TIMEOUT_SECONDS.
+  configured) had no effect: its claim is released and the key may be retried.
+  A claim left by a killed worker is taken over after CLAIM_TIMEOUT_SECONDS.
 - Body validation (422) happens before the claim, so a rejected body does not
   use the key up.
 

@@ -1,4 +1,6 @@
-"""SQL for transactions, refunds and hospital_earnings. Functions take ``conn``, return dicts, never commit.
+"""SQL for transactions, refunds and hospital_earnings.
+
+Functions take ``conn``, return dicts and never commit.
 
 Every status change is a guarded UPDATE (the expected current status in the
 WHERE clause, RETURNING the row): callers look at the result, never at a row
@@ -273,7 +275,8 @@ def list_stale_processing(conn, older_than):
 def list_open_gateway_refunds(conn, older_than):
     return conn.execute(
         """
-        SELECT r.*, t.transaction_ref FROM refunds AS r JOIN transactions AS t ON t.id = r.transaction_id
+        SELECT r.*, t.transaction_ref
+        FROM refunds AS r JOIN transactions AS t ON t.id = r.transaction_id
         WHERE r.method = 'sslcommerz' AND r.status IN ('pending', 'processing')
           AND r.created_at <= ?
         ORDER BY r.id

@@ -93,7 +93,8 @@ def duplicate_gateway_payments(conn):
         """
         SELECT gateway_bank_tran_id, group_concat(id) AS transaction_ids, count(*) AS n
         FROM transactions
-        WHERE gateway_bank_tran_id IS NOT NULL AND status IN ('completed', 'partially_refunded', 'refunded')
+        WHERE gateway_bank_tran_id IS NOT NULL
+          AND status IN ('completed', 'partially_refunded', 'refunded')
         GROUP BY gateway_bank_tran_id HAVING count(*) > 1
         """
     ).fetchall()

@@ -31,8 +31,10 @@ class DiscrepancySchema(ma.Schema):
     run_id = fields.Int(data_key="runId")
     kind = fields.Str()
     severity = fields.Str(metadata={"description": " | ".join(SEVERITIES)})
-    entity_type = fields.Str(data_key="entityType",
-                             metadata={"description": "wallet | ledger_entry | transaction | refund"})
+    entity_type = fields.Str(
+        data_key="entityType",
+        metadata={"description": "wallet | ledger_entry | transaction | refund"},
+    )
     entity_id = fields.Int(data_key="entityId")
     details = JsonText()
     status = fields.Str(metadata={"description": "open | resolved"})

@@ -1,4 +1,7 @@
-"""SQL for user_balance and balance_transactions. Functions take ``conn``, return dicts, never commit."""
+"""SQL for user_balance and balance_transactions.
+
+Functions take ``conn``, return dicts and never commit.
+"""
 
 
 def get_balance(conn, user_id):

@@ -105,7 +105,8 @@ class FakeSslcommerz:
         if bad:
             return bad
         if not self._authorised(form):
-            return _json({"status": "FAILED", "failedreason": "Store Credential Error Or Store is De-active"})
+            return _json({"status": "FAILED",
+                          "failedreason": "Store Credential Error Or Store is De-active"})
         if self.mode.get("session") == "refuse":
             return _json({"status": "FAILED", "failedreason": "Invalid Information"})
         required = ("total_amount", "currency", "tran_id", "success_url", "fail_url", "cancel_url",

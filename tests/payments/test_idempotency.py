@@ -167,7 +167,8 @@ def test_purge_job_deletes_only_expired_keys(db, make, patient):
                           ttl_hours=24)
     summary = purge_idempotency_keys(db, now=now, config={})
     assert summary == "deleted 1 expired idempotency key(s)"
-    keys = [r["idempotency_key"] for r in db.execute("SELECT idempotency_key FROM idempotency_keys")]
+    keys = [r["idempotency_key"]
+            for r in db.execute("SELECT idempotency_key FROM idempotency_keys")]
     assert keys == ["fresh"]
 
 

@@ -3,8 +3,7 @@ import pytest
 
 from tests.payments.fake_gateway import STORE_ID, sign
 from tests.payments.helpers import (
-    PRICE, approved_booking, assert_money_invariants, balance, count, fund, hospital,
-    key_headers, tx,
+    approved_booking, assert_money_invariants, balance, count, hospital, key_headers, tx,
 )
 
 IPN = "/api/payments/sslcommerz/ipn"

@@ -100,7 +100,8 @@ class PaymentMachine(RuleBasedStateMachine):
             self.db.execute(
                 "INSERT INTO payment_policies (hospital_id, platform_fee_bp, "
                 "cancellation_window_hours, refund_inside_window_bp, updated_at) "
-                "VALUES (?, ?, ?, ?, 'now')", (self.hospital["id"], fee_bp, window_hours, refund_bp))
+                "VALUES (?, ?, ?, ?, 'now')",
+                (self.hospital["id"], fee_bp, window_hours, refund_bp))
         for patient, amount in zip(self.patients, funds):
             self.topup_via_gateway(patient["id"], amount, declined=False, replay=False)
 
