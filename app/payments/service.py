@@ -169,6 +169,8 @@ def pay_by_gateway(conn, *, user, booking_id, now, config, gateway):
         booking = _payable_booking(conn, user, booking_id)
         tx = _open_payment_due(conn, booking, now)
         tx = queries.mark_processing(conn, tx["id"], "sslcommerz", to_iso(now))
+        if tx is None:  # cannot happen under the write lock; the guard stays anyway
+            raise Conflict("This payment is no longer open.")
     return _open_session(
         conn, tx, user_id=user.id, now=now, config=config, gateway=gateway,
         product_name=f"Booking {booking['booking_reference']}",
