@@ -20,6 +20,9 @@ BLUEPRINT_MODULES = [
     "app.resources.routes",
     "app.pricing.routes",
     "app.admin.routes",
+    "app.payments.routes",
+    "app.wallet.routes",
+    "app.reconciliation.routes",
 ]
 
 # Bigger requests than this are a client error rather than a page of results.

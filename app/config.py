@@ -49,6 +49,9 @@ DEFAULTS = {
     "SSLCOMMERZ_STORE_ID": "",
     "SSLCOMMERZ_STORE_PASSWORD": "",
     "SSLCOMMERZ_TIMEOUT_SECONDS": 10,
+    # A gateway payment or refund with no verified outcome after this long is
+    # asked about at the gateway (by tran_id) by reconciliation and by a new attempt.
+    "PAYMENT_STALE_MINUTES": 60,
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
     "METRICS_ALLOW_LOCAL": True,
     "LOG_LEVEL": "INFO",

@@ -1,0 +1,226 @@
+"""Idempotency-Key for unsafe payment calls (process, top-up, refund).
+
+Contract (also in the README and in each operation's OpenAPI description):
+
+- The header is required on these endpoints: 1-255 visible ASCII characters.
+  Missing or malformed -> 400.
+- A key is scoped to (user, endpoint) and remembered for IDEMPOTENCY_KEY_TTL_HOURS
+  together with a fingerprint: sha256 of the canonical JSON (sorted keys, no
+  whitespace) of the request body and the path arguments.
+- The first request that claims a key runs; its response (2xx, 4xx refusals
+  such as 402/409, and 502 gateway failures) is stored, and every later request
+  with the same key and the same body gets exactly that status and body back
+  (header ``Idempotent-Replayed: true``) without running again. A refusal is an
+  outcome: after fixing its cause (e.g. topping up after a 402), use a new key.
+- The same key with a different body or path -> 409.
+- While the first request is still running, the same key -> 409 "in progress"
+  with ``Retry-After: 1``; retry and you get the stored response. The claim is
+  one INSERT in its own BEGIN IMMEDIATE transaction, so of N concurrent requests
+  exactly one runs.
+- A request that crashed (500) or answered 503 (database busy, gateway not
+  configured) had no effect: its claim is released and the key may be retried.
+  A claim left by a killed worker is taken over after CLAIM_TIMEOUT_SECONDS.
+- Body validation (422) happens before the claim, so a rejected body does not
+  use the key up.
+
+Decorator order on a MethodView method (the one exception to the house order,
+because it must see the serialized HTTP response):
+
+    @blp.arguments(Schema)
+    @idempotent
+    @blp.response(200, ResultSchema)
+    @blp.alt_response(...)
+    @login_required
+"""
+import copy
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+from datetime import timedelta
+from functools import wraps
+
+from flask import current_app, jsonify, request
+from flask_login import current_user
+
+from app.db import get_db, transaction
+from app.errors import BadRequest, Conflict, DomainError, error_body
+from app.timeutil import from_iso, to_iso, utcnow
+
+log = logging.getLogger(__name__)
+
+HEADER = "Idempotency-Key"
+REPLAY_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+# A claim with no response after this long belongs to a request that died
+# (a killed worker); gateway calls time out well within it.
+CLAIM_TIMEOUT_SECONDS = 120
+
+HEADER_DOC = {
+    "in": "header",
+    "name": HEADER,
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    "description": (
+        "Unique per intended operation (e.g. a UUID). Same key + same body replays the first "
+        "response with no second effect; same key + different body is 409; a key still in "
+        "progress is 409 with Retry-After. Missing or malformed: 400. Remembered for "
+        "IDEMPOTENCY_KEY_TTL_HOURS."
+    ),
+}
+
+
+def fingerprint(body, path_args):
+    canonical = json.dumps(
+        {"body": body, "path": path_args}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def read_key(headers):
+    key = headers.get(HEADER)
+    if key is None:
+        raise BadRequest(f"The {HEADER} header is required.",
+                         errors={"headers": {HEADER: ["Missing data for required header."]}})
+    if not KEY_PATTERN.match(key):
+        raise BadRequest(f"Malformed {HEADER} header.", errors={"headers": {HEADER: [
+            f"1-{MAX_KEY_LENGTH} visible ASCII characters."]}})
+    return key
+
+
+# -- SQL ------------------------------------------------------------------------
+
+
+def _get(conn, user_id, endpoint, key):
+    return conn.execute(
+        """
+        SELECT * FROM idempotency_keys
+        WHERE user_id = ? AND endpoint = ? AND idempotency_key = ?
+        """,
+        (user_id, endpoint, key),
+    ).fetchone()
+
+
+def _delete(conn, row_id):
+    conn.execute("DELETE FROM idempotency_keys WHERE id = ?", (row_id,))
+
+
+def _insert(conn, *, user_id, endpoint, key, request_fingerprint, now, expires_at):
+    return conn.execute(
+        """
+        INSERT INTO idempotency_keys (user_id, endpoint, idempotency_key, request_fingerprint,
+                                      created_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?)
+        RETURNING id
+        """,
+        (user_id, endpoint, key, request_fingerprint, now, expires_at),
+    ).fetchone()["id"]
+
+
+def _take_over(conn, row_id, now):
+    conn.execute("UPDATE idempotency_keys SET created_at = ? WHERE id = ?", (now, row_id))
+
+
+def _store(conn, row_id, status, body):
+    conn.execute(
+        """
+        UPDATE idempotency_keys SET response_status = ?, response_body = ?
+        WHERE id = ? AND response_status IS NULL
+        """,
+        (status, json.dumps(body), row_id),
+    )
+
+
+def delete_expired(conn, now):
+    return conn.execute(
+        "DELETE FROM idempotency_keys WHERE expires_at <= ?", (to_iso(now),)
+    ).rowcount
+
+
+# -- the claim ----------------------------------------------------------------------
+
+
+def claim(conn, *, user_id, endpoint, key, request_fingerprint, now, ttl_hours):
+    """Returns ("run", row_id) for the request that must run, or ("replay", row)."""
+    with transaction(conn):
+        row = _get(conn, user_id, endpoint, key)
+        if row is not None and from_iso(row["expires_at"]) <= now:
+            _delete(conn, row["id"])
+            row = None
+        if row is None:
+            row_id = _insert(
+                conn, user_id=user_id, endpoint=endpoint, key=key,
+                request_fingerprint=request_fingerprint, now=to_iso(now),
+                expires_at=to_iso(now + timedelta(hours=ttl_hours)),
+            )
+            return "run", row_id
+        if row["request_fingerprint"] != request_fingerprint:
+            raise Conflict(f"This {HEADER} was already used with a different request.")
+        if row["response_status"] is not None:
+            return "replay", row
+        if from_iso(row["created_at"]) <= now - timedelta(seconds=CLAIM_TIMEOUT_SECONDS):
+            _take_over(conn, row["id"], to_iso(now))
+            return "run", row["id"]
+        raise Conflict(
+            f"A request with this {HEADER} is still in progress; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
+
+
+def store(conn, row_id, status, body):
+    with transaction(conn):
+        _store(conn, row_id, status, body)
+
+
+def release(conn, row_id):
+    try:
+        with transaction(conn):
+            _delete(conn, row_id)
+    except sqlite3.Error:
+        # The claim then expires via CLAIM_TIMEOUT_SECONDS; the original error matters more.
+        log.warning("could not release idempotency claim %s", row_id, exc_info=True)
+
+
+def idempotent(view):
+    """Make an unsafe view idempotent per Idempotency-Key (see the module docstring)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return view(*args, **kwargs)  # the view's own guard answers 401
+        key = read_key(request.headers)
+        conn = get_db()
+        outcome, claimed = claim(
+            conn, user_id=current_user.id, endpoint=request.endpoint, key=key,
+            request_fingerprint=fingerprint(request.get_json(silent=True),
+                                            request.view_args or {}),
+            now=utcnow(), ttl_hours=float(current_app.config["IDEMPOTENCY_KEY_TTL_HOURS"]),
+        )
+        if outcome == "replay":
+            response = jsonify(json.loads(claimed["response_body"]))
+            response.status_code = claimed["response_status"]
+            response.headers[REPLAY_HEADER] = "true"
+            return response
+        try:
+            response = view(*args, **kwargs)
+        except DomainError as error:
+            if error.code < 500 or error.code == 502:
+                # A refusal (4xx) or a gateway failure after something was recorded (502)
+                # is an outcome too: the same key gets the same answer.
+                store(conn, claimed, error.code,
+                      error_body(error.code, error.message, error.errors, error.extra))
+            else:
+                release(conn, claimed)  # 503: nothing happened; the key may be retried
+            raise
+        except BaseException:
+            release(conn, claimed)
+            raise
+        store(conn, claimed, response.status_code, response.get_json())
+        return response
+
+    apidoc = copy.deepcopy(getattr(view, "_apidoc", {}))
+    apidoc.setdefault("manual_doc", {}).setdefault("parameters", []).append(HEADER_DOC)
+    wrapper._apidoc = apidoc
+    return wrapper

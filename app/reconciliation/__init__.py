@@ -1,0 +1,1 @@
+"""Reconciliation: prove the ledger, the fee split and the gateway agree; record what does not."""

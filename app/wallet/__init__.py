@@ -1,0 +1,1 @@
+"""Wallets: balances, the append-only ledger, top-ups and admin adjustments."""
