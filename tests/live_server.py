@@ -61,17 +61,24 @@ class LiveServer:
              "--graceful-timeout", "2", "wsgi:app"],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        try:
+            self._wait_until_healthy()
+        except BaseException:
+            self.stop()  # never leak a gunicorn whose start failed
+            raise
+        return self
+
+    def _wait_until_healthy(self, seconds=30):
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited early:\n{self.log_path.read_text()}")
             try:
                 if requests.get(self.url + "/api/health", timeout=2).status_code == 200:
-                    return self
+                    return
             except requests.RequestException:
                 pass  # not listening yet, or a worker still booting on a busy machine
             time.sleep(0.1)
-        self.stop()
         raise RuntimeError(f"gunicorn did not come up:\n{self.log_path.read_text()}")
 
     def stop(self):
