@@ -5,6 +5,8 @@ from functools import wraps
 from flask import current_app
 import flask_smorest
 
+from app.errors import ErrorSchema
+
 # Every domain's blueprint, registered in this order. A new domain adds one line.
 BLUEPRINT_MODULES = [
     "app.ops.routes",
@@ -40,6 +42,8 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 class Api(flask_smorest.Api):
+    ERROR_SCHEMA = ErrorSchema
+
     def _register_error_handlers(self):
         """Error handlers live in app.errors (one place for every error body)."""
 
