@@ -83,6 +83,7 @@ class Loader:
         self.seconds = 0.0
         self._pending_debits = []  # wallet payments of the batch, debited once their rows exist
         self._pending_ledger = []
+        self._batch_slots = set()  # (user, hospital, type, day) of the batch's past bookings
 
     # --- hospitals and people -----------------------------------------------------------
 
@@ -200,6 +201,7 @@ class Loader:
 
     def _batch(self, size):
         inserts, transitions, payments = [], [], []
+        self._batch_slots = set()
         for _ in range(size):
             booking, steps, payment = self._one_booking()
             inserts.append(booking)
@@ -261,9 +263,15 @@ class Loader:
             created = self.now - timedelta(minutes=rng.randint(5, 14 * 24 * 60))
             user_id, scheduled = self._open_slot(hospital["id"], resource_type)
         else:
-            created = self.now - timedelta(minutes=rng.randint(60 * 24 * 30, HISTORY_DAYS * 24 * 60))
-            user_id = rng.choice(self.user_ids)
-            scheduled = created + timedelta(hours=rng.randint(2, 14 * 24))
+            while True:
+                created = self.now - timedelta(minutes=rng.randint(60 * 24 * 30, HISTORY_DAYS * 24 * 60))
+                user_id = rng.choice(self.user_ids)
+                scheduled = created + timedelta(hours=rng.randint(2, 14 * 24))
+                # inserted 'pending' before its transitions run: unique within the batch too
+                slot = (user_id, hospital["id"], resource_type, (scheduled + DHAKA_OFFSET).date())
+                if slot not in self._batch_slots:
+                    self._batch_slots.add(slot)
+                    break
         year = created.year
         self.reference_counters[year] = self.reference_counters.get(year, 0) + 1
         local = scheduled + DHAKA_OFFSET

@@ -189,7 +189,7 @@ class Bench:
             if k >= len(pool):
                 return None
             booking = pool[k]
-            return Request("PUT", f"/api/bookings/{booking['id']}/approve", kind="approve",
+            return Request("PUT", f"/api/bookings/{booking['id']}/approve", kind="approve", body={},
                            headers=bearer(tokens[authority_of[booking["hospital_id"]]]))
         return factory
 

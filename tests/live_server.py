@@ -83,10 +83,10 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited early:\n{self.log_path.read_text()}")
             try:
-                if requests.get(self.url + self.ready_path, timeout=1).status_code == 200:
+                if requests.get(self.url + self.ready_path, timeout=2).status_code == 200:
                     return self
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or a busy machine answered slowly: ask again
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"gunicorn did not come up:\n{self.log_path.read_text()}")

@@ -189,7 +189,8 @@ def _invariant_problems(database):
 
 
 def approve(base_url, headers, booking_id):
-    return _http("PUT", f"{base_url}/api/bookings/{booking_id}/approve", headers=headers)
+    # an empty JSON body: approval takes an optional reason
+    return _http("PUT", f"{base_url}/api/bookings/{booking_id}/approve", headers=headers, json={})
 
 
 def pay_with_wallet(base_url, headers, booking_id, key=None):
@@ -200,12 +201,12 @@ def pay_with_wallet(base_url, headers, booking_id, key=None):
     )
 
 
-def approved_with_payment_due(server, make, conn, hospital, authority, count, *, same_user=True):
+def approved_with_payment_due(base_url, make, hospital, authority, count, *, same_user=True):
     """Bookings approved through the API (which creates each payment due)."""
     bookings = pending_bookings(make, hospital, count, same_user=same_user)
     headers = make.auth(authority)
     for booking in bookings:
-        status, body = approve(server.url, headers, booking["id"])
+        status, body = approve(base_url, headers, booking["id"])
         if status != 200:
             raise AssertionError(f"arranging: approval answered {status} {body}")
     return bookings
@@ -252,7 +253,7 @@ def concurrent_wallet_debits(server, *, payments=8, affordable=3, threads=8):
     make = Factory(conn)
     try:
         hospital, authority = a_hospital(make, beds=payments + 1)
-        bookings = approved_with_payment_due(server, make, conn, hospital, authority, payments)
+        bookings = approved_with_payment_due(server.url, make, hospital, authority, payments)
         owner_id = bookings[0]["user_id"]
         amounts = {payment_of(conn, b["id"])["amount_minor"] for b in bookings}
         if len(amounts) != 1:
@@ -283,7 +284,7 @@ def concurrent_refunds(server, *, parts=3, requests_sent=8, threads=8):
     make = Factory(conn)
     try:
         hospital, authority = a_hospital(make, beds=2)
-        (booking,) = approved_with_payment_due(server, make, conn, hospital, authority, 1)
+        (booking,) = approved_with_payment_due(server.url, make, hospital, authority, 1)
         amount = payment_of(conn, booking["id"])["amount_minor"]
         fund_wallet(conn, booking["user_id"], amount)
         status, body = pay_with_wallet(server.url, make.auth({"id": booking["user_id"]}),
@@ -326,7 +327,7 @@ def idempotent_payment_race(server, *, requests_sent=8, threads=8):
     make = Factory(conn)
     try:
         hospital, authority = a_hospital(make, beds=2)
-        (booking,) = approved_with_payment_due(server, make, conn, hospital, authority, 1)
+        (booking,) = approved_with_payment_due(server.url, make, hospital, authority, 1)
         amount = payment_of(conn, booking["id"])["amount_minor"]
         fund_wallet(conn, booking["user_id"], 3 * amount)
         headers = make.auth({"id": booking["user_id"]})

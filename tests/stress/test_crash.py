@@ -91,8 +91,10 @@ def prepare_bookings(ctx):
 
 
 def create_booking(ctx, n):
-    patient = ctx["patients"][n % len(ctx["patients"])]
-    day = date.today() + timedelta(days=3 + n)  # one open booking per user, hospital, type and day
+    patients = ctx["patients"]
+    patient = patients[n % len(patients)]
+    # one open booking per user, hospital, type and day; all within the coming year
+    day = date.today() + timedelta(days=3 + n // len(patients))
     response = _post(ctx, "/api/bookings", headers=ctx["patient_headers"][patient["id"]], json={
         "hospitalId": ctx["hospital"]["id"], "resourceType": "beds",
         "patientName": "Crash Patient", "patientAge": 40, "patientGender": "other",
@@ -134,7 +136,7 @@ def prepare_payments(ctx):
         prepare_bookings(ctx)
     make = ctx["make"]
     ctx["to_pay"] = scenarios.approved_with_payment_due(
-        ctx, make, ctx["conn"], ctx["hospital"], ctx["authority"], 150, same_user=False)
+        ctx["url"], make, ctx["hospital"], ctx["authority"], 150, same_user=False)
     for booking in ctx["to_pay"]:
         scenarios.fund_wallet(ctx["conn"], booking["user_id"], 10**9)
     ctx["payer_headers"] = {b["user_id"]: make.auth({"id": b["user_id"]}) for b in ctx["to_pay"]}
