@@ -47,6 +47,16 @@ class Api(flask_smorest.Api):
     def _register_error_handlers(self):
         """Error handlers live in app.errors (one place for every error body)."""
 
+    def _register_pagination_header(self):
+        """X-Pagination carries JSON. flask-smorest documents it with a bare object
+        ``schema``, which OpenAPI 3 reads as the "simple" style (``page,1,total,40``),
+        so every real header contradicted the document; ``content`` says JSON."""
+        self.spec.components.header("PAGINATION", {
+            "description": "Pagination metadata (JSON)",
+            "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/PaginationMetadata"}}},
+        }, lazy=True)
+
 
 def page_bounds(pagination_parameters):
     """(limit, offset) for SQL from flask-smorest's pagination parameters."""
