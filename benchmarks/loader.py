@@ -12,7 +12,8 @@ States (of the whole set): completed 62 %, cancelled 15 %, declined 10 %,
 pending 9 %, approved 4 %. Open bookings (pending, approved) are scheduled in the
 coming weeks; the rest lie in the past. Every approved booking holds one unit and
 has its payment due ('pending' transaction, as approval creates it); completed
-bookings are paid (a third from the wallet, with the ledger rows that implies).
+bookings are paid (a third from the wallet, with the ledger rows that implies) and
+their hospital's share is booked in hospital_earnings.
 At the end the resource counters are set to exactly what the approved bookings
 hold, so app.ops.invariants holds on the loaded data.
 """
@@ -56,7 +57,7 @@ STATES = [("completed", 0.62), ("cancelled", 0.15), ("declined", 0.10),
 URGENCIES = [("low", 0.25), ("medium", 0.45), ("high", 0.22), ("critical", 0.08)]
 COUNTED_TABLES = ("users", "hospitals", "hospital_resources", "hospital_pricing", "bookings",
                   "booking_status_history", "booking_notifications", "transactions",
-                  "balance_transactions", "user_balance")
+                  "hospital_earnings", "balance_transactions", "user_balance")
 HISTORY_DAYS = 880  # past bookings spread over the last ~2.4 years
 
 
@@ -247,6 +248,15 @@ class Loader:
                 """,
                 payments,
             )
+            self.conn.executemany(
+                """
+                INSERT INTO hospital_earnings (hospital_id, transaction_id, share_minor, fee_minor,
+                                               description, created_at)
+                VALUES (:hospital_id, (SELECT id FROM transactions WHERE transaction_ref = :ref),
+                        :share, :fee, 'Booking payment ' || :ref, :completed_at)
+                """,
+                [p for p in payments if p["status"] == "completed"],
+            )
             self._flush_ledger()
 
     def _one_booking(self):
@@ -358,18 +368,37 @@ class Loader:
         self.next_ledger_id += 1
 
     def _flush_ledger(self):
-        """Write the batch's ledger rows (debits link to their payment by reference)."""
+        """Write the batch's ledger rows as the wallet code does: the balance first, then
+        the row that ends at it (a later migration's trigger insists on that order), so a
+        user's rows go in rounds: round k holds every user's k-th new row."""
         for user_id, amount, ref, at in self._pending_debits:
             self._ledger_row(user_id, "debit", amount, ref, f"Payment {ref}", at)
         self._pending_debits.clear()
-        self.conn.executemany(
-            """
-            INSERT INTO balance_transactions (id, user_id, transaction_id, type, amount_minor,
-                balance_before_minor, balance_after_minor, description, created_at)
-            VALUES (?, ?, (SELECT id FROM transactions WHERE transaction_ref = ?), ?, ?, ?, ?, ?, ?)
-            """,
-            self._pending_ledger,
-        )
+        rounds, seen = [], {}
+        for row in self._pending_ledger:
+            k = seen.get(row[1], 0)
+            seen[row[1]] = k + 1
+            if k == len(rounds):
+                rounds.append([])
+            rounds[k].append(row)
+        for rows in rounds:
+            self.conn.executemany(
+                """
+                INSERT INTO user_balance (user_id, balance_minor, updated_at) VALUES (?, ?, ?)
+                ON CONFLICT (user_id) DO UPDATE SET balance_minor = excluded.balance_minor,
+                                                    updated_at = excluded.updated_at
+                """,
+                [(row[1], row[6], row[8]) for row in rows],
+            )
+            self.conn.executemany(
+                """
+                INSERT INTO balance_transactions (id, user_id, transaction_id, type, amount_minor,
+                    balance_before_minor, balance_after_minor, description, created_at)
+                VALUES (?, ?, (SELECT id FROM transactions WHERE transaction_ref = ?),
+                        ?, ?, ?, ?, ?, ?)
+                """,
+                rows,
+            )
         self._pending_ledger.clear()
 
     # --- what was written -------------------------------------------------------------------

@@ -11,6 +11,7 @@ repeats another's work.
 """
 import random
 import uuid
+from urllib.parse import quote
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -122,7 +123,7 @@ class Bench:
         return lambda i, n: Request("GET", "/api/health", kind="read")
 
     def search(self):
-        terms, hospitals = self.search_terms, self.hospital_ids
+        terms = [quote(term) for term in self.search_terms]  # "Cox's Bazar" has a space
 
         def factory(i, n):
             return Request("GET", f"/api/hospitals?q={terms[(i * 7 + n) % len(terms)]}", kind="read")

@@ -14,11 +14,21 @@ from app.timeutil import to_iso, utcnow
 NOW = to_iso(utcnow())
 
 
+# Guards that later migrations may add on top of 0001; faked corruption goes past them.
+LATER_GUARDS = [
+    "DROP TRIGGER IF EXISTS balance_transactions_before_insert_chain",
+    "DROP INDEX IF EXISTS idx_balance_tx_one_posting",
+]
+
+
 @contextmanager
 def unchecked(db):
+    """Write what the schema would refuse: CHECKs off, later guards dropped."""
     db.execute("PRAGMA ignore_check_constraints = ON")
     try:
         with transaction(db):
+            for statement in LATER_GUARDS:
+                db.execute(statement)
             yield db
     finally:
         db.execute("PRAGMA ignore_check_constraints = OFF")
@@ -57,7 +67,8 @@ def fund(db, user_id, amount):
 
 
 def pay_from_wallet(db, booking, amount, *, fee):
-    """A completed wallet payment with its debit, written as payments would."""
+    """A completed wallet payment with its debit, written as payments would
+    (the balance first, then the ledger row that ends at it)."""
     with transaction(db):
         tx_id = db.execute(
             """
@@ -74,16 +85,16 @@ def pay_from_wallet(db, booking, amount, *, fee):
             "SELECT balance_minor FROM user_balance WHERE user_id = ?", (booking["user_id"],)
         ).fetchone()["balance_minor"]
         db.execute(
+            "UPDATE user_balance SET balance_minor = ? WHERE user_id = ?",
+            (balance - amount, booking["user_id"]),
+        )
+        db.execute(
             """
             INSERT INTO balance_transactions (user_id, transaction_id, type, amount_minor,
                 balance_before_minor, balance_after_minor, description, created_at)
             VALUES (?, ?, 'debit', ?, ?, ?, 'payment', ?)
             """,
             (booking["user_id"], tx_id, amount, balance, balance - amount, NOW),
-        )
-        db.execute(
-            "UPDATE user_balance SET balance_minor = ? WHERE user_id = ?",
-            (balance - amount, booking["user_id"]),
         )
     return tx_id
 
@@ -139,7 +150,8 @@ def test_lost_update_in_ledger_chain_is_reported(db, world):
     # two debits computed from the same starting balance: the classic race
     user_id = world["patient"]["id"]
     fund(db, user_id, 1000)
-    with transaction(db):
+    with unchecked(db):
+        db.execute("UPDATE user_balance SET balance_minor = 400")
         for _ in range(2):
             db.execute(
                 """
@@ -181,7 +193,8 @@ def test_refunds_beyond_the_payment_are_reported(db, world):
 def test_double_debit_for_one_payment_is_reported(db, world):
     fund(db, world["patient"]["id"], 500000)
     tx_id = pay_from_wallet(db, world["approved"], 100000, fee=5000)
-    with transaction(db):
+    with unchecked(db):
+        db.execute("UPDATE user_balance SET balance_minor = 300000")
         db.execute(
             """
             INSERT INTO balance_transactions (user_id, transaction_id, type, amount_minor,
@@ -190,7 +203,6 @@ def test_double_debit_for_one_payment_is_reported(db, world):
             """,
             (world["patient"]["id"], tx_id, NOW),
         )
-        db.execute("UPDATE user_balance SET balance_minor = 300000")
     assert names(invariants.check_money(db)) == {"wallet_payment_debited_once"}
 
 
