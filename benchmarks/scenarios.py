@@ -254,11 +254,12 @@ class Bench:
         counters = {}
 
         def factory(i, n):
-            slot = order[n % len(order)]
-            # each slot keeps its own request counter per connection, so pools advance evenly
-            key = (i, slot)
+            slot = slots[order[n % len(order)]]
+            # one counter per connection and factory (a factory fills several slots), so a
+            # connection walks each work pool once and never repeats a booking or a day
+            key = (i, id(slot))
             counters[key] = counters.get(key, -1) + 1
-            request = slots[slot](i, counters[key])
+            request = slot(i, counters[key])
             if request is None:  # a pool ran dry: fall back to a read, keep the pressure on
                 return reads[0].factory(i, n)
             return request
