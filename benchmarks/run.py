@@ -5,9 +5,10 @@
 
 Steps: migrate a temporary database; bulk-load hospitals, users and the first
 ``--small-bookings`` bookings; measure the bare Flask baseline and the read
-endpoints; load the rest up to ``--bookings`` (printing rows/s); measure reads
-again (cost growth), then the writes, then the write-contention mix; measure the
-baseline once more; check every invariant on the final data.
+endpoints; load the rest up to ``--bookings`` (printing rows/s); measure the
+baseline and the reads again (cost growth, each phase also against the baseline
+measured right before it), then the writes, then the write-contention mix;
+measure the baseline a last time; check every invariant on the final data.
 
 Every measurement uses the same gunicorn settings (sync workers, ``--workers``)
 and the same load client (``--connections`` keep-alive connections from
@@ -71,6 +72,7 @@ class Run:
         self.workdir = Path(workdir)
         self.database = str(self.workdir / "bench.sqlite3")
         self.results = []  # (phase, bookings, Result)
+        self.baselines = {}  # phase -> Result: measured again around each read phase
         self.notes = []
 
     # --- servers --------------------------------------------------------------------------
@@ -111,8 +113,10 @@ class Run:
 
     def baseline(self, phase):
         with self.server(app="benchmarks.baseline_app:app", ready_path="/") as server:
-            return self.measure(phase, None, server, f"baseline ({phase})",
-                                lambda i, n: Request("GET", "/"))
+            result = self.measure(phase, None, server, f"baseline ({phase})",
+                                  lambda i, n: Request("GET", "/"))
+        self.baselines[phase] = result
+        return result
 
     # --- the run ----------------------------------------------------------------------------
 
@@ -138,6 +142,8 @@ class Run:
 
         if args.bookings > args.small_bookings:
             self.load(loader, args.bookings - args.small_bookings)
+            log("\nbaseline again, right before the second read phase")
+            self.baseline("after load")
             log(f"\nreads at {args.bookings:,} bookings")
             self.reads(bench, "full", args.bookings)
         log(f"\nwrites at {args.bookings:,} bookings")
@@ -231,7 +237,7 @@ class Run:
                    if args.worker_class == "gthread" else f"{args.workers} sync workers")
         log(f"RESULTS  {time.strftime('%Y-%m-%d')}  {os.cpu_count()} cores  gunicorn {workers}  {args.connections} connections  {args.duration:g} s per scenario  "
             f"synchronous={args.synchronous}")
-        log(f"baseline (bare Flask, mean of {len(baselines)}): {base_rps:.1f} req/s, "
+        log(f"baseline (bare Flask, mean of {len(baselines)} runs): {base_rps:.1f} req/s, "
             f"p50 {base_p50:.2f} ms, p99 {base_p99:.2f} ms   "
             f"(runs: {', '.join(f'{r.rps:.0f}' for r in baselines)} req/s)")
         header = (f"{'scenario':<28}{'bookings':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
@@ -244,12 +250,19 @@ class Run:
             self._row(r, bookings, base_rps, base_p50, base_p99)
         growth = self._growth()
         if growth:
-            log(f"\ncost growth of reads, {args.small_bookings:,} -> {args.bookings:,} bookings")
+            # each phase against the baseline measured right before it: the machine's load
+            # changes between phases, the ratio to the baseline much less
+            before_small = self.baselines["start"].percentile(50)
+            before_full = self.baselines["after load"].percentile(50)
+            log(f"\ncost growth of reads, {args.small_bookings:,} -> {args.bookings:,} bookings "
+                f"(baseline p50 before each phase: {before_small:.2f} / {before_full:.2f} ms)")
             log(f"{'scenario':<28}{'p50 small':>11}{'p50 full':>10}{'ratio':>8}"
-                f"{'req/s small':>13}{'req/s full':>12}")
+                f"{'ratio÷base':>12}{'req/s small':>13}{'req/s full':>12}")
             for name, small, full in growth:
+                raw = full.percentile(50) / small.percentile(50)
                 log(f"{name:<28}{small.percentile(50):>11.2f}{full.percentile(50):>10.2f}"
-                    f"{full.percentile(50) / small.percentile(50):>8.2f}{small.rps:>13.1f}{full.rps:>12.1f}")
+                    f"{raw:>8.2f}{raw / (before_full / before_small):>11.2f}x"
+                    f"{small.rps:>13.1f}{full.rps:>12.1f}")
         mix = getattr(self, "mix_result", None)
         if mix is not None:
             log(f"\nwrite-contention mix ({args.mix_duration:g} s, {args.connections} connections, "
