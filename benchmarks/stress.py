@@ -1,6 +1,6 @@
 """The thorough stress run: the races of tests/stress at larger sizes, repeated.
 
-    .venv/bin/python -m benchmarks.stress              # defaults below, a few minutes
+    .venv/bin/python -m benchmarks.stress              # defaults: about a minute
     .venv/bin/python -m benchmarks.stress --rounds 10  # longer
 
 Each scenario (tests/stress/scenarios.py) arranges its data, fires its racing
@@ -36,8 +36,8 @@ def plan(size):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.stress", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3, help="repetitions of every scenario")
-    parser.add_argument("--size", type=int, default=2, help="scale factor of the data")
+    parser.add_argument("--rounds", type=int, default=5, help="repetitions of every scenario")
+    parser.add_argument("--size", type=int, default=5, help="scale factor of the data")
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args(argv)
 
