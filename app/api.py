@@ -10,6 +10,8 @@ from werkzeug.routing import IntegerConverter
 from app.errors import Unprocessable
 from app.validation import SQLITE_MAX_INTEGER
 
+from app.errors import ErrorSchema
+
 # Every domain's blueprint, registered in this order. A new domain adds one line.
 BLUEPRINT_MODULES = [
     "app.ops.routes",
@@ -60,8 +62,20 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 class Api(flask_smorest.Api):
+    ERROR_SCHEMA = ErrorSchema
+
     def _register_error_handlers(self):
         """Error handlers live in app.errors (one place for every error body)."""
+
+    def _register_pagination_header(self):
+        """X-Pagination carries JSON. flask-smorest documents it with a bare object
+        ``schema``, which OpenAPI 3 reads as the "simple" style (``page,1,total,40``),
+        so every real header contradicted the document; ``content`` says JSON."""
+        self.spec.components.header("PAGINATION", {
+            "description": "Pagination metadata (JSON)",
+            "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/PaginationMetadata"}}},
+        }, lazy=True)
 
 
 class SqliteIntConverter(IntegerConverter):

@@ -8,7 +8,9 @@ import logging
 import sqlite3
 from http import HTTPStatus
 
+import marshmallow as ma
 from flask import jsonify
+from flask_smorest.error_handler import ErrorSchema as SmorestErrorSchema
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,16 @@ class ServiceUnavailable(DomainError):
 
 class BadGateway(DomainError):
     code = 502
+
+
+class ErrorSchema(SmorestErrorSchema):
+    """The documented error body. Some errors add top-level fields (402's ``required``,
+    ``balance`` and ``shortfall``; the 503 health answer's ``database``), so the
+    published schema must allow them: with flask-smorest's default
+    (additionalProperties: false) those real answers contradict the document."""
+
+    class Meta:
+        unknown = ma.INCLUDE
 
 
 def error_body(code, message=None, errors=None, extra=None):

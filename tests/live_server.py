@@ -1,11 +1,15 @@
 """Run the real service under gunicorn (several sync workers) on a temporary database.
 
-Used by the concurrency, crash and fuzz tests:
+Used by the concurrency, crash and fuzz tests and by the benchmarks:
 
     with LiveServer(tmp_path, workers=4) as server:
         requests.get(server.url + "/api/health")
+
+``kill()`` SIGKILLs the master and every worker at once (a crash, not a
+shutdown); ``start()`` again brings the service back on the same database and port.
 """
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -27,8 +31,21 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def _running(pid):
+    """True while ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 class LiveServer:
-    def __init__(self, tmp_path, *, workers=4, env=None, database=None):
+    def __init__(self, tmp_path, *, workers=4, env=None, database=None, app="wsgi:app",
+                 ready_path="/api/health", gunicorn_args=()):
+        self.app = app
+        self.ready_path = ready_path
+        self.gunicorn_args = list(gunicorn_args)
         self.database = str(database or Path(tmp_path) / "live.sqlite3")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -58,7 +75,7 @@ class LiveServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
              "--workers", str(self.workers), "--worker-class", "sync",
-             "--graceful-timeout", "2", "wsgi:app"],
+             "--graceful-timeout", "2", *self.gunicorn_args, self.app],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         try:
@@ -74,7 +91,7 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited early:\n{self.log_path.read_text()}")
             try:
-                if requests.get(self.url + "/api/health", timeout=2).status_code == 200:
+                if requests.get(self.url + self.ready_path, timeout=2).status_code == 200:
                     return
             except requests.RequestException:
                 pass  # not listening yet, or a worker still booting on a busy machine
@@ -91,6 +108,38 @@ class LiveServer:
                 self.process.wait()
         if getattr(self, "_log", None):
             self._log.close()
+
+    def worker_pids(self):
+        """The master's live children (its workers), read from /proc."""
+        master = self.process.pid
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # exited meanwhile
+            # the command name may hold spaces: the ppid is the 2nd field after ')'
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+                pids.append(int(entry.name))
+        return pids
+
+    def kill(self):
+        """SIGKILL the master and all workers together: nothing gets to clean up."""
+        pids = self.worker_pids() + [self.process.pid]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait()
+        deadline = time.monotonic() + 10
+        while any(_running(pid) for pid in pids[:-1]) and time.monotonic() < deadline:
+            time.sleep(0.01)  # orphaned workers die a moment later than the signal
+        if getattr(self, "_log", None):
+            self._log.close()
+        return pids
 
     def log_text(self):
         return self.log_path.read_text(errors="replace")

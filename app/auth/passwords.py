@@ -13,4 +13,9 @@ def hash_password(password, rounds):
 
 
 def check_password(password, password_hash):
-    return bcrypt.checkpw(password.encode(), (password_hash or _DUMMY_HASH).encode())
+    encoded = password.encode()
+    if len(encoded) > MAX_PASSWORD_BYTES:
+        # No account can have such a password (registration refuses it), and bcrypt
+        # raises on it instead of comparing: it is simply wrong.
+        return False
+    return bcrypt.checkpw(encoded, (password_hash or _DUMMY_HASH).encode())

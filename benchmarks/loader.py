@@ -1,0 +1,449 @@
+"""Bulk-load a realistic data set into a migrated database, through plain SQL.
+
+Hospitals (approved, with resources, prices, an authority each), users with
+funded wallets, and bookings in every state with their payments. Bookings are
+written the way the service writes them, so the schema's triggers run as in
+production: each booking is inserted 'pending' (the triggers write its creation
+history row and notifications) and then moved through its transitions by UPDATE
+(each transition writes a history row and a notification). One BEGIN IMMEDIATE
+transaction per batch of ``batch_size`` bookings, executemany for every statement.
+
+States (of the whole set): completed 62 %, cancelled 15 %, declined 10 %,
+pending 9 %, approved 4 %. Open bookings (pending, approved) are scheduled in the
+coming weeks; the rest lie in the past. Every approved booking holds one unit and
+has its payment due ('pending' transaction, as approval creates it); completed
+bookings are paid (a third from the wallet, with the ledger rows that implies) and
+their hospital's share is booked in hospital_earnings.
+At the end the resource counters are set to exactly what the approved bookings
+hold, so app.ops.invariants holds on the loaded data.
+"""
+import json
+import random
+import time
+from datetime import timedelta
+
+from app.auth.passwords import hash_password
+from app.db import transaction
+from app.money import split_fee
+from app.pricing.rules import calculate_amount
+from app.timeutil import to_iso
+
+DHAKA_OFFSET = timedelta(hours=6)  # Asia/Dhaka has no daylight saving time
+PASSWORD = "bench-password-1"
+WALLET_START_MINOR = 500_000_000  # 50 lakh BDT each: no benchmark payment runs short
+PLATFORM_FEE_BP = 500
+
+CITIES = ["Dhaka", "Chattogram", "Khulna", "Rajshahi", "Sylhet", "Barishal", "Rangpur",
+          "Mymensingh", "Comilla", "Gazipur", "Narayanganj", "Bogura", "Jessore", "Cox's Bazar"]
+KINDS = ["General", "Medical College", "Heart Institute", "Children's", "Specialized",
+         "Community", "Central", "City", "Lifeline", "Green Crescent"]
+SPECIALTIES = ["cardiology", "neurology", "trauma", "general surgery", "pediatrics",
+               "orthopedics", "maternity", "oncology", "nephrology", "burns", "ophthalmology",
+               "dermatology", "psychiatry", "gastroenterology"]
+CONDITIONS = ["Chest pain", "Fracture", "High fever", "Post-operative care", "Pneumonia",
+              "Dengue", "Stroke observation", "Labour", "Appendicitis", "Kidney stones"]
+FIRST = ["Rahim", "Karim", "Ayesha", "Fatema", "Nusrat", "Tanvir", "Sadia", "Imran", "Farhana",
+         "Arif", "Mitu", "Shakil", "Rumana", "Jahid", "Lamia", "Sabbir"]
+LAST = ["Ahmed", "Hossain", "Rahman", "Islam", "Chowdhury", "Khan", "Akter", "Begum", "Uddin"]
+
+# resource type -> (share of bookings, total range, hours range, prices: base, hour, day, multiplier)
+RESOURCES = {
+    "beds": (0.80, (250, 1200), (24, 168), (150000, 0, 200000, 15000)),
+    "icu": (0.15, (40, 120), (24, 120), (500000, 50000, 0, 15000)),
+    "operationTheatres": (0.05, (12, 40), (1, 8), (2500000, 300000, 0, 12500)),
+}
+STATES = [("completed", 0.62), ("cancelled", 0.15), ("declined", 0.10),
+          ("pending", 0.09), ("approved", 0.04)]
+URGENCIES = [("low", 0.25), ("medium", 0.45), ("high", 0.22), ("critical", 0.08)]
+COUNTED_TABLES = ("users", "hospitals", "hospital_resources", "hospital_pricing", "bookings",
+                  "booking_status_history", "booking_notifications", "transactions",
+                  "hospital_earnings", "balance_transactions", "user_balance")
+HISTORY_DAYS = 880  # past bookings spread over the last ~2.4 years
+
+
+def _pick(rng, weighted):
+    return rng.choices([v for v, _ in weighted], weights=[w for _, w in weighted])[0]
+
+
+class Loader:
+    """Keeps what later stages need (ids, prices, wallet balances) between load() calls."""
+
+    def __init__(self, conn, *, now, seed=20261121, batch_size=20_000):
+        self.conn = conn
+        self.now = now
+        self.rng = random.Random(seed)
+        self.batch_size = batch_size
+        self.hospitals = []  # dicts: id, authority_id, prices{type: row}, fee_bp
+        self.user_ids = []
+        self.admin_id = None
+        self.next_booking_id = 1
+        self.next_ledger_id = 1
+        self.reference_counters = {}  # year -> last value
+        self.balances = {}  # user id -> wallet balance (minor)
+        self.open_slots = set()  # (user, hospital, type, day) of pending/approved bookings
+        self.seconds = 0.0
+        self._pending_debits = []  # wallet payments of the batch, debited once their rows exist
+        self._pending_ledger = []
+        self._batch_slots = set()  # (user, hospital, type, day) of the batch's past bookings
+
+    # --- hospitals and people -----------------------------------------------------------
+
+    def load_base(self, *, hospitals=100, users=10_000):
+        started = time.perf_counter()
+        stamp = to_iso(self.now - timedelta(days=HISTORY_DAYS + 30))
+        password_hash = hash_password(PASSWORD, 10)  # one hash for everyone: bcrypt is slow
+        with transaction(self.conn):
+            self.admin_id = self.conn.execute(
+                """
+                INSERT INTO users (name, email, password_hash, role, created_at, updated_at)
+                VALUES ('Bench Admin', 'admin@bench.rapidcare.local', ?, 'admin', ?, ?) RETURNING id
+                """,
+                (password_hash, stamp, stamp),
+            ).fetchone()["id"]
+            for n in range(hospitals):
+                self._hospital(n, password_hash, stamp)
+            first_user = self.conn.execute("SELECT coalesce(max(id), 0) + 1 AS n FROM users").fetchone()["n"]
+            self.conn.executemany(
+                """
+                INSERT INTO users (id, name, email, password_hash, phone, role, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, 'user', ?, ?)
+                """,
+                [(first_user + n, f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}",
+                  f"user{n}@bench.rapidcare.local", password_hash,
+                  f"+88017{self.rng.randrange(10**8):08d}", stamp, stamp) for n in range(users)],
+            )
+            self.user_ids = list(range(first_user, first_user + users))
+            for user_id in self.user_ids:
+                self._ledger_row(user_id, "credit", WALLET_START_MINOR, None, "Wallet top-up", stamp)
+            self._flush_ledger()
+        self.seconds += time.perf_counter() - started
+
+    def _hospital(self, n, password_hash, stamp):
+        city = CITIES[n % len(CITIES)]
+        specialties = self.rng.sample(SPECIALTIES, 3)
+        hospital_id = self.conn.execute(
+            """
+            INSERT INTO hospitals (name, address, city, phone, specialties, status,
+                                   approved_by, approved_at, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, 'approved', ?, ?, ?, ?) RETURNING id
+            """,
+            (f"{city} {KINDS[n // len(CITIES) % len(KINDS)]} Hospital {n + 1}",
+             f"{10 + n} Hospital Road, {city}", city, f"+880 2 {5500000 + n}",
+             json.dumps(specialties), self.admin_id, stamp, stamp, stamp),
+        ).fetchone()["id"]
+        authority_id = self.conn.execute(
+            """
+            INSERT INTO users (name, email, password_hash, role, hospital_id, created_at, updated_at)
+            VALUES (?, ?, ?, 'hospital-authority', ?, ?, ?) RETURNING id
+            """,
+            (f"Authority {n + 1}", f"authority{n + 1}@bench.rapidcare.local", password_hash,
+             hospital_id, stamp, stamp),
+        ).fetchone()["id"]
+        prices = {}
+        for resource_type, (_, total_range, _, base_prices) in RESOURCES.items():
+            scale = self.rng.uniform(0.7, 1.3)
+            base, per_hour, per_day, multiplier = base_prices
+            price = {"base_price_minor": round(base * scale, -2),
+                     "price_per_hour_minor": round(per_hour * scale, -2),
+                     "price_per_day_minor": round(per_day * scale, -2),
+                     "emergency_multiplier_bp": multiplier}
+            self.conn.execute(
+                """
+                INSERT INTO hospital_pricing (hospital_id, resource_type, base_price_minor,
+                    price_per_hour_minor, price_per_day_minor, emergency_multiplier_bp,
+                    effective_from, created_by, created_at)
+                VALUES (:hospital_id, :resource_type, :base_price_minor, :price_per_hour_minor,
+                        :price_per_day_minor, :emergency_multiplier_bp, :stamp, :by, :stamp)
+                """,
+                {**price, "hospital_id": hospital_id, "resource_type": resource_type,
+                 "stamp": stamp, "by": authority_id},
+            )
+            # counters are set from the bookings at the end (finish())
+            total = self.rng.randint(*total_range)
+            self.conn.execute(
+                """
+                INSERT INTO hospital_resources (hospital_id, resource_type, total, available,
+                                                reserved, maintenance, updated_by, last_updated)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                (hospital_id, resource_type, total, total - 3, 2, 1, authority_id, stamp),
+            )
+            prices[resource_type] = price
+        fee_bp = PLATFORM_FEE_BP
+        if n % 10 == 0:  # a few hospitals negotiated their own fee
+            fee_bp = 300
+            self.conn.execute(
+                """
+                INSERT INTO payment_policies (hospital_id, platform_fee_bp, cancellation_window_hours,
+                                              refund_inside_window_bp, updated_by, updated_at)
+                VALUES (?, ?, 24, 5000, ?, ?)
+                """,
+                (hospital_id, fee_bp, self.admin_id, stamp),
+            )
+        self.hospitals.append({"id": hospital_id, "authority_id": authority_id,
+                               "prices": prices, "fee_bp": fee_bp, "city": city,
+                               "specialties": specialties})
+
+    # --- bookings ---------------------------------------------------------------------------
+
+    def load_bookings(self, count, *, progress=None):
+        """Add ``count`` bookings (in batches, one transaction each); returns the seconds taken."""
+        done, spent = 0, 0.0
+        while done < count:
+            size = min(self.batch_size, count - done)
+            started = time.perf_counter()
+            self._batch(size)
+            spent += time.perf_counter() - started
+            done += size
+            if progress:
+                progress(done, count, spent)
+        self.seconds += spent
+        return spent
+
+    def _batch(self, size):
+        inserts, transitions, payments = [], [], []
+        self._batch_slots = set()
+        for _ in range(size):
+            booking, steps, payment = self._one_booking()
+            inserts.append(booking)
+            transitions.extend(steps)
+            if payment:
+                payments.append(payment)
+        transitions.sort(key=lambda step: step["order"])  # approvals before completions
+        with transaction(self.conn):
+            self.conn.executemany(
+                """
+                INSERT INTO bookings (id, booking_reference, user_id, hospital_id, resource_type,
+                    patient_name, patient_age, patient_gender, medical_condition, urgency,
+                    emergency_contact_name, emergency_contact_phone, emergency_contact_relationship,
+                    scheduled_date, scheduled_day, estimated_duration_hours, status, amount_minor,
+                    status_changed_by, created_at, updated_at)
+                VALUES (:id, :booking_reference, :user_id, :hospital_id, :resource_type,
+                    :patient_name, :patient_age, :patient_gender, :medical_condition, :urgency,
+                    'Next of kin', :contact_phone, :relationship,
+                    :scheduled_date, :scheduled_day, :hours, 'pending', :amount_minor,
+                    :user_id, :created_at, :created_at)
+                """,
+                inserts,
+            )
+            self.conn.executemany(
+                """
+                UPDATE bookings SET status = :status, allocated_units = :units,
+                    status_changed_by = :actor, status_reason = :reason, updated_at = :at,
+                    approved_by = coalesce(:approved_by, approved_by),
+                    approved_at = coalesce(:approved_at, approved_at),
+                    declined_at = :declined_at, cancelled_at = :cancelled_at,
+                    completed_at = :completed_at
+                WHERE id = :id
+                """,
+                transitions,
+            )
+            self.conn.executemany(
+                """
+                INSERT INTO transactions (transaction_ref, kind, booking_id, user_id, hospital_id,
+                    amount_minor, method, status, platform_fee_minor, hospital_share_minor,
+                    created_at, updated_at, completed_at)
+                VALUES (:ref, 'booking_payment', :booking_id, :user_id, :hospital_id, :amount,
+                        :method, :status, :fee, :share, :created_at, :updated_at, :completed_at)
+                """,
+                payments,
+            )
+            self.conn.executemany(
+                """
+                INSERT INTO hospital_earnings (hospital_id, transaction_id, share_minor, fee_minor,
+                                               description, created_at)
+                VALUES (:hospital_id, (SELECT id FROM transactions WHERE transaction_ref = :ref),
+                        :share, :fee, 'Booking payment ' || :ref, :completed_at)
+                """,
+                [p for p in payments if p["status"] == "completed"],
+            )
+            self._flush_ledger()
+
+    def _one_booking(self):
+        rng = self.rng
+        booking_id = self.next_booking_id
+        self.next_booking_id += 1
+        hospital = rng.choice(self.hospitals)
+        resource_type = rng.choices(list(RESOURCES), weights=[r[0] for r in RESOURCES.values()])[0]
+        status = _pick(rng, STATES)
+        urgency = _pick(rng, URGENCIES)
+        hours = rng.randint(*RESOURCES[resource_type][2])
+        amount, _ = calculate_amount(hospital["prices"][resource_type], hours, urgency)
+        if status in ("pending", "approved"):
+            created = self.now - timedelta(minutes=rng.randint(5, 14 * 24 * 60))
+            user_id, scheduled = self._open_slot(hospital["id"], resource_type)
+        else:
+            while True:
+                created = self.now - timedelta(minutes=rng.randint(60 * 24 * 30, HISTORY_DAYS * 24 * 60))
+                user_id = rng.choice(self.user_ids)
+                scheduled = created + timedelta(hours=rng.randint(2, 14 * 24))
+                # inserted 'pending' before its transitions run: unique within the batch too
+                slot = (user_id, hospital["id"], resource_type, (scheduled + DHAKA_OFFSET).date())
+                if slot not in self._batch_slots:
+                    self._batch_slots.add(slot)
+                    break
+        year = created.year
+        self.reference_counters[year] = self.reference_counters.get(year, 0) + 1
+        local = scheduled + DHAKA_OFFSET
+        booking = {
+            "id": booking_id,
+            "booking_reference": f"RC-{year}-{self.reference_counters[year]:06d}",
+            "user_id": user_id, "hospital_id": hospital["id"], "resource_type": resource_type,
+            "patient_name": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+            "patient_age": rng.randint(0, 95), "patient_gender": rng.choice(("male", "female", "other")),
+            "medical_condition": rng.choice(CONDITIONS), "urgency": urgency,
+            "contact_phone": f"+88018{rng.randrange(10**8):08d}",
+            "relationship": rng.choice(("spouse", "parent", "child", "sibling")),
+            "scheduled_date": to_iso(scheduled), "scheduled_day": local.date().isoformat(),
+            "hours": hours, "amount_minor": amount, "created_at": to_iso(created),
+        }
+        steps, payment = [], None
+        authority = hospital["authority_id"]
+        decided = created + timedelta(minutes=rng.randint(5, 600))
+        if status in ("approved", "completed") or (status == "cancelled" and rng.random() < 0.5):
+            steps.append(self._step(booking_id, 1, "approved", 1, authority, None, decided,
+                                    approved_by=authority, approved_at=decided))
+            if status == "approved":
+                payment = self._payment(booking, hospital, "pending", decided)
+        if status == "completed":
+            finished = scheduled + timedelta(hours=hours)
+            steps.append(self._step(booking_id, 2, "completed", 0, authority, None, finished,
+                                    completed_at=finished))
+            payment = self._payment(booking, hospital, "completed", decided + timedelta(minutes=30))
+        elif status == "declined":
+            steps.append(self._step(booking_id, 1, "declined", 0, authority, "No capacity on that day",
+                                    decided, declined_at=decided))
+        elif status == "cancelled":
+            cancelled = decided + timedelta(minutes=rng.randint(10, 3000))
+            steps.append(self._step(booking_id, 2, "cancelled", 0, user_id, "Plans changed",
+                                    cancelled, cancelled_at=cancelled))
+        return booking, steps, payment
+
+    def _open_slot(self, hospital_id, resource_type):
+        """A user and a future time with no other open booking of theirs for that
+        hospital, type and day (the schema allows one)."""
+        while True:
+            user_id = self.rng.choice(self.user_ids)
+            scheduled = self.now + timedelta(minutes=self.rng.randint(24 * 60, 40 * 24 * 60))
+            day = (scheduled + DHAKA_OFFSET).date()
+            slot = (user_id, hospital_id, resource_type, day)
+            if slot not in self.open_slots:
+                self.open_slots.add(slot)
+                return user_id, scheduled
+
+    @staticmethod
+    def _step(booking_id, order, status, units, actor, reason, at, **stamps):
+        return {"id": booking_id, "order": order, "status": status, "units": units,
+                "actor": actor, "reason": reason, "at": to_iso(at),
+                "approved_by": stamps.get("approved_by"),
+                "approved_at": to_iso(stamps["approved_at"]) if "approved_at" in stamps else None,
+                "declined_at": to_iso(stamps["declined_at"]) if "declined_at" in stamps else None,
+                "cancelled_at": to_iso(stamps["cancelled_at"]) if "cancelled_at" in stamps else None,
+                "completed_at": to_iso(stamps["completed_at"]) if "completed_at" in stamps else None}
+
+    def _payment(self, booking, hospital, status, at):
+        amount = booking["amount_minor"]
+        payment = {"ref": f"BENCH-{booking['id']}", "booking_id": booking["id"],
+                   "user_id": booking["user_id"], "hospital_id": hospital["id"], "amount": amount,
+                   "method": None, "status": status, "fee": None, "share": None,
+                   "created_at": to_iso(at), "updated_at": to_iso(at), "completed_at": None}
+        if status == "completed":
+            fee, share = split_fee(amount, hospital["fee_bp"])
+            payment.update(fee=fee, share=share, completed_at=to_iso(at))
+            if self.rng.random() < 1 / 3:
+                payment["method"] = "wallet"
+                self._pending_debits.append((booking["user_id"], amount, payment["ref"], to_iso(at)))
+            else:
+                payment["method"] = "sslcommerz"
+        return payment
+
+    # --- wallet ledger ----------------------------------------------------------------------
+
+    def _ledger_row(self, user_id, kind, amount, transaction_ref, description, at):
+        before = self.balances.get(user_id, 0)
+        after = before + amount if kind in ("credit", "refund") else before - amount
+        self.balances[user_id] = after
+        self._pending_ledger.append((self.next_ledger_id, user_id, transaction_ref, kind, amount,
+                                     before, after, description, at))
+        self.next_ledger_id += 1
+
+    def _flush_ledger(self):
+        """Write the batch's ledger rows as the wallet code does: the balance first, then
+        the row that ends at it (a later migration's trigger insists on that order), so a
+        user's rows go in rounds: round k holds every user's k-th new row."""
+        for user_id, amount, ref, at in self._pending_debits:
+            self._ledger_row(user_id, "debit", amount, ref, f"Payment {ref}", at)
+        self._pending_debits.clear()
+        rounds, seen = [], {}
+        for row in self._pending_ledger:
+            k = seen.get(row[1], 0)
+            seen[row[1]] = k + 1
+            if k == len(rounds):
+                rounds.append([])
+            rounds[k].append(row)
+        for rows in rounds:
+            self.conn.executemany(
+                """
+                INSERT INTO user_balance (user_id, balance_minor, updated_at) VALUES (?, ?, ?)
+                ON CONFLICT (user_id) DO UPDATE SET balance_minor = excluded.balance_minor,
+                                                    updated_at = excluded.updated_at
+                """,
+                [(row[1], row[6], row[8]) for row in rows],
+            )
+            self.conn.executemany(
+                """
+                INSERT INTO balance_transactions (id, user_id, transaction_id, type, amount_minor,
+                    balance_before_minor, balance_after_minor, description, created_at)
+                VALUES (?, ?, (SELECT id FROM transactions WHERE transaction_ref = ?),
+                        ?, ?, ?, ?, ?, ?)
+                """,
+                rows,
+            )
+        self._pending_ledger.clear()
+
+    # --- what was written -------------------------------------------------------------------
+
+    def table_rows(self):
+        """Rows per table, triggers' rows included (the honest denominator for rows/s)."""
+        return {
+            table: self.conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]
+            for table in COUNTED_TABLES
+        }
+
+    # --- consistent totals ----------------------------------------------------------------
+
+    def finish(self):
+        """Counters = what approved bookings hold; wallets = their ledgers; reference
+        counters past every loaded reference; fresh statistics for the planner."""
+        started = time.perf_counter()
+        stamp = to_iso(self.now)
+        with transaction(self.conn):
+            self.conn.execute(
+                """
+                UPDATE hospital_resources AS r SET
+                    occupied = held.n,
+                    total = max(r.total, held.n + r.reserved + r.maintenance + 100),
+                    available = max(r.total, held.n + r.reserved + r.maintenance + 100)
+                                - held.n - r.reserved - r.maintenance
+                FROM (SELECT hospital_id, resource_type, count(*) AS n FROM bookings
+                      WHERE status = 'approved' GROUP BY hospital_id, resource_type) AS held
+                WHERE held.hospital_id = r.hospital_id AND held.resource_type = r.resource_type
+                """
+            )
+            self.conn.executemany(
+                """
+                INSERT INTO user_balance (user_id, balance_minor, updated_at) VALUES (?, ?, ?)
+                ON CONFLICT (user_id) DO UPDATE SET balance_minor = excluded.balance_minor,
+                                                    updated_at = excluded.updated_at
+                """,
+                [(user_id, balance, stamp) for user_id, balance in self.balances.items()],
+            )
+            self.conn.executemany(
+                """
+                INSERT INTO booking_reference_counters (year, last_value) VALUES (?, ?)
+                ON CONFLICT (year) DO UPDATE SET last_value = max(last_value, excluded.last_value)
+                """,
+                list(self.reference_counters.items()),
+            )
+        self.conn.execute("ANALYZE")
+        self.seconds += time.perf_counter() - started

@@ -1,0 +1,306 @@
+"""The benchmark: one command, one temporary database, one table of figures.
+
+    benchmarks/run                                  # full size: 1,000,000 bookings
+    benchmarks/run --bookings 100000 --duration 5   # a quicker pass while iterating
+
+Steps: migrate a temporary database; bulk-load hospitals, users and the first
+``--small-bookings`` bookings; measure the bare Flask baseline and the read
+endpoints; load the rest up to ``--bookings`` (printing rows/s); measure the
+baseline and the reads again (cost growth, each phase also against the baseline
+measured right before it), then the writes, then the write-contention mix;
+measure the baseline a last time; check every invariant on the final data.
+
+Every measurement uses the same gunicorn settings (sync workers, ``--workers``)
+and the same load client (``--connections`` keep-alive connections from
+``--processes`` client processes, ``--duration`` seconds, 127.0.0.1 only), and
+every figure is also printed as a ratio to the baseline of the same run, because
+the absolute numbers depend on whatever else the machine is doing.
+"""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from app import migrator
+from app.config import DEFAULTS
+from app.db import connect
+from app.ops import invariants
+from app.timeutil import utcnow
+from benchmarks.loader import Loader
+from benchmarks.loadgen import Request, run_load
+from benchmarks.scenarios import Bench
+from tests.live_server import LiveServer
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="benchmarks/run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bookings", type=int, default=1_000_000, help="final data size")
+    parser.add_argument("--small-bookings", type=int, default=10_000,
+                        help="size of the first read measurement (cost growth)")
+    parser.add_argument("--hospitals", type=int, default=100)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
+    parser.add_argument("--mix-duration", type=float, default=20.0,
+                        help="seconds of the write-contention mix")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--processes", type=int, default=4, help="load client processes")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"),
+                        help="gunicorn worker class for every server of the run")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--batch-size", type=int, default=20_000,
+                        help="bookings per bulk-load transaction")
+    parser.add_argument("--synchronous", default="NORMAL", choices=("NORMAL", "FULL"),
+                        help="RAPIDCARE_SQLITE_SYNCHRONOUS of the service")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="build the database in DIR and keep it (default: a temp dir, removed)")
+    args = parser.parse_args(argv)
+    args.small_bookings = min(args.small_bookings, args.bookings)
+    return args
+
+
+def log(message):
+    print(message, flush=True)
+
+
+class Run:
+    def __init__(self, args, workdir):
+        self.args = args
+        self.workdir = Path(workdir)
+        self.database = str(self.workdir / "bench.sqlite3")
+        self.results = []  # (phase, bookings, Result)
+        self.baselines = {}  # phase -> Result: measured again around each read phase
+        self.notes = []
+
+    # --- servers --------------------------------------------------------------------------
+
+    def server(self, app="wsgi:app", ready_path="/api/health"):
+        return LiveServer(self.workdir, workers=self.args.workers, database=self.database,
+                          app=app, ready_path=ready_path, gunicorn_args=self.gunicorn_args(),
+                          env={
+                              "RAPIDCARE_BOOKING_RATE_LIMIT": "0",
+                              "RAPIDCARE_LOG_LEVEL": "WARNING",
+                              "RAPIDCARE_SQLITE_SYNCHRONOUS": self.args.synchronous,
+                          })
+
+    def gunicorn_args(self):
+        if self.args.worker_class == "gthread":
+            return ["--worker-class", "gthread", "--threads", str(self.args.threads)]
+        return []  # LiveServer's default: sync workers
+
+    def measure(self, phase, bookings, server, name, factory, *, duration=None, expected=(200,),
+                warmup=True):
+        args = self.args
+        if warmup:  # fill caches and open connections; not counted
+            run_load("warm-up", server.port, factory, connections=args.connections,
+                     duration=1.0, processes=args.processes, expected=expected)
+        result = run_load(name, server.port, factory, connections=args.connections,
+                          duration=duration or args.duration, processes=args.processes,
+                          expected=expected)
+        self.results.append((phase, bookings, result))
+        unexpected = {s: n for s, n in result.statuses.items() if s not in expected}
+        log(f"  {name:<28} {result.rps:8.1f} req/s  p50 {result.percentile(50):7.2f} ms  "
+            f"p99 {result.percentile(99):7.2f} ms  max {result.max():8.2f} ms"
+            + (f"  unexpected {unexpected}" if unexpected else "")
+            + (f"  connection errors {result.connection_errors}" if result.connection_errors else "")
+            + ("  (work pool ran out early)" if result.exhausted else ""))
+        for sample in result.samples[:2]:
+            log(f"      e.g. {sample}")
+        return result
+
+    def baseline(self, phase):
+        with self.server(app="benchmarks.baseline_app:app", ready_path="/") as server:
+            result = self.measure(phase, None, server, f"baseline ({phase})",
+                                  lambda i, n: Request("GET", "/"))
+        self.baselines[phase] = result
+        return result
+
+    # --- the run ----------------------------------------------------------------------------
+
+    def main(self):
+        args = self.args
+        now = utcnow()
+        conn = connect(self.database)
+        conn.execute("PRAGMA cache_size = -1000000")  # the loader's own connection: 1 GB of cache
+        migrator.upgrade(conn, DEFAULTS["MIGRATIONS_DIR"], log=lambda _line: None)
+        loader = Loader(conn, now=now, batch_size=args.batch_size)
+        log(f"database: {self.database}")
+        log(f"loading {args.hospitals} hospitals, {args.users} users (funded wallets) ...")
+        loader.load_base(hospitals=args.hospitals, users=args.users)
+        self.load(loader, args.small_bookings)
+
+        log(f"\nbaseline: bare Flask app, gunicorn {args.workers} {args.worker_class} workers, "
+            f"{args.connections} connections, {args.duration:g} s")
+        self.baseline("start")
+
+        bench = Bench(conn, loader, now=now, connections=args.connections)
+        log(f"\nreads at {args.small_bookings:,} bookings")
+        self.reads(bench, "small", args.small_bookings)
+
+        if args.bookings > args.small_bookings:
+            self.load(loader, args.bookings - args.small_bookings)
+            log("\nbaseline again, right before the second read phase")
+            self.baseline("after load")
+            log(f"\nreads at {args.bookings:,} bookings")
+            self.reads(bench, "full", args.bookings)
+        log(f"\nwrites at {args.bookings:,} bookings")
+        self.writes(bench, args.bookings)
+
+        log("\nbaseline again (drift check)")
+        self.baseline("end")
+
+        log("\ninvariants on the final data ...")
+        started = time.perf_counter()
+        violations = invariants.check_all(conn)
+        conn.close()
+        log(f"  {'all hold' if not violations else 'VIOLATED'} "
+            f"({time.perf_counter() - started:.1f} s)")
+        for violation in violations:
+            log(f"  - {violation}")
+        self.report(loader)
+        return 1 if violations or self.mix_failed else 0
+
+    def load(self, loader, count):
+        before = loader.table_rows()
+        log(f"bulk load: {count:,} bookings in batches of {loader.batch_size:,} "
+            f"(one transaction each; triggers write history and notifications) ...")
+
+        def progress(done, total, seconds):
+            if done == total or done % (loader.batch_size * 10) == 0:
+                log(f"  {done:>9,} / {total:,}  {done / seconds:8.0f} bookings/s")
+
+        seconds = loader.load_bookings(count, progress=progress)
+        finish_started = time.perf_counter()
+        loader.finish()
+        seconds += time.perf_counter() - finish_started
+        after = loader.table_rows()
+        rows = sum(after.values()) - sum(before.values())
+        line = (f"bulk load: {count:,} bookings, {rows:,} rows in all tables (history, "
+                f"notifications, payments, ledger included) in {seconds:.1f} s = "
+                f"{count / seconds:,.0f} bookings/s, {rows / seconds:,.0f} rows/s")
+        self.notes.append(line)
+        log(line)
+        log("  " + ", ".join(f"{table} {n:,}" for table, n in after.items()))
+
+    def reads(self, bench, phase, bookings):
+        with self.server() as server:
+            bench.use_server(server.url)
+            for scenario in bench.read_scenarios():
+                if not bench.available(scenario):
+                    self.skip(phase, scenario.name, bench.missing(scenario))
+                    continue
+                self.measure(phase, bookings, server, scenario.name, scenario.factory)
+
+    def writes(self, bench, bookings):
+        args = self.args
+        # enough one-time work for the fastest plausible rate over the whole duration
+        pool = int(args.duration * 600)
+        with self.server() as server:
+            bench.use_server(server.url)
+            for scenario in bench.write_scenarios(pool):
+                if not bench.available(scenario):
+                    self.skip("full", scenario.name, bench.missing(scenario))
+                    continue
+                self.measure("full", bookings, server, scenario.name, scenario.factory,
+                             expected=scenario.expected, warmup=False)
+            write_names, read_names, factory, expected = bench.mix(int(args.mix_duration * 400))
+            log(f"\nwrite-contention mix, {args.mix_duration:g} s: writes {', '.join(write_names)}; "
+                f"reads {', '.join(read_names)}")
+            self.mix_result = self.measure("mix", bookings, server, "mixed load", factory,
+                                           duration=args.mix_duration, expected=expected,
+                                           warmup=False)
+
+    def skip(self, phase, name, missing):
+        note = f"{name}: not measurable in this build, endpoint missing: {', '.join(missing)}"
+        if note not in self.notes:
+            self.notes.append(note)
+        log(f"  {name:<28} SKIPPED (endpoint not merged yet: {', '.join(missing)})")
+
+    @property
+    def mix_failed(self):
+        result = getattr(self, "mix_result", None)
+        return result is not None and (result.server_errors or result.locked)
+
+    # --- the table ------------------------------------------------------------------------
+
+    def report(self, loader):
+        args = self.args
+        baselines = [r for phase, _, r in self.results if r.name.startswith("baseline")]
+        base_rps = sum(r.rps for r in baselines) / len(baselines)
+        base_p50 = sum(r.percentile(50) for r in baselines) / len(baselines)
+        base_p99 = sum(r.percentile(99) for r in baselines) / len(baselines)
+        log("\n" + "=" * 118)
+        workers = (f"{args.workers} gthread workers x {args.threads} threads"
+                   if args.worker_class == "gthread" else f"{args.workers} sync workers")
+        log(f"RESULTS  {time.strftime('%Y-%m-%d')}  {os.cpu_count()} cores  gunicorn {workers}  {args.connections} connections  {args.duration:g} s per scenario  "
+            f"synchronous={args.synchronous}")
+        log(f"baseline (bare Flask, mean of {len(baselines)} runs): {base_rps:.1f} req/s, "
+            f"p50 {base_p50:.2f} ms, p99 {base_p99:.2f} ms   "
+            f"(runs: {', '.join(f'{r.rps:.0f}' for r in baselines)} req/s)")
+        header = (f"{'scenario':<28}{'bookings':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+                  f"{'max ms':>9}{'req/s÷base':>12}{'p50÷base':>10}{'p99÷base':>10}  non-2xx")
+        log(header)
+        log("-" * len(header))
+        for phase, bookings, r in self.results:
+            if r.name.startswith("baseline") or phase not in ("small", "full"):
+                continue
+            self._row(r, bookings, base_rps, base_p50, base_p99)
+        growth = self._growth()
+        if growth:
+            # each phase against the baseline measured right before it: the machine's load
+            # changes between phases, the ratio to the baseline much less
+            before_small = self.baselines["start"].percentile(50)
+            before_full = self.baselines["after load"].percentile(50)
+            log(f"\ncost growth of reads, {args.small_bookings:,} -> {args.bookings:,} bookings "
+                f"(baseline p50 before each phase: {before_small:.2f} / {before_full:.2f} ms)")
+            log(f"{'scenario':<28}{'p50 small':>11}{'p50 full':>10}{'ratio':>8}"
+                f"{'ratio÷base':>12}{'req/s small':>13}{'req/s full':>12}")
+            for name, small, full in growth:
+                raw = full.percentile(50) / small.percentile(50)
+                log(f"{name:<28}{small.percentile(50):>11.2f}{full.percentile(50):>10.2f}"
+                    f"{raw:>8.2f}{raw / (before_full / before_small):>11.2f}x"
+                    f"{small.rps:>13.1f}{full.rps:>12.1f}")
+        mix = getattr(self, "mix_result", None)
+        if mix is not None:
+            log(f"\nwrite-contention mix ({args.mix_duration:g} s, {args.connections} connections, "
+                f"{args.workers} workers): {mix.requests:,} requests, {mix.rps:.1f} req/s")
+            for kind in sorted(mix.latencies_ms):
+                log(f"  {kind:<10} n={len(mix.latencies_ms[kind]):>6}  p50 {mix.percentile(50, kind):7.2f} ms"
+                    f"  p99 {mix.percentile(99, kind):7.2f} ms  max {mix.max(kind):8.2f} ms")
+            log(f"  5xx: {mix.server_errors}   'database is locked'/busy: {mix.locked}   "
+                f"connection errors: {mix.connection_errors}   statuses: {dict(sorted(mix.statuses.items()))}")
+        log("")
+        for note in self.notes:
+            log(note)
+
+    def _row(self, r, bookings, base_rps, base_p50, base_p99):
+        non_2xx = {s: n for s, n in sorted(r.statuses.items()) if not 200 <= s < 300}
+        log(f"{r.name:<28}{bookings:>10,}{r.rps:>9.1f}{r.percentile(50):>9.2f}"
+            f"{r.percentile(99):>9.2f}{r.max():>9.1f}{r.rps / base_rps:>11.2f}x"
+            f"{r.percentile(50) / base_p50:>9.2f}x{r.percentile(99) / base_p99:>9.2f}x  "
+            f"{non_2xx or '-'}")
+
+    def _growth(self):
+        small = {r.name: r for phase, _, r in self.results if phase == "small"}
+        full = {r.name: r for phase, _, r in self.results if phase == "full"}
+        if self.args.bookings <= self.args.small_bookings:
+            return []
+        return [(name, small[name], full[name]) for name in small if name in full]
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    workdir = args.keep or tempfile.mkdtemp(prefix="rapidcare-bench-")
+    os.makedirs(workdir, exist_ok=True)
+    try:
+        return Run(args, workdir).main()
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

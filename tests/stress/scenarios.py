@@ -1,0 +1,427 @@
+"""Concurrency scenarios against the real service, shared by the fast stress tests
+(tests/stress/test_*.py, small sizes) and the thorough script (benchmarks/stress.py).
+
+Each scenario arranges its own data straight in the database, fires the racing
+requests at once from many threads (the server runs several gunicorn worker
+processes, so the race is real), then returns a list of problems: wrong status
+codes, wrong counts, and every violated invariant (app.ops.invariants). An empty
+list is a pass.
+
+A scenario needs endpoints that other domains provide. When the running service
+does not publish one of them in /openapi.json it raises ``Unavailable`` with the
+missing routes, and the caller skips it with that note.
+"""
+import itertools
+import multiprocessing
+import re
+import threading
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import requests
+
+from app.db import connect, transaction
+from app.ops import invariants
+from app.resources.queries import allocate_units
+from app.timeutil import to_iso, utcnow
+from tests.factories import Factory
+
+APPROVE = ("PUT", "/api/bookings/{id}/approve")
+PAY = ("POST", "/api/payments/process")
+REFUND = ("POST", "/api/payments/{id}/refund")
+CREATE_BOOKING = ("POST", "/api/bookings")
+
+_unique = itertools.count(1)
+
+
+class Unavailable(Exception):
+    """The service under test does not have an endpoint this scenario needs (not merged yet)."""
+
+
+# --- the service's published routes -------------------------------------------------------
+
+def _template_regex(template):
+    """'/api/bookings/{booking_id}/approve' -> a regex matching any concrete id there."""
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile(
+        "^" + "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts) + "$"
+    )
+
+
+class Routes:
+    """The (method, path template) pairs the running service documents in /openapi.json."""
+
+    def __init__(self, spec):
+        self.templates = [
+            (method.upper(), _template_regex(path))
+            for path, operations in spec.get("paths", {}).items()
+            for method in operations
+            if method.lower() in ("get", "put", "post", "patch", "delete")
+        ]
+
+    @classmethod
+    def of(cls, base_url):
+        return cls(requests.get(base_url + "/openapi.json", timeout=10).json())
+
+    def has(self, method, path):
+        """``path`` may be concrete ('/api/bookings/7/approve') or our template ('{id}')."""
+        concrete = re.sub(r"\{[^}]+\}", "1", path)
+        return any(m == method.upper() and rx.match(concrete) for m, rx in self.templates)
+
+    def missing(self, *routes):
+        return [f"{method} {path}" for method, path in routes if not self.has(method, path)]
+
+    def require(self, *routes):
+        missing = self.missing(*routes)
+        if missing:
+            raise Unavailable("endpoint not in this build (not merged yet): " + ", ".join(missing))
+
+
+# --- arranging data ----------------------------------------------------------------------
+
+def fund_wallet(conn, user_id, amount_minor, *, now=None):
+    """Credit a wallet the way a verified top-up does: balance row + one ledger row."""
+    stamp = to_iso(now or utcnow())
+    with transaction(conn):
+        row = conn.execute(
+            "SELECT balance_minor FROM user_balance WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        before = row["balance_minor"] if row else 0
+        conn.execute(
+            """
+            INSERT INTO user_balance (user_id, balance_minor, updated_at) VALUES (?, ?, ?)
+            ON CONFLICT (user_id) DO UPDATE SET balance_minor = excluded.balance_minor,
+                                                updated_at = excluded.updated_at
+            """,
+            (user_id, before + amount_minor, stamp),
+        )
+        conn.execute(
+            """
+            INSERT INTO balance_transactions (user_id, type, amount_minor, balance_before_minor,
+                balance_after_minor, description, created_at)
+            VALUES (?, 'credit', ?, ?, ?, 'stress test top-up', ?)
+            """,
+            (user_id, amount_minor, before, before + amount_minor, stamp),
+        )
+
+
+def balance_of(conn, user_id):
+    row = conn.execute("SELECT balance_minor FROM user_balance WHERE user_id = ?", (user_id,)).fetchone()
+    return row["balance_minor"] if row else 0
+
+
+def payment_of(conn, booking_id):
+    """The live payment row of a booking (created by its approval)."""
+    return conn.execute(
+        """
+        SELECT * FROM transactions
+        WHERE booking_id = ? AND kind = 'booking_payment' AND status <> 'failed'
+        """,
+        (booking_id,),
+    ).fetchone()
+
+
+def pending_bookings(make, hospital, count, *, same_user=False, resource_type="beds"):
+    """``count`` pending bookings; one user each, or one user on different days."""
+    user = make.user()
+    bookings = []
+    for n in range(count):
+        owner = user if same_user else make.user()
+        bookings.append(make.booking(owner, hospital, resource_type=resource_type,
+                                     scheduled_in=timedelta(days=2 + n)))
+    return bookings
+
+
+def a_hospital(make, *, beds, price_minor=150000):
+    hospital = make.hospital(resources={"beds": beds}, prices={"beds": price_minor},
+                             name=f"Stress Hospital {next(_unique)}")
+    return hospital, make.authority(hospital)
+
+
+# --- firing requests at once -----------------------------------------------------------------
+
+def fire_together(calls, *, threads):
+    """Run every zero-argument callable in ``calls`` from ``threads`` threads, started
+    together behind a barrier; returns their results in order."""
+    threads = max(1, min(threads, len(calls)))
+    barrier = threading.Barrier(threads)
+    started = threading.local()
+
+    def run(call):
+        if not getattr(started, "yes", False):
+            started.yes = True
+            barrier.wait(timeout=30)
+        return call()
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(run, calls))
+
+
+def _http(method, url, **kwargs):
+    """(status, json body or None); a dropped connection is status 0."""
+    try:
+        response = requests.request(method, url, timeout=30, **kwargs)
+    except requests.RequestException:
+        return 0, None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return response.status_code, body
+
+
+def _status_problems(statuses, expected):
+    """Compare a Counter of status codes with ``expected`` {code: count}."""
+    counts = Counter(statuses)
+    if counts != Counter(expected):
+        return [f"status codes {dict(sorted(counts.items()))}, expected {expected}"]
+    return []
+
+
+def _invariant_problems(database):
+    conn = connect(database)
+    try:
+        return invariants.check_all(conn)
+    finally:
+        conn.close()
+
+
+def approve(base_url, headers, booking_id):
+    # an empty JSON body: approval takes an optional reason
+    return _http("PUT", f"{base_url}/api/bookings/{booking_id}/approve", headers=headers, json={})
+
+
+def pay_with_wallet(base_url, headers, booking_id, key=None):
+    return _http(
+        "POST", f"{base_url}/api/payments/process",
+        json={"bookingId": booking_id, "method": "wallet"},
+        headers={**headers, "Idempotency-Key": key or str(uuid.uuid4())},
+    )
+
+
+def approved_with_payment_due(base_url, make, hospital, authority, count, *, same_user=True):
+    """Bookings approved through the API (which creates each payment due)."""
+    bookings = pending_bookings(make, hospital, count, same_user=same_user)
+    headers = make.auth(authority)
+    for booking in bookings:
+        status, body = approve(base_url, headers, booking["id"])
+        if status != 200:
+            raise AssertionError(f"arranging: approval answered {status} {body}")
+    return bookings
+
+
+# --- the scenarios ------------------------------------------------------------------------
+
+def approvals_vs_capacity(server, *, capacity=5, bookings=20, threads=16):
+    """More concurrent approvals than beds: exactly ``capacity`` succeed, the rest are 409."""
+    Routes.of(server.url).require(APPROVE)
+    conn = connect(server.database)
+    make = Factory(conn)
+    try:
+        hospital, authority = a_hospital(make, beds=capacity)
+        pending = pending_bookings(make, hospital, bookings)
+        headers = make.auth(authority)
+        results = fire_together(
+            [lambda b=b: approve(server.url, headers, b["id"]) for b in pending], threads=threads
+        )
+        problems = _status_problems([s for s, _ in results],
+                                    {200: capacity, 409: bookings - capacity})
+        beds = conn.execute(
+            "SELECT * FROM hospital_resources WHERE hospital_id = ? AND resource_type = 'beds'",
+            (hospital["id"],),
+        ).fetchone()
+        approved = conn.execute(
+            "SELECT count(*) AS n FROM bookings WHERE hospital_id = ? AND status = 'approved'",
+            (hospital["id"],),
+        ).fetchone()["n"]
+        if (beds["occupied"], beds["available"], approved) != (capacity, 0, capacity):
+            problems.append(f"after the race: occupied={beds['occupied']} available="
+                            f"{beds['available']} approved={approved}, expected "
+                            f"{capacity}/0/{capacity}")
+    finally:
+        conn.close()
+    return problems + _invariant_problems(server.database)
+
+
+def concurrent_wallet_debits(server, *, payments=8, affordable=3, threads=8):
+    """One wallet, ``payments`` bookings paid at once, money for ``affordable`` of them:
+    exactly that many succeed, the others get 402, the balance never goes negative."""
+    Routes.of(server.url).require(APPROVE, PAY)
+    conn = connect(server.database)
+    make = Factory(conn)
+    try:
+        hospital, authority = a_hospital(make, beds=payments + 1)
+        bookings = approved_with_payment_due(server.url, make, hospital, authority, payments)
+        owner_id = bookings[0]["user_id"]
+        amounts = {payment_of(conn, b["id"])["amount_minor"] for b in bookings}
+        if len(amounts) != 1:
+            return [f"arranging: expected one price for identical bookings, got {amounts}"]
+        amount = amounts.pop()
+        funded = affordable * amount + amount // 2
+        fund_wallet(conn, owner_id, funded)
+        owner_headers = make.auth({"id": owner_id})
+        results = fire_together(
+            [lambda b=b: pay_with_wallet(server.url, owner_headers, b["id"]) for b in bookings],
+            threads=threads,
+        )
+        problems = _status_problems([s for s, _ in results],
+                                    {200: affordable, 402: payments - affordable})
+        balance = balance_of(conn, owner_id)
+        if balance != funded - affordable * amount:
+            problems.append(f"balance {balance}, expected {funded - affordable * amount}")
+    finally:
+        conn.close()
+    return problems + _invariant_problems(server.database)
+
+
+def concurrent_refunds(server, *, parts=3, requests_sent=8, threads=8):
+    """One paid booking, ``requests_sent`` refunds of a ``1/parts`` share at once:
+    exactly ``parts`` succeed and the total refunded never exceeds the payment."""
+    Routes.of(server.url).require(APPROVE, PAY, REFUND)
+    conn = connect(server.database)
+    make = Factory(conn)
+    try:
+        hospital, authority = a_hospital(make, beds=2)
+        (booking,) = approved_with_payment_due(server.url, make, hospital, authority, 1)
+        amount = payment_of(conn, booking["id"])["amount_minor"]
+        fund_wallet(conn, booking["user_id"], amount)
+        status, body = pay_with_wallet(server.url, make.auth({"id": booking["user_id"]}),
+                                       booking["id"])
+        if status != 200:
+            return [f"arranging: payment answered {status} {body}"]
+        payment = payment_of(conn, booking["id"])
+        share = amount // parts
+        authority_headers = make.auth(authority)
+
+        def refund():
+            return _http(
+                "POST", f"{server.url}/api/payments/{payment['id']}/refund",
+                json={"amount": f"{share // 100}.{share % 100:02d}", "reason": "stress refund"},
+                headers={**authority_headers, "Idempotency-Key": str(uuid.uuid4())},
+            )
+
+        results = fire_together([refund] * requests_sent, threads=threads)
+        statuses = [s for s, _ in results]
+        succeeded = sum(1 for s in statuses if 200 <= s < 300)
+        problems = []
+        if succeeded != parts:
+            problems.append(f"{succeeded} refunds succeeded, expected {parts}: {Counter(statuses)}")
+        refused = [s for s in statuses if not 200 <= s < 300]
+        if any(s not in (409, 422) for s in refused):
+            problems.append(f"refused refunds must be 409/422, got {Counter(refused)}")
+        refunded = payment_of(conn, booking["id"])["refunded_minor"]
+        if refunded > amount:
+            problems.append(f"refunded {refunded} of a {amount} payment")
+    finally:
+        conn.close()
+    return problems + _invariant_problems(server.database)
+
+
+def idempotent_payment_race(server, *, requests_sent=8, threads=8):
+    """The same payment with the same Idempotency-Key sent at once: one effect; every
+    success is the same response; anything else is a 409 "still in progress"."""
+    Routes.of(server.url).require(APPROVE, PAY)
+    conn = connect(server.database)
+    make = Factory(conn)
+    try:
+        hospital, authority = a_hospital(make, beds=2)
+        (booking,) = approved_with_payment_due(server.url, make, hospital, authority, 1)
+        amount = payment_of(conn, booking["id"])["amount_minor"]
+        fund_wallet(conn, booking["user_id"], 3 * amount)
+        headers = make.auth({"id": booking["user_id"]})
+        key = str(uuid.uuid4())
+        results = fire_together(
+            [lambda: pay_with_wallet(server.url, headers, booking["id"], key)] * requests_sent,
+            threads=threads,
+        )
+        problems = []
+        bodies = [body for status, body in results if status == 200]
+        others = Counter(status for status, _ in results if status != 200)
+        if not bodies:
+            problems.append(f"no request succeeded: {others}")
+        elif any(body != bodies[0] for body in bodies):
+            problems.append("successful replies differ for one Idempotency-Key")
+        if set(others) - {409}:
+            problems.append(f"only 200 or 409 (in progress) expected, got {others}")
+        payment = payment_of(conn, booking["id"])
+        debits = conn.execute(
+            "SELECT count(*) AS n FROM balance_transactions WHERE transaction_id = ? AND type = 'debit'",
+            (payment["id"],),
+        ).fetchone()["n"]
+        if debits != 1 or balance_of(conn, booking["user_id"]) != 2 * amount:
+            problems.append(f"{debits} debit(s), balance {balance_of(conn, booking['user_id'])}; "
+                            f"expected exactly one debit of {amount}")
+        # the same key with another body is refused, never a second effect
+        status, _ = _http("POST", f"{server.url}/api/payments/process",
+                          json={"bookingId": booking["id"], "method": "sslcommerz"},
+                          headers={**headers, "Idempotency-Key": key})
+        if status not in (409, 422):
+            problems.append(f"same key, different body answered {status}, expected 409/422")
+    finally:
+        conn.close()
+    return problems + _invariant_problems(server.database)
+
+
+# --- the guarded allocation itself, without HTTP (runs on every build) ----------------------
+
+class _NoUnitLeft(Exception):
+    pass
+
+
+def _approve_in_process(database, booking_ids, barrier, results):
+    conn = connect(database)
+    barrier.wait(timeout=30)
+    won = 0
+    for booking_id in booking_ids:
+        now = to_iso(utcnow())
+        try:
+            with transaction(conn):
+                booking = conn.execute(
+                    """
+                    UPDATE bookings SET status = 'approved', allocated_units = 1,
+                           approved_at = :now, updated_at = :now
+                    WHERE id = :id AND status = 'pending'
+                    RETURNING hospital_id, resource_type
+                    """,
+                    {"now": now, "id": booking_id},
+                ).fetchone()
+                if booking is None:
+                    continue  # another process approved it first
+                if not allocate_units(conn, booking["hospital_id"], booking["resource_type"], 1, now):
+                    raise _NoUnitLeft  # rolls the approval back: the booking stays pending
+                won += 1
+        except _NoUnitLeft:
+            pass
+    conn.close()
+    results.put(won)
+
+
+def sql_allocations_vs_capacity(database, *, capacity=10, bookings=60, processes=4):
+    """Approvals written the way the bookings service must (guarded UPDATE + guarded
+    allocation in one BEGIN IMMEDIATE transaction) from several processes at once:
+    exactly ``capacity`` bookings end up approved and the counters match them."""
+    conn = connect(database)
+    make = Factory(conn)
+    try:
+        hospital, _ = a_hospital(make, beds=capacity)
+        ids = [b["id"] for b in pending_bookings(make, hospital, bookings)]
+    finally:
+        conn.close()
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(processes), context.Queue()
+    # every process races for every booking, in a different order
+    offsets = [n * len(ids) // processes for n in range(processes)]
+    workers = [
+        context.Process(target=_approve_in_process,
+                        args=(database, ids[k:] + ids[:k], barrier, results))
+        for k in offsets
+    ]
+    for worker in workers:
+        worker.start()
+    won = sum(results.get(timeout=120) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=30)
+    problems = [f"{won} approvals won, expected {capacity}"] if won != capacity else []
+    return problems + _invariant_problems(database)

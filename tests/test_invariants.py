@@ -1,0 +1,217 @@
+"""app.ops.invariants: consistent data passes, and each kind of damage is reported.
+
+Some damage is also refused by CHECK constraints; those cases switch the checks
+off (PRAGMA ignore_check_constraints) to fake corruption the service can't cause.
+"""
+from contextlib import contextmanager
+
+import pytest
+
+from app.db import transaction
+from app.ops import invariants
+from app.timeutil import to_iso, utcnow
+
+NOW = to_iso(utcnow())
+
+
+# Guards that later migrations may add on top of 0001; faked corruption goes past them.
+LATER_GUARDS = [
+    "DROP TRIGGER IF EXISTS balance_transactions_before_insert_chain",
+    "DROP INDEX IF EXISTS idx_balance_tx_one_posting",
+]
+
+
+@contextmanager
+def unchecked(db):
+    """Write what the schema would refuse: CHECKs off, later guards dropped."""
+    db.execute("PRAGMA ignore_check_constraints = ON")
+    try:
+        with transaction(db):
+            for statement in LATER_GUARDS:
+                db.execute(statement)
+            yield db
+    finally:
+        db.execute("PRAGMA ignore_check_constraints = OFF")
+
+
+def names(violations):
+    return {violation.split(":", 1)[0] for violation in violations}
+
+
+@pytest.fixture
+def world(make):
+    """A hospital with bookings in every state, a funded wallet, a split payment."""
+    hospital = make.hospital(resources={"beds": 5, "icu": 2}, prices={"beds": 100000})
+    patient = make.user()
+    approved = make.booking(patient, hospital, status="approved")
+    make.booking(patient, hospital, status="pending", resource_type="icu")
+    make.booking(make.user(), hospital, status="completed")
+    make.booking(make.user(), hospital, status="cancelled")
+    return {"hospital": hospital, "patient": patient, "approved": approved}
+
+
+def fund(db, user_id, amount):
+    with transaction(db):
+        db.execute(
+            "INSERT INTO user_balance (user_id, balance_minor, updated_at) VALUES (?, ?, ?)",
+            (user_id, amount, NOW),
+        )
+        db.execute(
+            """
+            INSERT INTO balance_transactions (user_id, type, amount_minor, balance_before_minor,
+                balance_after_minor, description, created_at)
+            VALUES (?, 'credit', ?, 0, ?, 'top-up', ?)
+            """,
+            (user_id, amount, amount, NOW),
+        )
+
+
+def pay_from_wallet(db, booking, amount, *, fee):
+    """A completed wallet payment with its debit, written as payments would
+    (the balance first, then the ledger row that ends at it)."""
+    with transaction(db):
+        tx_id = db.execute(
+            """
+            INSERT INTO transactions (transaction_ref, kind, booking_id, user_id, hospital_id,
+                amount_minor, method, status, platform_fee_minor, hospital_share_minor,
+                created_at, updated_at, completed_at)
+            VALUES (?, 'booking_payment', ?, ?, ?, ?, 'wallet', 'completed', ?, ?, ?, ?, ?)
+            RETURNING id
+            """,
+            (f"T-{booking['id']}", booking["id"], booking["user_id"], booking["hospital_id"],
+             amount, fee, amount - fee, NOW, NOW, NOW),
+        ).fetchone()["id"]
+        balance = db.execute(
+            "SELECT balance_minor FROM user_balance WHERE user_id = ?", (booking["user_id"],)
+        ).fetchone()["balance_minor"]
+        db.execute(
+            "UPDATE user_balance SET balance_minor = ? WHERE user_id = ?",
+            (balance - amount, booking["user_id"]),
+        )
+        db.execute(
+            """
+            INSERT INTO balance_transactions (user_id, transaction_id, type, amount_minor,
+                balance_before_minor, balance_after_minor, description, created_at)
+            VALUES (?, ?, 'debit', ?, ?, ?, 'payment', ?)
+            """,
+            (booking["user_id"], tx_id, amount, balance, balance - amount, NOW),
+        )
+    return tx_id
+
+
+def test_consistent_data_has_no_violations(db, world):
+    fund(db, world["patient"]["id"], 500000)
+    pay_from_wallet(db, world["approved"], 100000, fee=5000)
+    assert invariants.check_all(db) == []
+
+
+def test_empty_database_has_no_violations(db):
+    assert invariants.check_all(db) == []
+
+
+def test_leaked_unit_is_reported(db, world):
+    # occupied one more than the bookings hold: the original's capacity leak
+    with unchecked(db):
+        db.execute("UPDATE hospital_resources SET occupied = occupied + 1, available = available - 1 "
+                   "WHERE resource_type = 'beds'")
+    assert names(invariants.check_capacity(db)) == {"occupancy_equals_allocations"}
+    # a manual re-count is allowed when occupancy need not be exact
+    assert invariants.check_capacity(db, exact_occupancy=False) == []
+
+
+def test_overbooking_is_reported_even_without_exact_occupancy(db, world):
+    with unchecked(db):
+        db.execute("UPDATE hospital_resources SET occupied = 0, available = total "
+                   "WHERE resource_type = 'beds'")
+    assert "occupancy_covers_allocations" in names(
+        invariants.check_capacity(db, exact_occupancy=False))
+
+
+def test_counters_that_do_not_add_up_are_reported(db, world):
+    with unchecked(db):
+        db.execute("UPDATE hospital_resources SET available = available + 3 WHERE resource_type = 'icu'")
+    assert "resource_counters_add_up" in names(invariants.check_capacity(db))
+
+
+def test_approved_booking_without_allocation_is_reported(db, world):
+    with unchecked(db):
+        db.execute("UPDATE bookings SET allocated_units = 0 WHERE id = ?", (world["approved"]["id"],))
+    assert "allocation_matches_status" in names(invariants.check_capacity(db))
+
+
+def test_balance_that_differs_from_ledger_is_reported(db, world):
+    fund(db, world["patient"]["id"], 1000)
+    with transaction(db):
+        db.execute("UPDATE user_balance SET balance_minor = 2000")
+    assert names(invariants.check_money(db)) == {"balance_equals_ledger"}
+
+
+def test_lost_update_in_ledger_chain_is_reported(db, world):
+    # two debits computed from the same starting balance: the classic race
+    user_id = world["patient"]["id"]
+    fund(db, user_id, 1000)
+    with unchecked(db):
+        db.execute("UPDATE user_balance SET balance_minor = 400")
+        for _ in range(2):
+            db.execute(
+                """
+                INSERT INTO balance_transactions (user_id, type, amount_minor, balance_before_minor,
+                    balance_after_minor, description, created_at)
+                VALUES (?, 'debit', 600, 1000, 400, 'double spend', ?)
+                """,
+                (user_id, NOW),
+            )
+    found = names(invariants.check_money(db))
+    assert "ledger_rows_chain" in found and "balance_equals_ledger" in found
+
+
+def test_split_that_does_not_add_up_is_reported(db, world):
+    fund(db, world["patient"]["id"], 500000)
+    tx_id = pay_from_wallet(db, world["approved"], 100000, fee=5000)
+    with unchecked(db):
+        db.execute("UPDATE transactions SET hospital_share_minor = 90000 WHERE id = ?", (tx_id,))
+    assert names(invariants.check_money(db)) == {"payment_split_adds_up"}
+
+
+def test_refunds_beyond_the_payment_are_reported(db, world):
+    fund(db, world["patient"]["id"], 500000)
+    tx_id = pay_from_wallet(db, world["approved"], 100000, fee=5000)
+    with transaction(db):
+        for _ in range(2):
+            db.execute(
+                """
+                INSERT INTO refunds (transaction_id, amount_minor, reason, method, status, created_at)
+                VALUES (?, 60000, 'race', 'wallet', 'completed', ?)
+                """,
+                (tx_id, NOW),
+            )
+        db.execute("UPDATE transactions SET status = 'refunded', refunded_minor = amount_minor "
+                   "WHERE id = ?", (tx_id,))
+    assert "refunds_within_payment" in names(invariants.check_money(db))
+
+
+def test_double_debit_for_one_payment_is_reported(db, world):
+    fund(db, world["patient"]["id"], 500000)
+    tx_id = pay_from_wallet(db, world["approved"], 100000, fee=5000)
+    with unchecked(db):
+        db.execute("UPDATE user_balance SET balance_minor = 300000")
+        db.execute(
+            """
+            INSERT INTO balance_transactions (user_id, transaction_id, type, amount_minor,
+                balance_before_minor, balance_after_minor, description, created_at)
+            VALUES (?, ?, 'debit', 100000, 400000, 300000, 'replayed payment', ?)
+            """,
+            (world["patient"]["id"], tx_id, NOW),
+        )
+    assert names(invariants.check_money(db)) == {"wallet_payment_debited_once"}
+
+
+def test_history_out_of_step_is_reported(db, world):
+    with transaction(db):
+        db.execute("DROP TRIGGER bookings_after_update_history")
+        db.execute("UPDATE bookings SET status = 'declined' WHERE status = 'pending'")
+    assert names(invariants.check_history(db)) == {"history_ends_in_current_status"}
+
+
+def test_integrity_check_passes_on_a_sound_file(db, world):
+    assert invariants.check_integrity(db) == []
