@@ -48,3 +48,11 @@ def clean_text(max_length, **kwargs):
     return StrippedString(
         validate=[validate.Length(min=1, max=max_length), no_control_chars], **kwargs
     )
+
+
+class Bool(fields.Boolean):
+    """A boolean that dumps true/false: SQLite keeps booleans as 0/1, and marshmallow's
+    Boolean dumps a value unchanged. Use this one for every boolean field."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else bool(value)

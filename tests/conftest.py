@@ -1,10 +1,19 @@
 """Fixtures: one fresh migrated SQLite file per test, the app factory with the test config."""
+import os
+import tempfile
+
 import pytest
 
 from app import create_app, migrator
 from app.config import TEST_OVERRIDES
 from app.db import close_db, connect_from_config
 from tests import factories
+
+# prometheus_client's multiprocess directory is process-wide and fixed by the first
+# app a process builds. Give each test process one directory that outlives every
+# test, rather than the first test's tmp_path (deleted later, leaving the counters
+# writing into unlinked files). gunicorn started by a test sets its own.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="rapidcare-test-metrics-"))
 
 
 @pytest.fixture

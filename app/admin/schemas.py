@@ -6,7 +6,7 @@ from marshmallow import fields, validate
 from app.admin.service import GATEWAYS
 from app.auth.guards import ROLES
 from app.money import Money
-from app.validation import Schema, clean_text
+from app.validation import Bool, Schema, clean_text
 
 USER_STATUSES = ("active", "inactive", "suspended")
 # Gateway settings are stored in plain text and shown to admins: credentials
@@ -47,7 +47,7 @@ class StatsSchema(ma.Schema):
 
 class PaymentConfigSchema(ma.Schema):
     gateway = fields.Str()
-    is_active = fields.Bool(data_key="isActive")
+    is_active = Bool(data_key="isActive")
     mode = fields.Str(metadata={"description": "sandbox | live"})
     settings = fields.Dict(metadata={"description": "Non-secret gateway settings."})
     updated_at = fields.Str(data_key="updatedAt", allow_none=True)
@@ -68,7 +68,7 @@ def _plain_setting(value):
 
 class PaymentConfigUpdateSchema(Schema):
     gateway = fields.Str(load_default="sslcommerz", validate=validate.OneOf(GATEWAYS))
-    is_active = fields.Bool(data_key="isActive")
+    is_active = Bool(data_key="isActive")
     mode = fields.Str(validate=validate.OneOf(("sandbox", "live")))
     settings = fields.Dict(
         keys=fields.Str(validate=validate.Length(min=1, max=64)),

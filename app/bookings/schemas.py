@@ -6,7 +6,7 @@ from marshmallow import fields, validate
 
 from app.bookings.service import STATUSES, URGENCIES
 from app.money import Money
-from app.validation import PHONE, Schema, StrippedString, no_control_chars
+from app.validation import Bool, PHONE, Schema, StrippedString, no_control_chars
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range; larger ids could only fail to bind
 RESOURCE_TYPES = ("beds", "icu", "operationTheatres")
@@ -38,13 +38,6 @@ class UtcDateTime(fields.AwareDateTime):
             return moment.astimezone(timezone.utc)
         except OverflowError:
             raise ma.ValidationError("Date is out of range.") from None
-
-
-class IntBool(fields.Boolean):
-    """SQLite keeps booleans as 0/1; marshmallow dumps them unchanged, JSON wants true/false."""
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else bool(value)
 
 
 class BookingCreateSchema(Schema):
@@ -228,7 +221,7 @@ class StatisticsSchema(ma.Schema):
 
 
 class NotificationArgs(QueryArgs):
-    is_read = fields.Bool(data_key="isRead", metadata={"description": "Only read / unread ones."})
+    is_read = Bool(data_key="isRead", metadata={"description": "Only read / unread ones."})
 
 
 class NotificationSchema(ma.Schema):
@@ -238,7 +231,7 @@ class NotificationSchema(ma.Schema):
     type = fields.Str()
     title = fields.Str()
     message = fields.Str()
-    is_read = IntBool(data_key="isRead")
+    is_read = Bool(data_key="isRead")
     created_at = fields.Str(data_key="createdAt")
 
 

@@ -2,6 +2,8 @@
 import marshmallow as ma
 from marshmallow import fields
 
+from app.validation import Bool
+
 
 class HealthSchema(ma.Schema):
     status = fields.Str()
@@ -11,7 +13,7 @@ class HealthSchema(ma.Schema):
 class DatabaseHealthSchema(ma.Schema):
     path = fields.Str()
     journal_mode = fields.Str(data_key="journalMode")
-    foreign_keys = fields.Bool(data_key="foreignKeys")
+    foreign_keys = Bool(data_key="foreignKeys")
     quick_check = fields.Str(data_key="quickCheck", metadata={"description": '"ok" or the problems'})
     size_bytes = fields.Int(data_key="sizeBytes")
     wal_size_bytes = fields.Int(data_key="walSizeBytes")
@@ -36,7 +38,7 @@ class JobRunSchema(ma.Schema):
 
 class JobSummarySchema(ma.Schema):
     name = fields.Str()
-    scheduled = fields.Bool(metadata={"description": "in the scheduler's job list"})
+    scheduled = Bool(metadata={"description": "in the scheduler's job list"})
     last_run = fields.Nested(JobRunSchema, data_key="lastRun", allow_none=True)
 
 
@@ -44,7 +46,7 @@ class MigrationSummarySchema(ma.Schema):
     applied = fields.Int()
     pending = fields.List(fields.Int())
     latest_applied = fields.Int(data_key="latestApplied", allow_none=True)
-    up_to_date = fields.Bool(data_key="upToDate")
+    up_to_date = Bool(data_key="upToDate")
 
 
 class DetailedHealthSchema(ma.Schema):
@@ -68,4 +70,4 @@ class MigrationSchema(ma.Schema):
 class MigrationStatusSchema(ma.Schema):
     applied = fields.List(fields.Nested(MigrationSchema))
     pending = fields.List(fields.Nested(MigrationSchema))
-    up_to_date = fields.Bool(data_key="upToDate")
+    up_to_date = Bool(data_key="upToDate")

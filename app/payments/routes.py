@@ -34,6 +34,7 @@ class ProcessPayment(MethodView):
     @blp.alt_response(409, description="Not approved, already paid, a payment in progress, "
                                        "or the Idempotency-Key was used with another body")
     @blp.alt_response(502, description="The gateway refused or did not answer")
+    @blp.alt_response(503, description="Online payment is not configured or disabled")
     @login_required
     def post(self, data):
         """Pay an approved booking from the wallet or through SSLCommerz

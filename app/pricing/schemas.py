@@ -3,7 +3,7 @@ from marshmallow import fields, validate
 
 from app.money import Money, format_bp, parse_multiplier_bp
 from app.resources import RESOURCE_TYPES
-from app.validation import Schema
+from app.validation import Bool, Schema
 
 URGENCIES = ("low", "medium", "high", "critical")
 MIN_MULTIPLIER_BP, MAX_MULTIPLIER_BP = 10_000, 100_000  # 1x .. 10x, as the table's CHECK
@@ -107,7 +107,7 @@ class PaymentPolicySchema(ma.Schema):
         data_key="refundInsideWindowBp",
         metadata={"description": "Share refunded when cancelled inside the window (basis points); "
                                  "earlier cancellations are refunded in full."})
-    is_default = fields.Bool(
+    is_default = Bool(
         data_key="isDefault",
         metadata={"description": "True while the hospital uses the platform's configured default."})
 

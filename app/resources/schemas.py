@@ -2,7 +2,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.resources import RESOURCE_TYPES
-from app.validation import Schema, clean_text
+from app.validation import Bool, Schema, clean_text
 
 # Far beyond any hospital; keeps every counter and their sum small integers.
 MAX_UNITS = 100_000
@@ -20,7 +20,7 @@ class ResourceSchema(ma.Schema):
 
 class AvailabilitySchema(ResourceSchema):
     hospital_id = fields.Int(data_key="hospitalId")
-    is_available = fields.Bool(data_key="isAvailable")
+    is_available = Bool(data_key="isAvailable")
 
 
 def _count(description):
