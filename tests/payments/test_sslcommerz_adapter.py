@@ -59,7 +59,8 @@ def test_unknown_outcomes_are_unavailable_not_refused(client_, gateway, mode):
     started = time.monotonic()
     with pytest.raises(GatewayUnavailable):
         session(client_)
-    assert time.monotonic() - started < 2, "every call has a timeout"
+    # every call has a timeout: it gives up before the slow answer would have come
+    assert time.monotonic() - started < gateway.slow_seconds
 
 
 def test_unreachable_gateway_is_unavailable_and_hides_the_password(caplog):
