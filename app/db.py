@@ -10,10 +10,22 @@ left open.
 Writes: ``with transaction(conn):`` and nothing else. It issues BEGIN IMMEDIATE
 so the write lock is taken (or waited for, up to busy_timeout) up front; a plain
 BEGIN that later writes can fail with "database is locked" without waiting.
+
+The writer queue: before BEGIN IMMEDIATE, transaction() takes an exclusive
+flock on ``<database>.writer.lock``. SQLite's own busy handler waits by sleeping
+1, 2, 5, 10, ... up to 100 ms between attempts, so under contention a writer
+often sleeps long after the lock came free (measured: the p99 tail of every
+write endpoint). Waiting for the flock instead retries every 0.2-2 ms. The flock
+is only a queue in front of the real lock: SQLite's lock still guarantees
+exclusion, writers that do not use transaction() are unaffected, and after
+busy_timeout without the flock we go on to BEGIN IMMEDIATE anyway, whose own
+timeout then decides (503 as before).
 """
+import fcntl
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 
 from flask import current_app
@@ -25,6 +37,30 @@ def dict_row(cursor, row):
     return {col[0]: value for col, value in zip(cursor.description, row)}
 
 
+class Connection(sqlite3.Connection):
+    """sqlite3.Connection plus its handle on the writer queue (see transaction())."""
+
+    writer_lock_path = None  # None: no queue (an in-memory database)
+    busy_timeout_s = 5.0
+    _writer_fd = None
+    _writer_pid = None
+
+    def writer_fd(self):
+        # Opened per process: a forked child must not share its parent's open
+        # file, or their flocks would not exclude each other.
+        if self._writer_fd is None or self._writer_pid != os.getpid():
+            self._writer_fd = os.open(self.writer_lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                                      0o644)
+            self._writer_pid = os.getpid()
+        return self._writer_fd
+
+    def close(self):
+        if self._writer_fd is not None and self._writer_pid == os.getpid():
+            os.close(self._writer_fd)
+        self._writer_fd = None
+        super().close()
+
+
 def connect(path, *, busy_timeout_ms=5000, synchronous="NORMAL"):
     """Open a connection with the project's pragmas (read back in tests/test_db.py)."""
     conn = sqlite3.connect(
@@ -32,7 +68,11 @@ def connect(path, *, busy_timeout_ms=5000, synchronous="NORMAL"):
         isolation_level=None,
         timeout=busy_timeout_ms / 1000,
         check_same_thread=False,
+        factory=Connection,
     )
+    if path != ":memory:" and not str(path).startswith("file:"):
+        conn.writer_lock_path = f"{os.path.abspath(path)}.writer.lock"
+    conn.busy_timeout_s = busy_timeout_ms / 1000
     conn.row_factory = dict_row
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -86,13 +126,36 @@ def transaction(conn):
     """The one way to write: BEGIN IMMEDIATE … COMMIT, ROLLBACK on any exception."""
     if conn.in_transaction:
         raise RuntimeError("transaction() does not nest; pass the open connection down instead")
-    conn.execute("BEGIN IMMEDIATE")
+    queued = _enter_writer_queue(conn)
     try:
-        yield conn
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.execute("COMMIT")
+    finally:
+        if queued is not None:
+            fcntl.flock(queued, fcntl.LOCK_UN)
+
+
+def _enter_writer_queue(conn):
+    """Wait for the writer-queue flock; its fd, or None (no queue, or waited busy_timeout)."""
+    if getattr(conn, "writer_lock_path", None) is None:
+        return None  # a plain sqlite3 connection or an in-memory database
+    fd = conn.writer_fd()
+    deadline = time.monotonic() + conn.busy_timeout_s
+    delay = 0.0002
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.002)
 
 
 def init_app(app):

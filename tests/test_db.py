@@ -1,5 +1,8 @@
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -82,3 +85,49 @@ def test_waiting_writer_gets_the_lock_once_released(app, db):
 
 def test_rows_are_dicts(db):
     assert db.execute("SELECT 1 AS one").fetchone() == {"one": 1}
+
+
+def _queue_is_free(database):
+    """True when nobody holds the writer-queue flock of ``database``."""
+    fd = os.open(f"{os.path.abspath(database)}.writer.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_writer_queue_is_held_only_inside_a_transaction(app, db):
+    database = app.config["DATABASE"]
+    with transaction(db):
+        assert not _queue_is_free(database)
+    assert _queue_is_free(database)
+    with pytest.raises(ZeroDivisionError):
+        with transaction(db):
+            1 / 0
+    assert _queue_is_free(database)  # released after a rollback too
+
+
+def test_queued_writer_still_times_out_as_database_locked(app, db):
+    """After busy_timeout in the queue, SQLite's own timeout decides: 'locked' (a 503), no hang."""
+    other = connect(app.config["DATABASE"], busy_timeout_ms=100)
+    with transaction(db):
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            with transaction(other):
+                pass
+        assert time.monotonic() - started < 2
+    assert not other.in_transaction
+    with transaction(other):  # and the queue is usable again once the lock is free
+        other.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('c', 't', 'running')")
+    other.close()
+
+
+def test_in_memory_database_has_no_writer_queue():
+    conn = connect(":memory:")
+    with transaction(conn):
+        conn.execute("CREATE TABLE t (x INTEGER)")
+    assert conn.writer_lock_path is None
+    conn.close()
