@@ -21,6 +21,21 @@ class Plain(ma.Schema):
     label = fields.Str(dump_default="none")
     items = fields.Str()  # a dict's own method name: marshmallow falls back to getattr
     tags = fields.List(fields.Str())
+    children = fields.List(fields.Nested(lambda: FastChild()))
+    hooked = fields.List(fields.Nested(lambda: HookedChild()))
+
+
+class FastChild(ResponseSchema):
+    n = fields.Int()
+    s = fields.Str()
+
+
+class HookedChild(ResponseSchema):
+    n = fields.Int()
+
+    @ma.post_dump
+    def mark(self, data, **kwargs):
+        return {**data, "hooked": True}
 
 
 class Fast(ResponseSchema, Plain):
@@ -28,8 +43,11 @@ class Fast(ResponseSchema, Plain):
 
 
 ROWS = [
-    {"name": "Rahim", "age": 30, "ref": "R-1", "counted": 4, "label": "x", "tags": ["a"]},
-    {"name": None, "age": None, "ref": None, "counted": None, "label": None, "tags": []},
+    {"name": "Rahim", "age": 30, "ref": "R-1", "counted": 4, "label": "x", "tags": ["a"],
+     "children": [{"n": 1, "s": "x"}, None, {"n": "2"}], "hooked": [{"n": 3}]},
+    {"name": None, "age": None, "ref": None, "counted": None, "label": None, "tags": [],
+     "children": None, "hooked": None},
+    {"tags": [None, 5, b"b"], "children": []},
     {"name": b"bytes", "age": 7.9, "ref": 12, "counted": True},
     {"age": True},
     {},
