@@ -4,7 +4,9 @@ from functools import wraps
 
 from flask import current_app
 import flask_smorest
+import marshmallow as ma
 from flask_smorest.spec.plugins import integerconverter2paramschema
+from webargs.flaskparser import FlaskParser
 from werkzeug.routing import IntegerConverter
 
 from app.errors import Unprocessable
@@ -33,12 +35,37 @@ HARD_MAX_PAGE_SIZE = 10_000
 HARD_MAX_PAGE = 1_000_000_000
 
 
+class _SchemaReusingParser(FlaskParser):
+    """webargs' parser, but one instance per argument Schema class, not one per request.
+
+    flask-smorest hands webargs the Schema *class* of ``@blp.arguments(SomeSchema)``
+    and of the pagination parameters, and webargs instantiates it on every request
+    (about 0.05 ms each, measured: 2 per paginated read). A Schema instance holds no
+    per-load state in marshmallow 4, so one instance per class serves every request.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._instances = {}
+
+    def _get_schema(self, argmap, req):
+        if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
+            schema = self._instances.get(argmap)
+            if schema is None:
+                schema = self._instances.setdefault(argmap, argmap())
+            return schema
+        return super()._get_schema(argmap, req)
+
+
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint with the project's pagination defaults.
 
     ``page_size`` above RAPIDCARE_MAX_PAGE_SIZE is capped to it (and reported
     as such in X-Pagination); absurd values (page_size or page) are a 422.
     """
+
+    ARGUMENTS_PARSER = _SchemaReusingParser()
+    PAGINATION_ARGUMENTS_PARSER = _SchemaReusingParser()
 
     def paginate(self, pager=None, **kwargs):
         kwargs.setdefault("page_size", 20)

@@ -5,6 +5,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.bookings.service import STATUSES, URGENCIES
+from app.dumping import ResponseSchema
 from app.money import Money
 from app.validation import Bool, PHONE, Schema, StrippedString, no_control_chars
 
@@ -93,7 +94,7 @@ class DeclineSchema(Schema):
     )
 
 
-class BookingSchema(ma.Schema):
+class BookingSchema(ResponseSchema):
     id = fields.Int()
     booking_reference = fields.Str(data_key="bookingReference")
     user_id = fields.Int(data_key="userId")

@@ -5,6 +5,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.auth.schemas import Email
+from app.dumping import ResponseSchema
 from app.hospitals import HOSPITAL_STATUSES
 from app.pricing.schemas import PriceSchema
 from app.resources import RESOURCE_TYPES
@@ -24,7 +25,7 @@ def _known_timezone(value):
         raise ma.ValidationError("Not a known IANA time zone, e.g. \"Asia/Dhaka\".")
 
 
-class HospitalSchema(ma.Schema):
+class HospitalSchema(ResponseSchema):
     id = fields.Int()
     name = fields.Str()
     description = fields.Str(allow_none=True)

@@ -1,6 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.dumping import ResponseSchema
 from app.money import Money, format_bp, parse_multiplier_bp
 from app.resources import RESOURCE_TYPES
 from app.validation import Bool, Schema
@@ -27,7 +28,7 @@ class Multiplier(fields.Field):
         return basis_points
 
 
-class PriceSchema(ma.Schema):
+class PriceSchema(ResponseSchema):
     id = fields.Int()
     resource_type = fields.Str(data_key="resourceType")
     base_price = Money(attribute="base_price_minor", data_key="basePrice")

@@ -1,6 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.dumping import ResponseSchema
 from app.resources import RESOURCE_TYPES
 from app.validation import Bool, Schema, clean_text
 
@@ -8,7 +9,7 @@ from app.validation import Bool, Schema, clean_text
 MAX_UNITS = 100_000
 
 
-class ResourceSchema(ma.Schema):
+class ResourceSchema(ResponseSchema):
     resource_type = fields.Str(data_key="resourceType")
     total = fields.Int()
     available = fields.Int(metadata={"description": "total - occupied - reserved - maintenance"})
