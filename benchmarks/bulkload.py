@@ -1,0 +1,53 @@
+"""Bulk load only: migrate a fresh database, load the data set, check the invariants.
+
+    python -m benchmarks.bulkload --bookings 200000 [--keep DIR]
+
+Prints rows/s (every table's rows, the triggers' included) for the whole load.
+"""
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from app import migrator
+from app.config import DEFAULTS
+from app.db import connect
+from app.ops import invariants
+from app.timeutil import utcnow
+from benchmarks.loader import Loader
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bookings", type=int, default=1_000_000)
+    parser.add_argument("--hospitals", type=int, default=100)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument("--keep", metavar="DIR", help="write the database here and keep it")
+    parser.add_argument("--no-check", action="store_true", help="skip the invariant check")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(args.keep or tmp)
+        directory.mkdir(parents=True, exist_ok=True)
+        conn = connect(str(directory / "bulk.db"))
+        migrator.upgrade(conn, DEFAULTS["MIGRATIONS_DIR"], log=lambda _line: None)
+        loader = Loader(conn, now=utcnow(), batch_size=args.batch_size)
+        loader.load_base(hospitals=args.hospitals, users=args.users)
+        before = sum(loader.table_rows().values())
+        started = time.perf_counter()
+        loader.load_bookings(args.bookings)
+        loader.finish()
+        seconds = time.perf_counter() - started
+        rows = sum(loader.table_rows().values()) - before
+        print(f"bulk load: {args.bookings:,} bookings, {rows:,} rows in {seconds:.1f} s = "
+              f"{args.bookings / seconds:,.0f} bookings/s, {rows / seconds:,.0f} rows/s (end to end)")
+        if args.no_check:
+            return 0
+        violations = invariants.check_all(conn)
+        print("invariants: " + ("all hold" if not violations else f"VIOLATED {violations}"))
+        return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
