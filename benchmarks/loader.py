@@ -80,14 +80,38 @@ def _trigger_name(sql):
     return sql.split("TRIGGER", 1)[1].split()[0]
 
 
-def _pick(rng, weighted):
-    return rng.choices([v for v, _ in weighted], weights=[w for _, w in weighted])[0]
+def _cumulative(weighted):
+    values, total, cumulative = [], 0.0, []
+    for value, weight in weighted:
+        total += weight
+        values.append(value)
+        cumulative.append(total)
+    return values, cumulative
+
+
+# precomputed once: random.choices(weights=...) rebuilds these on every call (same draws)
+_STATE_CHOICE = _cumulative(STATES)
+_URGENCY_CHOICE = _cumulative(URGENCIES)
+_RESOURCE_CHOICE = _cumulative((name, spec[0]) for name, spec in RESOURCES.items())
+
+
+def _pick(rng, choice):
+    values, cumulative = choice
+    return rng.choices(values, cum_weights=cumulative)[0]
+
+
+def _iso(moment):
+    """app.timeutil.to_iso for the loader's datetimes, which are all UTC already (checked in
+    Loader.__init__), without its per-call time zone conversion."""
+    return moment.isoformat(timespec="microseconds")
 
 
 class Loader:
     """Keeps what later stages need (ids, prices, wallet balances) between load() calls."""
 
     def __init__(self, conn, *, now, seed=20261121, batch_size=20_000, fast=True):
+        if now.utcoffset() != timedelta(0):
+            raise ValueError("the loader works in UTC: pass now in UTC")
         self.conn = conn
         # fast: triggers and secondary indexes off during the load, the triggers' rows written
         # here; otherwise every row goes through the triggers as the service writes it
@@ -430,9 +454,9 @@ class Loader:
         booking_id = self.next_booking_id
         self.next_booking_id += 1
         hospital = rng.choice(self.hospitals)
-        resource_type = rng.choices(list(RESOURCES), weights=[r[0] for r in RESOURCES.values()])[0]
-        status = _pick(rng, STATES)
-        urgency = _pick(rng, URGENCIES)
+        resource_type = _pick(rng, _RESOURCE_CHOICE)
+        status = _pick(rng, _STATE_CHOICE)
+        urgency = _pick(rng, _URGENCY_CHOICE)
         hours = rng.randint(*RESOURCES[resource_type][2])
         amount, _ = calculate_amount(hospital["prices"][resource_type], hours, urgency)
         if status in ("pending", "approved"):
@@ -460,8 +484,8 @@ class Loader:
             "medical_condition": rng.choice(CONDITIONS), "urgency": urgency,
             "contact_phone": f"+88018{rng.randrange(10**8):08d}",
             "relationship": rng.choice(("spouse", "parent", "child", "sibling")),
-            "scheduled_date": to_iso(scheduled), "scheduled_day": local.date().isoformat(),
-            "hours": hours, "amount_minor": amount, "created_at": to_iso(created),
+            "scheduled_date": _iso(scheduled), "scheduled_day": local.date().isoformat(),
+            "hours": hours, "amount_minor": amount, "created_at": _iso(created),
         }
         steps, payment = [], None
         authority = hospital["authority_id"]
@@ -499,26 +523,31 @@ class Loader:
 
     @staticmethod
     def _step(booking_id, order, status, units, actor, reason, at, **stamps):
+        at_iso = _iso(at)
+
+        def stamp(name):
+            moment = stamps.get(name)
+            return None if moment is None else at_iso if moment == at else _iso(moment)
+
         return {"id": booking_id, "order": order, "status": status, "units": units,
-                "actor": actor, "reason": reason, "at": to_iso(at),
-                "approved_by": stamps.get("approved_by"),
-                "approved_at": to_iso(stamps["approved_at"]) if "approved_at" in stamps else None,
-                "declined_at": to_iso(stamps["declined_at"]) if "declined_at" in stamps else None,
-                "cancelled_at": to_iso(stamps["cancelled_at"]) if "cancelled_at" in stamps else None,
-                "completed_at": to_iso(stamps["completed_at"]) if "completed_at" in stamps else None}
+                "actor": actor, "reason": reason, "at": at_iso,
+                "approved_by": stamps.get("approved_by"), "approved_at": stamp("approved_at"),
+                "declined_at": stamp("declined_at"), "cancelled_at": stamp("cancelled_at"),
+                "completed_at": stamp("completed_at")}
 
     def _payment(self, booking, hospital, status, at):
         amount = booking["amount_minor"]
+        at = _iso(at)
         payment = {"ref": f"BENCH-{booking['id']}", "booking_id": booking["id"],
                    "user_id": booking["user_id"], "hospital_id": hospital["id"], "amount": amount,
                    "method": None, "status": status, "fee": None, "share": None,
-                   "created_at": to_iso(at), "updated_at": to_iso(at), "completed_at": None}
+                   "created_at": at, "updated_at": at, "completed_at": None}
         if status == "completed":
             fee, share = split_fee(amount, hospital["fee_bp"])
-            payment.update(fee=fee, share=share, completed_at=to_iso(at))
+            payment.update(fee=fee, share=share, completed_at=at)
             if self.rng.random() < 1 / 3:
                 payment["method"] = "wallet"
-                self._pending_debits.append((booking["user_id"], amount, payment["ref"], to_iso(at)))
+                self._pending_debits.append((booking["user_id"], amount, payment["ref"], at))
             else:
                 payment["method"] = "sslcommerz"
         return payment
