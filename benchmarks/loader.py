@@ -276,15 +276,20 @@ class Loader:
         indexes = [(row["name"], row["sql"]) for row in conn.execute(
             f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
             f"AND tbl_name IN ({placeholders}) ORDER BY rowid", REBUILT_INDEX_TABLES)]
-        saved = {"synchronous": conn.execute("PRAGMA synchronous").fetchone()["synchronous"],
-                 "triggers": triggers, "indexes": indexes}
+        saved = {"triggers": triggers, "indexes": indexes, "pragmas": {
+            name: conn.execute(f"PRAGMA {name}").fetchone()[name]
+            for name in ("synchronous", "cache_size", "temp_store")}}
         with transaction(conn):
             for name in expected:
                 conn.execute(f"DROP TRIGGER {name}")
             for name, _ in indexes:
                 conn.execute(f"DROP INDEX {name}")
         conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("PRAGMA temp_store = MEMORY")  # the index rebuilds sort in memory
+        # the unique autoindexes (booking reference, transaction ref) stay and take random
+        # inserts: keep them in cache (256 MB at most; a larger setting is kept)
+        cache_size = int(saved["pragmas"]["cache_size"])  # negative: KiB, positive: pages
+        conn.execute(f"PRAGMA cache_size = {min(cache_size, -262144) if cache_size < 0 else -262144}")
         return saved
 
     def _bulk_end(self, saved):
@@ -296,7 +301,8 @@ class Loader:
                 conn.execute(sql)
             for sql in saved["triggers"]:
                 conn.execute(sql)
-        conn.execute(f"PRAGMA synchronous = {int(saved['synchronous'])}")
+        for name, value in saved["pragmas"].items():
+            conn.execute(f"PRAGMA {name} = {int(value)}")
         present = {row["name"] for row in conn.execute("SELECT name FROM sqlite_master")}
         missing = ({name for name, _ in saved["indexes"]}
                    | {_trigger_name(sql) for sql in saved["triggers"]}) - present
@@ -356,9 +362,10 @@ class Loader:
         for _ in range(size):
             booking, steps, payment = self._one_booking()
             ref, created, user_id = booking["booking_reference"], booking["created_at"], booking["user_id"]
-            row = dict(booking, status="pending", units=0, actor=user_id, reason=None,
-                       updated_at=created, approved_by=None, approved_at=None, declined_at=None,
-                       cancelled_at=None, completed_at=None)
+            # the columns the UPDATEs of _batch change, from their values at creation
+            state = {"status": "pending", "units": 0, "actor": user_id, "reason": None,
+                     "at": created, "approved_by": None, "approved_at": None,
+                     "declined_at": None, "cancelled_at": None, "completed_at": None}
             creation_history.append((booking["id"], None, "pending", user_id, None, created))
             creation_notes.append((user_id, booking["id"], "booking_created", "Booking request received",
                                    f"Your booking {ref} is waiting for the hospital's decision.",
@@ -369,16 +376,22 @@ class Loader:
                                    f"{booking['urgency']} urgency) is waiting for review.",
                                    created))
             for step in steps:  # what the UPDATE in _batch does, step by step
-                steps_all.append((step["order"], booking, row["status"], step))
-                row.update(status=step["status"], units=step["units"], actor=step["actor"],
-                           reason=step["reason"], updated_at=step["at"],
-                           declined_at=step["declined_at"], cancelled_at=step["cancelled_at"],
-                           completed_at=step["completed_at"])
-                if step["approved_by"] is not None:
-                    row["approved_by"] = step["approved_by"]
-                if step["approved_at"] is not None:
-                    row["approved_at"] = step["approved_at"]
-            bookings.append(row)
+                steps_all.append((step["order"], booking, state["status"], step))
+                for column in ("status", "units", "actor", "reason", "at", "declined_at",
+                               "cancelled_at", "completed_at"):
+                    state[column] = step[column]
+                for column in ("approved_by", "approved_at"):  # coalesce(new, old)
+                    if step[column] is not None:
+                        state[column] = step[column]
+            b = booking
+            bookings.append((
+                b["id"], b["booking_reference"], user_id, b["hospital_id"], b["resource_type"],
+                b["patient_name"], b["patient_age"], b["patient_gender"], b["medical_condition"],
+                b["urgency"], b["contact_phone"], b["relationship"], b["scheduled_date"],
+                b["scheduled_day"], b["hours"], state["status"], state["units"], b["amount_minor"],
+                state["actor"], state["reason"], state["approved_by"], state["approved_at"],
+                state["declined_at"], state["cancelled_at"], state["completed_at"], created,
+                state["at"]))
             if payment:
                 payments.append(payment)
         steps_all.sort(key=lambda item: item[0])  # stable, like _batch's transition order
@@ -400,12 +413,8 @@ class Loader:
                     scheduled_date, scheduled_day, estimated_duration_hours, status, allocated_units,
                     amount_minor, status_changed_by, status_reason, approved_by, approved_at,
                     declined_at, cancelled_at, completed_at, created_at, updated_at)
-                VALUES (:id, :booking_reference, :user_id, :hospital_id, :resource_type,
-                    :patient_name, :patient_age, :patient_gender, :medical_condition, :urgency,
-                    'Next of kin', :contact_phone, :relationship,
-                    :scheduled_date, :scheduled_day, :hours, :status, :units,
-                    :amount_minor, :actor, :reason, :approved_by, :approved_at,
-                    :declined_at, :cancelled_at, :completed_at, :created_at, :updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Next of kin', ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                        ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 bookings,
             )
