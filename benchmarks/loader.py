@@ -7,6 +7,11 @@ production: each booking is inserted 'pending' (the triggers write its creation
 history row and notifications) and then moved through its transitions by UPDATE
 (each transition writes a history row and a notification). One BEGIN IMMEDIATE
 transaction per batch of ``batch_size`` bookings, executemany for every statement.
+That is the ``fast=False`` path. The default bulk mode drops the booking triggers and the big
+tables' secondary indexes for the load, inserts each booking in its final state with exactly
+the history and notification rows the triggers would have written (tests/test_loader.py
+compares the two paths row for row), then rebuilds indexes and triggers from their
+definitions and checks they are all back.
 
 States (of the whole set): completed 62 %, cancelled 15 %, declined 10 %,
 pending 9 %, approved 4 %. Open bookings (pending, approved) are scheduled in the
@@ -17,10 +22,12 @@ their hospital's share is booked in hospital_earnings.
 At the end the resource counters are set to exactly what the approved bookings
 hold, so app.ops.invariants holds on the loaded data.
 """
+import importlib.util
 import json
 import random
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from app.auth.passwords import hash_password
 from app.db import transaction
@@ -59,17 +66,63 @@ COUNTED_TABLES = ("users", "hospitals", "hospital_resources", "hospital_pricing"
                   "booking_status_history", "booking_notifications", "transactions",
                   "hospital_earnings", "balance_transactions", "user_balance")
 HISTORY_DAYS = 880  # past bookings spread over the last ~2.4 years
+# Tables whose secondary indexes are dropped for a bulk load and rebuilt after it (a sorted
+# CREATE INDEX beats a million random B-tree inserts). balance_transactions keeps its
+# indexes: a later migration's insert trigger reads the user's last row through them.
+REBUILT_INDEX_TABLES = ("bookings", "booking_status_history", "booking_notifications",
+                        "transactions", "hospital_earnings")
 
 
-def _pick(rng, weighted):
-    return rng.choices([v for v, _ in weighted], weights=[w for _, w in weighted])[0]
+def _initial_migration():
+    path = Path(__file__).resolve().parent.parent / "migrations" / "0001_initial_schema.py"
+    spec = importlib.util.spec_from_file_location("rapidcare_migration_0001_for_loader", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _trigger_name(sql):
+    return sql.split("TRIGGER", 1)[1].split()[0]
+
+
+def _cumulative(weighted):
+    values, total, cumulative = [], 0.0, []
+    for value, weight in weighted:
+        total += weight
+        values.append(value)
+        cumulative.append(total)
+    return values, cumulative
+
+
+# precomputed once: random.choices(weights=...) rebuilds these on every call (same draws)
+_STATE_CHOICE = _cumulative(STATES)
+_URGENCY_CHOICE = _cumulative(URGENCIES)
+_RESOURCE_CHOICE = _cumulative((name, spec[0]) for name, spec in RESOURCES.items())
+
+
+def _pick(rng, choice):
+    values, cumulative = choice
+    return rng.choices(values, cum_weights=cumulative)[0]
+
+
+def _iso(moment):
+    """app.timeutil.to_iso for the loader's datetimes, which are all UTC already (checked in
+    Loader.__init__), without its per-call time zone conversion."""
+    return moment.isoformat(timespec="microseconds")
 
 
 class Loader:
     """Keeps what later stages need (ids, prices, wallet balances) between load() calls."""
 
-    def __init__(self, conn, *, now, seed=20261121, batch_size=20_000):
+    def __init__(self, conn, *, now, seed=20261121, batch_size=20_000, fast=True):
+        if now.utcoffset() != timedelta(0):
+            raise ValueError("the loader works in UTC: pass now in UTC")
         self.conn = conn
+        # fast: triggers and secondary indexes off during the load, the triggers' rows written
+        # here; otherwise every row goes through the triggers as the service writes it
+        self.fast = fast
+        self.insert_seconds = 0.0  # the batches alone (fast mode: indexes/triggers off)
+        self.rebuild_seconds = 0.0  # recreating indexes and triggers afterwards
         self.now = now
         self.rng = random.Random(seed)
         self.batch_size = batch_size
@@ -189,18 +242,81 @@ class Loader:
     def load_bookings(self, count, *, progress=None):
         """Add ``count`` bookings (in batches, one transaction each); returns the seconds taken."""
         done, spent = 0, 0.0
-        while done < count:
-            size = min(self.batch_size, count - done)
-            started = time.perf_counter()
-            self._batch(size)
-            spent += time.perf_counter() - started
-            done += size
-            if progress:
-                progress(done, count, spent)
+        saved = self._bulk_begin() if self.fast else None
+        try:
+            while done < count:
+                size = min(self.batch_size, count - done)
+                started = time.perf_counter()
+                self._batch(size)
+                spent += time.perf_counter() - started
+                done += size
+                if progress:
+                    progress(done, count, spent)
+        finally:
+            self.insert_seconds += spent
+            if saved is not None:
+                started = time.perf_counter()
+                self._bulk_end(saved)
+                rebuild = time.perf_counter() - started
+                self.rebuild_seconds += rebuild
+                spent += rebuild
         self.seconds += spent
         return spent
 
+    # --- bulk mode: triggers and secondary indexes off for the load --------------------------
+
+    def _bulk_begin(self):
+        """Drop the booking triggers and the big tables' secondary indexes (keeping their
+        definitions), and relax durability: this is a throwaway benchmark database."""
+        conn = self.conn
+        triggers = [sql.strip() for sql in _initial_migration().BOOKING_TRIGGERS]
+        expected = {_trigger_name(sql): " ".join(sql.split()) for sql in triggers}
+        stored = {row["name"]: " ".join(row["sql"].split()) for row in conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'bookings'")}
+        if stored != expected:
+            # a later migration changed the booking triggers: the rows written here would no
+            # longer be what the triggers write, so refuse rather than load different data
+            raise RuntimeError("booking triggers differ from migration 0001's; bulk mode refused")
+        placeholders = ", ".join("?" * len(REBUILT_INDEX_TABLES))
+        indexes = [(row["name"], row["sql"]) for row in conn.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            f"AND tbl_name IN ({placeholders}) ORDER BY rowid", REBUILT_INDEX_TABLES)]
+        saved = {"triggers": triggers, "indexes": indexes, "pragmas": {
+            name: conn.execute(f"PRAGMA {name}").fetchone()[name]
+            for name in ("synchronous", "cache_size", "temp_store")}}
+        with transaction(conn):
+            for name in expected:
+                conn.execute(f"DROP TRIGGER {name}")
+            for name, _ in indexes:
+                conn.execute(f"DROP INDEX {name}")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("PRAGMA temp_store = MEMORY")  # the index rebuilds sort in memory
+        # the unique autoindexes (booking reference, transaction ref) stay and take random
+        # inserts: keep them in cache (256 MB at most; a larger setting is kept)
+        cache_size = int(saved["pragmas"]["cache_size"])  # negative: KiB, positive: pages
+        conn.execute(f"PRAGMA cache_size = {min(cache_size, -262144) if cache_size < 0 else -262144}")
+        return saved
+
+    def _bulk_end(self, saved):
+        """Rebuild the indexes (the unique ones re-check the loaded data as they go) and the
+        triggers from their definitions, restore durability, and verify all are back."""
+        conn = self.conn
+        with transaction(conn):
+            for _, sql in saved["indexes"]:
+                conn.execute(sql)
+            for sql in saved["triggers"]:
+                conn.execute(sql)
+        for name, value in saved["pragmas"].items():
+            conn.execute(f"PRAGMA {name} = {int(value)}")
+        present = {row["name"] for row in conn.execute("SELECT name FROM sqlite_master")}
+        missing = ({name for name, _ in saved["indexes"]}
+                   | {_trigger_name(sql) for sql in saved["triggers"]}) - present
+        if missing:
+            raise RuntimeError(f"bulk load did not restore {sorted(missing)}")
+
     def _batch(self, size):
+        if self.fast:
+            return self._fast_batch(size)
         inserts, transitions, payments = [], [], []
         self._batch_slots = set()
         for _ in range(size):
@@ -238,35 +354,123 @@ class Loader:
                 """,
                 transitions,
             )
+            self._write_payments(payments)
+
+    def _fast_batch(self, size):
+        """The same bookings as _batch (same random draws), inserted in their final state, with
+        the rows the booking triggers would have written, in the order they would have written
+        them: per booking its creation history row and notifications, then every approval or
+        decline, then every completion or cancellation (tests/test_loader.py compares both)."""
+        bookings, creation_history, creation_notes, steps_all, payments = [], [], [], [], []
+        self._batch_slots = set()
+        authorities = {h["id"]: h["authority_id"] for h in self.hospitals}
+        for _ in range(size):
+            booking, steps, payment = self._one_booking()
+            ref, created, user_id = booking["booking_reference"], booking["created_at"], booking["user_id"]
+            # the columns the UPDATEs of _batch change, from their values at creation
+            state = {"status": "pending", "units": 0, "actor": user_id, "reason": None,
+                     "at": created, "approved_by": None, "approved_at": None,
+                     "declined_at": None, "cancelled_at": None, "completed_at": None}
+            creation_history.append((booking["id"], None, "pending", user_id, None, created))
+            creation_notes.append((user_id, booking["id"], "booking_created", "Booking request received",
+                                   f"Your booking {ref} is waiting for the hospital's decision.",
+                                   created))
+            creation_notes.append((authorities[booking["hospital_id"]], booking["id"],
+                                   "booking_request", "New booking request",
+                                   f"Booking {ref} ({booking['resource_type']}, "
+                                   f"{booking['urgency']} urgency) is waiting for review.",
+                                   created))
+            for step in steps:  # what the UPDATE in _batch does, step by step
+                steps_all.append((step["order"], booking, state["status"], step))
+                for column in ("status", "units", "actor", "reason", "at", "declined_at",
+                               "cancelled_at", "completed_at"):
+                    state[column] = step[column]
+                for column in ("approved_by", "approved_at"):  # coalesce(new, old)
+                    if step[column] is not None:
+                        state[column] = step[column]
+            b = booking
+            bookings.append((
+                b["id"], b["booking_reference"], user_id, b["hospital_id"], b["resource_type"],
+                b["patient_name"], b["patient_age"], b["patient_gender"], b["medical_condition"],
+                b["urgency"], b["contact_phone"], b["relationship"], b["scheduled_date"],
+                b["scheduled_day"], b["hours"], state["status"], state["units"], b["amount_minor"],
+                state["actor"], state["reason"], state["approved_by"], state["approved_at"],
+                state["declined_at"], state["cancelled_at"], state["completed_at"], created,
+                state["at"]))
+            if payment:
+                payments.append(payment)
+        steps_all.sort(key=lambda item: item[0])  # stable, like _batch's transition order
+        history = creation_history + [
+            (booking["id"], old, step["status"], step["actor"], step["reason"], step["at"])
+            for _, booking, old, step in steps_all]
+        notes = creation_notes + [
+            (booking["user_id"], booking["id"], f"booking_{step['status']}", f"Booking {step['status']}",
+             f"Your booking {booking['booking_reference']} is now {step['status']}"
+             + (f": {step['reason']}" if step["reason"] else "."),
+             step["at"])
+            for _, booking, _old, step in steps_all]
+        with transaction(self.conn):
             self.conn.executemany(
                 """
-                INSERT INTO transactions (transaction_ref, kind, booking_id, user_id, hospital_id,
-                    amount_minor, method, status, platform_fee_minor, hospital_share_minor,
-                    created_at, updated_at, completed_at)
-                VALUES (:ref, 'booking_payment', :booking_id, :user_id, :hospital_id, :amount,
-                        :method, :status, :fee, :share, :created_at, :updated_at, :completed_at)
+                INSERT INTO bookings (id, booking_reference, user_id, hospital_id, resource_type,
+                    patient_name, patient_age, patient_gender, medical_condition, urgency,
+                    emergency_contact_name, emergency_contact_phone, emergency_contact_relationship,
+                    scheduled_date, scheduled_day, estimated_duration_hours, status, allocated_units,
+                    amount_minor, status_changed_by, status_reason, approved_by, approved_at,
+                    declined_at, cancelled_at, completed_at, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Next of kin', ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                        ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-                payments,
+                bookings,
             )
             self.conn.executemany(
                 """
-                INSERT INTO hospital_earnings (hospital_id, transaction_id, share_minor, fee_minor,
-                                               description, created_at)
-                VALUES (:hospital_id, (SELECT id FROM transactions WHERE transaction_ref = :ref),
-                        :share, :fee, 'Booking payment ' || :ref, :completed_at)
+                INSERT INTO booking_status_history (booking_id, old_status, new_status, changed_by,
+                                                    reason, created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
                 """,
-                [p for p in payments if p["status"] == "completed"],
+                history,
             )
-            self._flush_ledger()
+            self.conn.executemany(
+                """
+                INSERT INTO booking_notifications (user_id, booking_id, type, title, message,
+                                                   created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """,
+                notes,
+            )
+            self._write_payments(payments)
+
+    def _write_payments(self, payments):
+        self.conn.executemany(
+            """
+            INSERT INTO transactions (transaction_ref, kind, booking_id, user_id, hospital_id,
+                amount_minor, method, status, platform_fee_minor, hospital_share_minor,
+                created_at, updated_at, completed_at)
+            VALUES (:ref, 'booking_payment', :booking_id, :user_id, :hospital_id, :amount,
+                    :method, :status, :fee, :share, :created_at, :updated_at, :completed_at)
+            """,
+            payments,
+        )
+        self.conn.executemany(
+            """
+            INSERT INTO hospital_earnings (hospital_id, transaction_id, share_minor, fee_minor,
+                                           description, created_at)
+            VALUES (:hospital_id, (SELECT id FROM transactions WHERE transaction_ref = :ref),
+                    :share, :fee, 'Booking payment ' || :ref, :completed_at)
+            """,
+            [p for p in payments if p["status"] == "completed"],
+        )
+        self._flush_ledger()
 
     def _one_booking(self):
         rng = self.rng
         booking_id = self.next_booking_id
         self.next_booking_id += 1
         hospital = rng.choice(self.hospitals)
-        resource_type = rng.choices(list(RESOURCES), weights=[r[0] for r in RESOURCES.values()])[0]
-        status = _pick(rng, STATES)
-        urgency = _pick(rng, URGENCIES)
+        resource_type = _pick(rng, _RESOURCE_CHOICE)
+        status = _pick(rng, _STATE_CHOICE)
+        urgency = _pick(rng, _URGENCY_CHOICE)
         hours = rng.randint(*RESOURCES[resource_type][2])
         amount, _ = calculate_amount(hospital["prices"][resource_type], hours, urgency)
         if status in ("pending", "approved"):
@@ -294,8 +498,8 @@ class Loader:
             "medical_condition": rng.choice(CONDITIONS), "urgency": urgency,
             "contact_phone": f"+88018{rng.randrange(10**8):08d}",
             "relationship": rng.choice(("spouse", "parent", "child", "sibling")),
-            "scheduled_date": to_iso(scheduled), "scheduled_day": local.date().isoformat(),
-            "hours": hours, "amount_minor": amount, "created_at": to_iso(created),
+            "scheduled_date": _iso(scheduled), "scheduled_day": local.date().isoformat(),
+            "hours": hours, "amount_minor": amount, "created_at": _iso(created),
         }
         steps, payment = [], None
         authority = hospital["authority_id"]
@@ -333,26 +537,31 @@ class Loader:
 
     @staticmethod
     def _step(booking_id, order, status, units, actor, reason, at, **stamps):
+        at_iso = _iso(at)
+
+        def stamp(name):
+            moment = stamps.get(name)
+            return None if moment is None else at_iso if moment == at else _iso(moment)
+
         return {"id": booking_id, "order": order, "status": status, "units": units,
-                "actor": actor, "reason": reason, "at": to_iso(at),
-                "approved_by": stamps.get("approved_by"),
-                "approved_at": to_iso(stamps["approved_at"]) if "approved_at" in stamps else None,
-                "declined_at": to_iso(stamps["declined_at"]) if "declined_at" in stamps else None,
-                "cancelled_at": to_iso(stamps["cancelled_at"]) if "cancelled_at" in stamps else None,
-                "completed_at": to_iso(stamps["completed_at"]) if "completed_at" in stamps else None}
+                "actor": actor, "reason": reason, "at": at_iso,
+                "approved_by": stamps.get("approved_by"), "approved_at": stamp("approved_at"),
+                "declined_at": stamp("declined_at"), "cancelled_at": stamp("cancelled_at"),
+                "completed_at": stamp("completed_at")}
 
     def _payment(self, booking, hospital, status, at):
         amount = booking["amount_minor"]
+        at = _iso(at)
         payment = {"ref": f"BENCH-{booking['id']}", "booking_id": booking["id"],
                    "user_id": booking["user_id"], "hospital_id": hospital["id"], "amount": amount,
                    "method": None, "status": status, "fee": None, "share": None,
-                   "created_at": to_iso(at), "updated_at": to_iso(at), "completed_at": None}
+                   "created_at": at, "updated_at": at, "completed_at": None}
         if status == "completed":
             fee, share = split_fee(amount, hospital["fee_bp"])
-            payment.update(fee=fee, share=share, completed_at=to_iso(at))
+            payment.update(fee=fee, share=share, completed_at=at)
             if self.rng.random() < 1 / 3:
                 payment["method"] = "wallet"
-                self._pending_debits.append((booking["user_id"], amount, payment["ref"], to_iso(at)))
+                self._pending_debits.append((booking["user_id"], amount, payment["ref"], at))
             else:
                 payment["method"] = "sslcommerz"
         return payment

@@ -1,0 +1,85 @@
+"""benchmarks/loader.py: the fast bulk load writes exactly what the trigger path writes,
+leaves every invariant holding, and puts the schema (indexes, triggers) back as migrated."""
+from datetime import datetime, timezone
+
+import pytest
+
+from app import migrator
+from app.config import DEFAULTS
+from app.db import connect
+from app.ops import invariants
+from benchmarks.loader import Loader
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+# every table the loader writes; users without password_hash (bcrypt salts differ per run)
+COMPARED = {
+    "users": "id, name, email, phone, role, hospital_id, status, created_at, updated_at",
+    "hospitals": "*", "hospital_resources": "*", "hospital_pricing": "*",
+    "payment_policies": "*", "bookings": "*", "booking_status_history": "*",
+    "booking_notifications": "*", "transactions": "*", "hospital_earnings": "*",
+    "balance_transactions": "*", "user_balance": "*", "booking_reference_counters": "*",
+}
+
+
+def migrated(path):
+    conn = connect(str(path))
+    migrator.upgrade(conn, DEFAULTS["MIGRATIONS_DIR"], log=lambda _line: None)
+    return conn
+
+
+def load(path, *, fast, bookings=700):
+    conn = migrated(path)
+    loader = Loader(conn, now=NOW, batch_size=300, fast=fast)  # several batches
+    loader.load_base(hospitals=6, users=60)
+    loader.load_bookings(bookings)
+    loader.finish()
+    return conn
+
+
+def schema(conn):
+    return sorted(
+        (row["type"], row["name"], row["tbl_name"], " ".join((row["sql"] or "").split()))
+        for row in conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")
+        if not row["name"].startswith("sqlite_stat")  # the loader's ANALYZE adds these
+    )
+
+
+def contents(conn):
+    return {table: [tuple(row.values()) for row in conn.execute(
+                f"SELECT {columns} FROM {table} ORDER BY rowid")]
+            for table, columns in COMPARED.items()}
+
+
+@pytest.fixture
+def fast_db(tmp_path):
+    conn = load(tmp_path / "fast.db", fast=True)
+    yield conn
+    conn.close()
+
+
+def test_fast_load_writes_the_same_rows_as_the_triggers(tmp_path, fast_db):
+    slow = load(tmp_path / "slow.db", fast=False)
+    expected = contents(slow)
+    slow.close()
+    got = contents(fast_db)
+    assert len(got["booking_status_history"]) > 700 and len(got["booking_notifications"]) > 1400
+    for table in COMPARED:
+        assert got[table] == expected[table], table
+
+
+def test_fast_load_keeps_invariants_and_restores_the_schema(tmp_path, fast_db):
+    assert invariants.check_all(fast_db) == []
+    fresh = migrated(tmp_path / "fresh.db")
+    assert schema(fast_db) == schema(fresh)
+    assert fast_db.execute("PRAGMA synchronous").fetchone()["synchronous"] == \
+        fresh.execute("PRAGMA synchronous").fetchone()["synchronous"]
+    fresh.close()
+
+
+def test_fast_load_still_fires_the_booking_triggers_afterwards(fast_db):
+    before = fast_db.execute("SELECT count(*) AS n FROM booking_status_history").fetchone()["n"]
+    booking = fast_db.execute(
+        "SELECT id FROM bookings WHERE status = 'pending' ORDER BY id LIMIT 1").fetchone()
+    fast_db.execute("UPDATE bookings SET status = 'declined' WHERE id = ?", (booking["id"],))
+    after = fast_db.execute("SELECT count(*) AS n FROM booking_status_history").fetchone()["n"]
+    assert after == before + 1
