@@ -84,15 +84,3 @@ def count_ledger(conn, user_id):
     return conn.execute(
         "SELECT count(*) AS n FROM balance_transactions WHERE user_id = ?", (user_id,)
     ).fetchone()["n"]
-
-
-def insert_admin_audit(conn, *, actor_id, action, target_type, target_id, details, ip_address,
-                       now):
-    conn.execute(
-        """
-        INSERT INTO admin_audit_log (actor_id, action, target_type, target_id, details,
-                                     ip_address, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
-        """,
-        (actor_id, action, target_type, target_id, details, ip_address, now),
-    )

@@ -3,8 +3,7 @@
 Top-ups are payments (app.payments.service.start_topup): the wallet is credited
 only by a verified gateway notification.
 """
-import json
-
+from app.admin.queries import insert_audit_entry as insert_admin_audit
 from app.auth.queries import get_user
 from app.db import transaction
 from app.errors import Conflict, NotFound
@@ -45,15 +44,15 @@ def adjust(conn, *, admin_id, user_id, amount_minor, reason, ip_address, now, cu
                                description=description, created_by=admin_id, now=now)
             if entry is None:
                 raise Conflict("The adjustment would take the balance below zero.")
-        queries.insert_admin_audit(
+        insert_admin_audit(
             conn, actor_id=admin_id, action="wallet.adjust", target_type="user",
             target_id=user_id, ip_address=ip_address, now=to_iso(now),
-            details=json.dumps({
+            details={
                 "amount": format_minor(amount_minor), "reason": reason,
                 "balanceBefore": format_minor(entry["balance_before_minor"]),
                 "balanceAfter": format_minor(entry["balance_after_minor"]),
                 "ledgerEntryId": entry["id"],
-            }),
+            },
         )
         wallet = queries.get_balance(conn, user_id)
     return {**wallet, "entry": entry}
