@@ -5,6 +5,7 @@ from functools import wraps
 from flask import current_app
 import flask_smorest
 import marshmallow as ma
+from flask_smorest.pagination import PaginationMetadataSchema
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from webargs.flaskparser import FlaskParser
 from werkzeug.routing import IntegerConverter
@@ -66,6 +67,23 @@ class Blueprint(flask_smorest.Blueprint):
 
     ARGUMENTS_PARSER = _SchemaReusingParser()
     PAGINATION_ARGUMENTS_PARSER = _SchemaReusingParser()
+    # flask-smorest builds a new PaginationMetadataSchema for every paginated response
+    # (field deep-copies included: 8 % of a my-bookings request, profiled); one serves all.
+    _PAGINATION_METADATA_SCHEMA = PaginationMetadataSchema()
+
+    @classmethod
+    def _make_pagination_metadata(cls, page, page_size, item_count):
+        metadata = {"total": item_count, "total_pages": 0}
+        if item_count:  # the same fields flask-smorest computes
+            last_page = (item_count - 1) // page_size + 1
+            metadata.update(total_pages=last_page, first_page=1, last_page=last_page)
+            if page <= last_page:
+                metadata["page"] = page
+                if page > 1:
+                    metadata["previous_page"] = page - 1
+                if page < last_page:
+                    metadata["next_page"] = page + 1
+        return cls._PAGINATION_METADATA_SCHEMA.dump(metadata)
 
     def paginate(self, pager=None, **kwargs):
         kwargs.setdefault("page_size", 20)

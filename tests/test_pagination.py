@@ -43,3 +43,17 @@ def test_page_size_is_capped_and_offset_follows(paged_client):
 def test_absurd_pagination_is_a_422(paged_client, query):
     r = paged_client.get(f"/paged?{query}")
     assert r.status_code == 422 and r.json["code"] == 422
+
+
+@pytest.mark.parametrize("page, page_size, item_count", [
+    (1, 20, 0), (1, 20, 1), (1, 20, 20), (1, 20, 21), (2, 20, 21), (3, 20, 21),
+    (2, 5, 100), (20, 5, 100), (21, 5, 100), (1, 1, 1), (7, 3, 19),
+])
+def test_pagination_metadata_matches_flask_smorest(page, page_size, item_count):
+    # Blueprint reuses one metadata schema instead of building one per response; the
+    # header must stay exactly what flask-smorest itself computes.
+    import flask_smorest
+
+    ours = Blueprint._make_pagination_metadata(page, page_size, item_count)
+    theirs = flask_smorest.Blueprint._make_pagination_metadata(page, page_size, item_count)
+    assert ours == theirs
