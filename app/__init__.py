@@ -7,10 +7,11 @@ def create_app(config=None):
     from app import api, cli, db, errors, logging_setup
     from app.auth import session
     from app.config import load_config
+    from app.json_provider import OrjsonProvider
 
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     load_config(app, config)
-    app.json.sort_keys = False
     db.init_app(app)
     errors.init_app(app)
     logging_setup.init_app(app)
