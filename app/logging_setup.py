@@ -26,6 +26,8 @@ def init_app(app):
 
     @app.after_request
     def log_request(response):
+        if not log.isEnabledFor(logging.INFO):
+            return response  # building the line costs a json.dumps per request
         started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
         # Only if the view already loaded the caller: logging must not cost a query.

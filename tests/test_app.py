@@ -1,4 +1,6 @@
 """App plumbing: configuration, the one error body, OpenAPI, CLI, health, real gunicorn."""
+import json
+import logging
 import sqlite3
 
 import pytest
@@ -131,3 +133,16 @@ def test_real_gunicorn_workers_serve_login_and_profile(tmp_path):
         conn = sqlite3.connect(server.database)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.close()
+
+
+def test_request_log_line_at_info_and_none_above(app, client, caplog):
+    caplog.set_level(logging.INFO, logger="rapidcare.request")
+    client.get("/api/health")
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "rapidcare.request"]
+    assert lines == [{"method": "GET", "route": "/api/health", "status": 200,
+                      "duration_ms": lines[0]["duration_ms"], "user_id": None}]
+    assert lines[0]["duration_ms"] >= 0
+    caplog.clear()
+    caplog.set_level(logging.WARNING, logger="rapidcare.request")
+    client.get("/api/health")
+    assert not [r for r in caplog.records if r.name == "rapidcare.request"]
