@@ -41,6 +41,13 @@ def _kind(field):
     return None, None
 
 
+class _NeverExact:
+    """The exact type of fields that have no copy-as-is fast path (no value is one)."""
+
+
+_EXACT_TYPE = {_STRING: str, _INTEGER: int}
+
+
 class ResponseSchema(ma.Schema):
     """Base of response schemas on hot read paths; dumps dicts faster, identically."""
 
@@ -52,38 +59,46 @@ class ResponseSchema(ma.Schema):
             for attr_name, field in self.dump_fields.items():
                 key = field.data_key if field.data_key is not None else attr_name
                 source = field.attribute or attr_name
-                plan.append((attr_name, source, key, field, *_kind(field)))
+                kind, nested = _kind(field)
+                # A str for a String or an int (not a bool) for an Integer is dumped as is:
+                # what the database hands back, so most values take this one check.
+                exact = _EXACT_TYPE.get(kind, _NeverExact)
+                plan.append((source, exact, key, attr_name, field, kind, nested))
             self.__dict__["_dump_plan"] = plan
         return plan
 
     def _serialize(self, obj, *, many=False):
         if many and obj is not None:
-            return [self._serialize(item) for item in obj]
+            serialize = self._serialize
+            return [serialize(item) for item in obj]
         if type(obj) is not dict or type(self).get_attribute is not ma.Schema.get_attribute:
             return super()._serialize(obj, many=False)
         ret = self.dict_class()
-        for attr_name, source, key, field, kind, nested in self._plan():
+        get = obj.get
+        for source, exact, key, attr_name, field, kind, nested in self._plan():
             if kind is None:
                 value = field.serialize(attr_name, obj, accessor=self.get_attribute)
                 if value is missing:
                     continue
                 ret[key] = value
                 continue
-            value = obj.get(source, missing)
-            if value is missing:
+            value = get(source, missing)
+            if type(value) is exact:
+                ret[key] = value
+            elif value is missing:
                 # marshmallow then falls back to getattr (a dict's own methods): rare, keep it exact
                 value = field.serialize(attr_name, obj, accessor=self.get_attribute)
                 if value is not missing:
                     ret[key] = value
-                continue
-            if value is None:
+            elif value is None:
                 ret[key] = None
             elif kind is _STRING:
-                ret[key] = value if type(value) is str else ensure_text_type(value)
+                ret[key] = ensure_text_type(value)
             elif kind is _INTEGER:
                 ret[key] = int(value)
             elif kind is _STRING_LIST:
                 ret[key] = [None if each is None else ensure_text_type(each) for each in value]
             else:  # _NESTED_LIST: what List -> Nested -> dump would do, minus the calls
-                ret[key] = [None if each is None else nested._serialize(each) for each in value]
+                serialize = nested._serialize
+                ret[key] = [None if each is None else serialize(each) for each in value]
         return ret
