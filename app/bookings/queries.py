@@ -84,7 +84,9 @@ def next_reference_number(conn, year):
 
 
 def insert_booking(conn, values):
-    """``values``: the columns below; the triggers write the first history row and notifications."""
+    """``values``: the columns below; the triggers write the first history row and notifications.
+
+    Returns the new row (no trigger changes it after the insert)."""
     return conn.execute(
         """
         INSERT INTO bookings (
@@ -99,10 +101,10 @@ def insert_booking(conn, values):
             :emergency_contact_phone, :emergency_contact_relationship, :scheduled_date,
             :scheduled_day, :estimated_duration_hours, :notes, 'pending', :currency,
             :status_changed_by, NULL, :now, :now)
-        RETURNING id
+        RETURNING *
         """,
         values,
-    ).fetchone()["id"]
+    ).fetchone()
 
 
 # --- reads --------------------------------------------------------------------
@@ -187,19 +189,20 @@ def list_history(conn, booking_id):
 # --- transitions --------------------------------------------------------------
 
 def approve_booking(conn, booking_id, *, actor_id, reason, amount_minor, currency, now):
-    """pending -> approved with one allocated unit. True if the booking was still pending."""
-    cursor = conn.execute(
+    """pending -> approved with one allocated unit: the updated row, or None if the
+    booking was no longer pending."""
+    return conn.execute(
         """
         UPDATE bookings
         SET status = 'approved', allocated_units = 1, amount_minor = :amount_minor,
             currency = :currency, approved_by = :actor_id, approved_at = :now,
             status_changed_by = :actor_id, status_reason = :reason, updated_at = :now
         WHERE id = :id AND status = 'pending'
+        RETURNING *
         """,
         {"id": booking_id, "actor_id": actor_id, "reason": reason,
          "amount_minor": amount_minor, "currency": currency, "now": now},
-    )
-    return cursor.rowcount == 1
+    ).fetchone()
 
 
 # The timestamp column each final status stamps (a constant, never input).

@@ -145,7 +145,7 @@ def create_booking(conn, *, actor, data, now, config):
             )
         year = local_date(now, config["TIMEZONE"]).year
         reference = f"RC-{year}-{queries.next_reference_number(conn, year):06d}"
-        booking_id = queries.insert_booking(conn, {
+        booking = queries.insert_booking(conn, {
             **data,
             "notes": data.get("notes") or None,
             "booking_reference": reference,
@@ -156,7 +156,7 @@ def create_booking(conn, *, actor, data, now, config):
             "status_changed_by": actor.id,
             "now": now_iso,
         })
-    return queries.get_booking(conn, booking_id)
+    return _as_read(booking, hospital)
 
 
 def _enforce_rate_limit(conn, user_id, rate_limit, now):
@@ -185,7 +185,8 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
         booking = _managed_booking(conn, booking_id, actor)
         _require_status(booking, "pending", "approved")
         hospital_id, resource_type = booking["hospital_id"], booking["resource_type"]
-        if queries.get_hospital(conn, hospital_id)["status"] != "approved":
+        hospital = queries.get_hospital(conn, hospital_id)
+        if hospital["status"] != "approved":
             raise Conflict("The hospital is not approved; it cannot take bookings.")
         price = get_active_price(conn, hospital_id, resource_type)
         if price is None:
@@ -196,10 +197,11 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
         amount_minor, _ = calculate_amount(
             price, booking["estimated_duration_hours"], booking["urgency"]
         )
-        if not queries.approve_booking(
+        approved = queries.approve_booking(
             conn, booking_id, actor_id=actor.id, reason=reason,
             amount_minor=amount_minor, currency=price["currency"], now=now_iso,
-        ):
+        )
+        if approved is None:
             raise Conflict("The booking is no longer pending.")
         if not _move_units(conn, booking, "allocate", 1, why="approved", actor_id=actor.id,
                            now_iso=now_iso, ip_address=ip_address, user_agent=user_agent):
@@ -211,7 +213,13 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
                 user_id=booking["user_id"], hospital_id=hospital_id,
                 amount_minor=amount_minor, currency=price["currency"], now=now_iso,
             )
-    return queries.get_booking(conn, booking_id)
+    return _as_read(approved, hospital)
+
+
+def _as_read(row, hospital):
+    """A bookings row as queries.get_booking reads it (BOOKING_SELECT): saves reading
+    back, after the commit, the row the write itself returned."""
+    return {**row, "hospital_name": hospital["name"]}
 
 
 def _transaction_ref(booking):
@@ -315,14 +323,16 @@ def _move_units(conn, booking, action, units, *, why, actor_id, now_iso, ip_addr
     hospital_id, resource_type = booking["hospital_id"], booking["resource_type"]
     move = resources.allocate_units if action == "allocate" else resources.release_units
     before = resources.get_resource(conn, hospital_id, resource_type)
-    moved = move(conn, hospital_id, resource_type, units, now_iso)
+    after = move(conn, hospital_id, resource_type, units, now_iso)  # None: nothing moved
+    moved = after is not None
     reason = f"booking {booking['booking_reference']} {why}"
     if not moved:
         reason += f"; nothing {action}d"
     resources.insert_audit_entry(
         conn, hospital_id=hospital_id, resource_type=resource_type, action=action,
         old_values=resources.counters(before),
-        new_values=resources.counters(resources.get_resource(conn, hospital_id, resource_type)),
+        # under the write lock, a refused move left the row exactly as it was read
+        new_values=resources.counters(after if moved else before),
         reason=reason, booking_id=booking["id"], changed_by=actor_id, now=now_iso,
         ip_address=ip_address, user_agent=user_agent,
     )

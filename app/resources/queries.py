@@ -17,36 +17,38 @@ def get_resource(conn, hospital_id, resource_type):
 
 
 def allocate_units(conn, hospital_id, resource_type, units, now):
-    """available -= units, occupied += units if enough is available. True if it happened."""
-    cursor = conn.execute(
+    """available -= units, occupied += units if enough is available.
+
+    Returns the row after the change, or None if not enough was available."""
+    return conn.execute(
         """
         UPDATE hospital_resources
         SET available = available - :units, occupied = occupied + :units, last_updated = :now
         WHERE hospital_id = :hospital_id AND resource_type = :resource_type
           AND available >= :units
+        RETURNING *
         """,
         {"units": units, "now": now, "hospital_id": hospital_id, "resource_type": resource_type},
-    )
-    return cursor.rowcount == 1
+    ).fetchone()
 
 
 def release_units(conn, hospital_id, resource_type, units, now):
-    """Give back exactly what an allocation took. True if it happened.
+    """Give back exactly what an allocation took: the row after the change, or None.
 
     The units go back to `available` only while they are still counted as
     occupied (an authority may have re-counted occupancy meanwhile); the CHECK
     constraints keep every counter non-negative either way.
     """
-    cursor = conn.execute(
+    return conn.execute(
         """
         UPDATE hospital_resources
         SET available = available + :units, occupied = occupied - :units, last_updated = :now
         WHERE hospital_id = :hospital_id AND resource_type = :resource_type
           AND occupied >= :units
+        RETURNING *
         """,
         {"units": units, "now": now, "hospital_id": hospital_id, "resource_type": resource_type},
-    )
-    return cursor.rowcount == 1
+    ).fetchone()
 
 
 def insert_audit_entry(conn, *, hospital_id, resource_type, action, old_values, new_values,

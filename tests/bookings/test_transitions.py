@@ -380,3 +380,19 @@ def test_the_transition_trigger_refuses_illegal_moves_even_without_the_service(d
     booking = _booking(world, status="declined")
     with pytest.raises(sqlite3.IntegrityError, match="transition not allowed"):
         db.execute("UPDATE bookings SET status = 'approved' WHERE id = ?", (booking["id"],))
+
+
+def test_create_and_approve_answer_exactly_what_a_later_read_shows(client, db, world):
+    # Both answer from the row their own write returned rather than reading it back.
+    created = client.post("/api/bookings", json=booking_body(world.hospital),
+                          headers=world.headers["patient"])
+    assert created.status_code == 201, created.json
+    path = f"/api/bookings/{created.json['id']}"
+    assert client.get(path, headers=world.headers["patient"]).json == created.json
+    approved = approve(client, world, created.json)
+    assert approved.status_code == 200, approved.json
+    read = client.get(path, headers=world.headers["patient"]).json
+    assert read == approved.json and read["status"] == "approved"
+    audit = one(db, "SELECT old_values, new_values FROM resource_audit_log WHERE booking_id = ?",
+                created.json["id"])
+    assert json.loads(audit["new_values"])["available"] == json.loads(audit["old_values"])["available"] - 1
