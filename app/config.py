@@ -21,6 +21,9 @@ DEFAULTS = {
     # commits. FULL also survives that, at about half the write throughput.
     "SQLITE_SYNCHRONOUS": "NORMAL",
     "SQLITE_BUSY_TIMEOUT_MS": 5000,
+    # A worker checkpoints the WAL after this many of its commits, once the response
+    # is sent (app/db.py); 0 leaves it to SQLite, inside a COMMIT, every 1000 pages.
+    "SQLITE_CHECKPOINT_COMMITS": 100,
     "MIGRATIONS_DIR": str(PROJECT_ROOT / "migrations"),
     "TIMEZONE": "Asia/Dhaka",
     "CURRENCY": "BDT",
@@ -122,6 +125,9 @@ def check_config(config):
         config["SECRET_KEY"] = "development-only-insecure-key"
     if str(config["SQLITE_SYNCHRONOUS"]).upper() not in ("NORMAL", "FULL", "EXTRA"):
         raise ConfigError("RAPIDCARE_SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA")
+    commits = config["SQLITE_CHECKPOINT_COMMITS"]
+    if isinstance(commits, bool) or not isinstance(commits, int) or commits < 0:
+        raise ConfigError("RAPIDCARE_SQLITE_CHECKPOINT_COMMITS must be a whole number >= 0")
     config["SESSION_COOKIE_SECURE"] = config["ENV"] == "production" and str(
         config["PUBLIC_BASE_URL"]
     ).startswith("https://")

@@ -131,3 +131,64 @@ def test_in_memory_database_has_no_writer_queue():
         conn.execute("CREATE TABLE t (x INTEGER)")
     assert conn.writer_lock_path is None
     conn.close()
+
+
+# --- checkpoints after the response -------------------------------------------------------
+
+def _profile_updates(app, client, make, n):
+    """n write requests (one commit each); returns the SQL the request connection ran and,
+    per request, whether a checkpoint had run before / after its response was closed."""
+    import app.db as db_module
+
+    headers = make.auth(make.user())
+    client.get("/api/auth/profile", headers=headers)  # opens this thread's connection
+    statements, checkpointed = [], []
+    db_module._local.conn.set_trace_callback(statements.append)
+    for i in range(n):
+        start = len(statements)
+        response = client.put("/api/auth/profile", json={"name": f"Name {i}"}, headers=headers)
+        assert response.status_code == 200, response.json
+        answered = CHECKPOINT in statements[start:]
+        response.close()  # the server closing the response: call_on_close hooks run
+        checkpointed.append((answered, CHECKPOINT in statements[start:]))
+    db_module._local.conn.set_trace_callback(None)
+    return statements, checkpointed
+
+
+CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
+
+
+def test_request_connection_checkpoints_after_every_n_commits_once_answered(app, client, make):
+    app.config["SQLITE_CHECKPOINT_COMMITS"] = 3  # read when the request connection opens
+    statements, checkpointed = _profile_updates(app, client, make, 7)
+    # never before the answer is complete; after the 3rd and the 6th request's
+    assert checkpointed == [(False, False)] * 2 + [(False, True)] + [(False, False)] * 2 + [
+        (False, True), (False, False)]
+    commits = [i for i, sql in enumerate(statements) if sql == "COMMIT"]
+    checkpoints = [i for i, sql in enumerate(statements) if sql == CHECKPOINT]
+    assert len(commits) == 7
+    # after the 3rd and the 6th commit, each after its own request's COMMIT
+    assert len(checkpoints) == 2
+    assert commits[2] < checkpoints[0] < commits[3] and commits[5] < checkpoints[1] < commits[6]
+    with app.app_context():
+        conn = get_db()
+        # SQLite's own checkpoint only as a backstop, far beyond its default of 1000 pages
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()["wal_autocheckpoint"] == 10_000
+
+
+def test_zero_leaves_checkpoints_to_sqlite(app, client, make):
+    app.config["SQLITE_CHECKPOINT_COMMITS"] = 0
+    statements, _ = _profile_updates(app, client, make, 4)
+    assert CHECKPOINT not in statements
+    with app.app_context():
+        assert get_db().execute("PRAGMA wal_autocheckpoint").fetchone()["wal_autocheckpoint"] == 1000
+
+
+@pytest.mark.parametrize("value", ["-1", "many", "2.5", "true"])
+def test_checkpoint_commits_must_be_a_whole_number(monkeypatch, tmp_path, value):
+    from app import create_app
+    from app.config import ConfigError
+
+    monkeypatch.setenv("RAPIDCARE_SQLITE_CHECKPOINT_COMMITS", value)
+    with pytest.raises(ConfigError):
+        create_app({"ENV": "development", "DATABASE": str(tmp_path / "x.sqlite3")})
