@@ -24,6 +24,8 @@ hold, so app.ops.invariants holds on the loaded data.
 """
 import importlib.util
 import json
+import multiprocessing
+import pickle
 import random
 import time
 from datetime import timedelta
@@ -114,13 +116,16 @@ def _iso(moment):
 class Loader:
     """Keeps what later stages need (ids, prices, wallet balances) between load() calls."""
 
-    def __init__(self, conn, *, now, seed=20261121, batch_size=20_000, fast=True):
+    def __init__(self, conn, *, now, seed=20261121, batch_size=20_000, fast=True,
+                 generator_process=True):
         if now.utcoffset() != timedelta(0):
             raise ValueError("the loader works in UTC: pass now in UTC")
         self.conn = conn
         # fast: triggers and secondary indexes off during the load, the triggers' rows written
         # here; otherwise every row goes through the triggers as the service writes it
         self.fast = fast
+        # fast mode: build the rows in a second process, pipelined with the inserts
+        self.generator_process = generator_process
         self.insert_seconds = 0.0  # the batches alone (fast mode: indexes/triggers off)
         self.rebuild_seconds = 0.0  # recreating indexes and triggers afterwards
         self.now = now
@@ -131,6 +136,7 @@ class Loader:
         self.admin_id = None
         self.next_booking_id = 1
         self.next_ledger_id = 1
+        self.next_transaction_id = None  # fast mode: set from the table when a load starts
         self.reference_counters = {}  # year -> last value
         self.balances = {}  # user id -> wallet balance (minor)
         self.open_slots = set()  # (user, hospital, type, day) of pending/approved bookings
@@ -240,19 +246,40 @@ class Loader:
     # --- bookings ---------------------------------------------------------------------------
 
     def load_bookings(self, count, *, progress=None):
-        """Add ``count`` bookings (in batches, one transaction each); returns the seconds taken."""
+        """Add ``count`` bookings (in batches, one transaction each); returns the seconds taken.
+        Fast mode generates the batches in a second process (see _GeneratorProcess), one
+        batch ahead of the inserts, unless ``generator_process`` is False."""
+        sizes = [min(self.batch_size, count - done) for done in range(0, count, self.batch_size)]
         done, spent = 0, 0.0
         saved = self._bulk_begin() if self.fast else None
+        generator = None
         try:
-            while done < count:
-                size = min(self.batch_size, count - done)
+            if self.fast:
+                # ids as SQLite would give them (INTEGER PRIMARY KEY: max + 1), so the earnings
+                # and ledger rows need no lookup by reference
+                self.next_transaction_id = self.conn.execute(
+                    "SELECT coalesce(max(id), 0) + 1 AS n FROM transactions").fetchone()["n"]
+                if self.generator_process and sizes:
+                    generator = _GeneratorProcess(self, sizes)
+            for size in sizes:
                 started = time.perf_counter()
-                self._batch(size)
+                if generator is not None:
+                    self._write_fast_rows(generator.next_batch())
+                elif self.fast:
+                    self._write_fast_rows(self._fast_rows(size))
+                else:
+                    self._batch(size)
                 spent += time.perf_counter() - started
                 done += size
                 if progress:
                     progress(done, count, spent)
+            if generator is not None:
+                started = time.perf_counter()
+                generator.finish(self)  # the state later stages need: balances, ids, counters
+                spent += time.perf_counter() - started
         finally:
+            if generator is not None:
+                generator.close()
             self.insert_seconds += spent
             if saved is not None:
                 started = time.perf_counter()
@@ -315,8 +342,6 @@ class Loader:
             raise RuntimeError(f"bulk load did not restore {sorted(missing)}")
 
     def _batch(self, size):
-        if self.fast:
-            return self._fast_batch(size)
         inserts, transitions, payments = [], [], []
         self._batch_slots = set()
         for _ in range(size):
@@ -356,59 +381,79 @@ class Loader:
             )
             self._write_payments(payments)
 
-    def _fast_batch(self, size):
-        """The same bookings as _batch (same random draws), inserted in their final state, with
-        the rows the booking triggers would have written, in the order they would have written
-        them: per booking its creation history row and notifications, then every approval or
-        decline, then every completion or cancellation (tests/test_loader.py compares both)."""
+    def _fast_rows(self, size):
+        """The same bookings as _batch (same random draws) in their final state, with the rows
+        the booking triggers would have written, in the order they would have written them:
+        per booking its creation history row and notifications, then every approval or
+        decline, then every completion or cancellation (tests/test_loader.py compares both).
+        Pure Python, no database: it runs in the generator process (see load_bookings).
+        Transaction ids are assigned here, in insert order, as SQLite would assign them."""
         bookings, creation_history, creation_notes, steps_all, payments = [], [], [], [], []
         self._batch_slots = set()
         authorities = {h["id"]: h["authority_id"] for h in self.hospitals}
         for _ in range(size):
             booking, steps, payment = self._one_booking()
-            ref, created, user_id = booking["booking_reference"], booking["created_at"], booking["user_id"]
-            # the columns the UPDATEs of _batch change, from their values at creation
-            state = {"status": "pending", "units": 0, "actor": user_id, "reason": None,
-                     "at": created, "approved_by": None, "approved_at": None,
-                     "declined_at": None, "cancelled_at": None, "completed_at": None}
-            creation_history.append((booking["id"], None, "pending", user_id, None, created))
-            creation_notes.append((user_id, booking["id"], "booking_created", "Booking request received",
+            booking_id, ref, created = booking["id"], booking["booking_reference"], booking["created_at"]
+            user_id = booking["user_id"]
+            creation_history.append((booking_id, None, "pending", user_id, None, created))
+            creation_notes.append((user_id, booking_id, "booking_created", "Booking request received",
                                    f"Your booking {ref} is waiting for the hospital's decision.",
                                    created))
-            creation_notes.append((authorities[booking["hospital_id"]], booking["id"],
+            creation_notes.append((authorities[booking["hospital_id"]], booking_id,
                                    "booking_request", "New booking request",
                                    f"Booking {ref} ({booking['resource_type']}, "
                                    f"{booking['urgency']} urgency) is waiting for review.",
                                    created))
-            for step in steps:  # what the UPDATE in _batch does, step by step
-                steps_all.append((step["order"], booking, state["status"], step))
-                for column in ("status", "units", "actor", "reason", "at", "declined_at",
-                               "cancelled_at", "completed_at"):
-                    state[column] = step[column]
-                for column in ("approved_by", "approved_at"):  # coalesce(new, old)
-                    if step[column] is not None:
-                        state[column] = step[column]
+            # the columns the UPDATEs of _batch change, from their values at creation, then
+            # what each UPDATE does, step by step (approved_* take coalesce(new, old))
+            status, units, actor, reason, at = "pending", 0, user_id, None, created
+            approved_by = approved_at = declined_at = cancelled_at = completed_at = None
+            for step in steps:
+                steps_all.append((step["order"], booking_id, user_id, ref, status, step))
+                status, units, actor, reason, at = (step["status"], step["units"], step["actor"],
+                                                    step["reason"], step["at"])
+                declined_at, cancelled_at, completed_at = (step["declined_at"], step["cancelled_at"],
+                                                           step["completed_at"])
+                if step["approved_by"] is not None:
+                    approved_by = step["approved_by"]
+                if step["approved_at"] is not None:
+                    approved_at = step["approved_at"]
             b = booking
             bookings.append((
-                b["id"], b["booking_reference"], user_id, b["hospital_id"], b["resource_type"],
+                booking_id, ref, user_id, b["hospital_id"], b["resource_type"],
                 b["patient_name"], b["patient_age"], b["patient_gender"], b["medical_condition"],
                 b["urgency"], b["contact_phone"], b["relationship"], b["scheduled_date"],
-                b["scheduled_day"], b["hours"], state["status"], state["units"], b["amount_minor"],
-                state["actor"], state["reason"], state["approved_by"], state["approved_at"],
-                state["declined_at"], state["cancelled_at"], state["completed_at"], created,
-                state["at"]))
+                b["scheduled_day"], b["hours"], status, units, b["amount_minor"],
+                actor, reason, approved_by, approved_at, declined_at, cancelled_at, completed_at,
+                created, at))
             if payment:
                 payments.append(payment)
         steps_all.sort(key=lambda item: item[0])  # stable, like _batch's transition order
-        history = creation_history + [
-            (booking["id"], old, step["status"], step["actor"], step["reason"], step["at"])
-            for _, booking, old, step in steps_all]
-        notes = creation_notes + [
-            (booking["user_id"], booking["id"], f"booking_{step['status']}", f"Booking {step['status']}",
-             f"Your booking {booking['booking_reference']} is now {step['status']}"
+        creation_history.extend(
+            (booking_id, old, step["status"], step["actor"], step["reason"], step["at"])
+            for _, booking_id, _user, _ref, old, step in steps_all)
+        creation_notes.extend(
+            (user_id, booking_id, f"booking_{step['status']}", f"Booking {step['status']}",
+             f"Your booking {ref} is now {step['status']}"
              + (f": {step['reason']}" if step["reason"] else "."),
              step["at"])
-            for _, booking, _old, step in steps_all]
+            for _, booking_id, user_id, ref, _old, step in steps_all)
+        transactions, earnings, ids = [], [], {}
+        for p in payments:
+            ids[p["ref"]] = transaction_id = self.next_transaction_id
+            self.next_transaction_id += 1
+            transactions.append((transaction_id, p["ref"], p["booking_id"], p["user_id"],
+                                 p["hospital_id"], p["amount"], p["method"], p["status"], p["fee"],
+                                 p["share"], p["created_at"], p["updated_at"], p["completed_at"]))
+            if p["status"] == "completed":
+                earnings.append((p["hospital_id"], transaction_id, p["share"], p["fee"],
+                                 f"Booking payment {p['ref']}", p["completed_at"]))
+        ledger = [(balances, [(row[0], row[1], ids.get(row[2]), *row[3:]) for row in rows])
+                  for balances, rows in self._ledger_rounds()]
+        return bookings, creation_history, creation_notes, transactions, earnings, ledger
+
+    def _write_fast_rows(self, rows):
+        bookings, history, notes, transactions, earnings, ledger = rows
         with transaction(self.conn):
             self.conn.executemany(
                 """
@@ -439,7 +484,24 @@ class Loader:
                 """,
                 notes,
             )
-            self._write_payments(payments)
+            self.conn.executemany(
+                """
+                INSERT INTO transactions (id, transaction_ref, kind, booking_id, user_id,
+                    hospital_id, amount_minor, method, status, platform_fee_minor,
+                    hospital_share_minor, created_at, updated_at, completed_at)
+                VALUES (?, ?, 'booking_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                transactions,
+            )
+            self.conn.executemany(
+                """
+                INSERT INTO hospital_earnings (hospital_id, transaction_id, share_minor, fee_minor,
+                                               description, created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """,
+                earnings,
+            )
+            self._write_ledger(ledger, "?")
 
     def _write_payments(self, payments):
         self.conn.executemany(
@@ -577,9 +639,15 @@ class Loader:
         self.next_ledger_id += 1
 
     def _flush_ledger(self):
-        """Write the batch's ledger rows as the wallet code does: the balance first, then
-        the row that ends at it (a later migration's trigger insists on that order), so a
-        user's rows go in rounds: round k holds every user's k-th new row."""
+        # the trigger path: transactions got their ids from SQLite, look them up by reference
+        self._write_ledger(self._ledger_rounds(),
+                           "(SELECT id FROM transactions WHERE transaction_ref = ?)")
+
+    def _ledger_rounds(self):
+        """The batch's ledger rows in the order the wallet code writes them: the balance
+        first, then the row that ends at it (a later migration's trigger insists on that
+        order), so a user's rows go in rounds: round k holds every user's k-th new row.
+        Returns [(user_balance rows, balance_transactions rows)] per round."""
         for user_id, amount, ref, at in self._pending_debits:
             self._ledger_row(user_id, "debit", amount, ref, f"Payment {ref}", at)
         self._pending_debits.clear()
@@ -590,25 +658,29 @@ class Loader:
             if k == len(rounds):
                 rounds.append([])
             rounds[k].append(row)
-        for rows in rounds:
+        self._pending_ledger = []
+        return [([(row[1], row[6], row[8]) for row in rows], rows) for rows in rounds]
+
+    def _write_ledger(self, rounds, transaction_id_sql):
+        """transaction_id_sql: the SQL for the third column of a ledger row ('?' when the rows
+        carry the transaction id itself, a lookup when they carry its reference)."""
+        for balances, rows in rounds:
             self.conn.executemany(
                 """
                 INSERT INTO user_balance (user_id, balance_minor, updated_at) VALUES (?, ?, ?)
                 ON CONFLICT (user_id) DO UPDATE SET balance_minor = excluded.balance_minor,
                                                     updated_at = excluded.updated_at
                 """,
-                [(row[1], row[6], row[8]) for row in rows],
+                balances,
             )
             self.conn.executemany(
-                """
+                f"""
                 INSERT INTO balance_transactions (id, user_id, transaction_id, type, amount_minor,
                     balance_before_minor, balance_after_minor, description, created_at)
-                VALUES (?, ?, (SELECT id FROM transactions WHERE transaction_ref = ?),
-                        ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, {transaction_id_sql}, ?, ?, ?, ?, ?, ?)
                 """,
                 rows,
             )
-        self._pending_ledger.clear()
 
     # --- what was written -------------------------------------------------------------------
 
@@ -656,3 +728,60 @@ class Loader:
             )
         self.conn.execute("ANALYZE")
         self.seconds += time.perf_counter() - started
+
+
+# What _fast_rows reads and changes: copied into the generator process, and the changed part
+# copied back when it is done, so the parent continues exactly where the generator stopped.
+_GENERATOR_INPUT = ("now", "rng", "hospitals", "user_ids", "fast", "batch_size")
+_GENERATOR_STATE = ("rng", "next_booking_id", "next_ledger_id", "next_transaction_id",
+                    "reference_counters", "balances", "open_slots")
+
+
+def _generate(state, sizes, out):
+    """The generator process: a connection-less Loader producing the batches in order."""
+    loader = Loader.__new__(Loader)
+    loader.__dict__.update(state, conn=None, _pending_debits=[], _pending_ledger=[],
+                           _batch_slots=set())
+    for size in sizes:
+        # pickled here, in this process; plain tuples of str/int/None unpickle fast
+        out.send_bytes(pickle.dumps(loader._fast_rows(size), protocol=pickle.HIGHEST_PROTOCOL))
+    out.send_bytes(pickle.dumps({name: getattr(loader, name) for name in _GENERATOR_STATE},
+                                protocol=pickle.HIGHEST_PROTOCOL))
+    out.close()
+
+
+class _GeneratorProcess:
+    """Builds the fast path's rows in a second process while this one inserts: the pipe holds
+    one batch, so batch N+1 is generated while batch N is written. The draws are the same as
+    in-process generation (same state, same order), so a seed still gives the same data."""
+
+    def __init__(self, loader, sizes):
+        if loader._pending_debits or loader._pending_ledger:
+            raise RuntimeError("unflushed ledger rows: cannot hand generation over")
+        # fork: the child inherits the code and the pipe without re-importing the main module
+        # (scripts without a __main__ guard work). It never touches the inherited sqlite
+        # connection, and multiprocessing ends it with os._exit, so nothing closes it there.
+        context = multiprocessing.get_context("fork")
+        self.receiver, sender = context.Pipe(duplex=False)
+        state = {name: getattr(loader, name) for name in _GENERATOR_INPUT + _GENERATOR_STATE}
+        self.process = context.Process(target=_generate, args=(state, sizes, sender),
+                                       name="loader-generator", daemon=True)
+        self.process.start()
+        sender.close()  # only the child writes: EOF here when it exits
+
+    def next_batch(self):
+        try:
+            return pickle.loads(self.receiver.recv_bytes())
+        except EOFError:
+            raise RuntimeError("the loader's generator process ended early (see its traceback "
+                               "above)") from None
+
+    def finish(self, loader):
+        loader.__dict__.update(self.next_batch())
+        self.process.join()
+
+    def close(self):
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+        self.receiver.close()

@@ -27,9 +27,10 @@ def migrated(path):
     return conn
 
 
-def load(path, *, fast, bookings=700):
+def load(path, *, fast, bookings=700, generator_process=True):
     conn = migrated(path)
-    loader = Loader(conn, now=NOW, batch_size=300, fast=fast)  # several batches
+    loader = Loader(conn, now=NOW, batch_size=300, fast=fast,  # several batches
+                    generator_process=generator_process)
     loader.load_base(hospitals=6, users=60)
     loader.load_bookings(bookings)
     loader.finish()
@@ -65,6 +66,33 @@ def test_fast_load_writes_the_same_rows_as_the_triggers(tmp_path, fast_db):
     assert len(got["booking_status_history"]) > 700 and len(got["booking_notifications"]) > 1400
     for table in COMPARED:
         assert got[table] == expected[table], table
+
+
+def test_generator_process_writes_what_in_process_generation_writes(tmp_path, fast_db):
+    in_process = load(tmp_path / "in_process.db", fast=True, generator_process=False)
+    expected = contents(in_process)
+    in_process.close()
+    assert contents(fast_db) == expected
+
+
+def test_generator_process_hands_back_the_state_later_loads_continue_from(tmp_path):
+    """Two load_bookings calls (as benchmarks/run makes) write the same through the generator
+    process as in-process: ids, references, balances and the random stream come back from the
+    child, so the second call continues where the first one's child stopped."""
+    def two_calls(path, generator_process):
+        conn = migrated(path)
+        loader = Loader(conn, now=NOW, batch_size=300, generator_process=generator_process)
+        loader.load_base(hospitals=6, users=60)
+        loader.load_bookings(400)
+        loader.load_bookings(300)
+        loader.finish()
+        return conn
+
+    split, whole = two_calls(tmp_path / "split.db", True), two_calls(tmp_path / "whole.db", False)
+    assert contents(split) == contents(whole)
+    assert invariants.check_all(split) == []
+    split.close()
+    whole.close()
 
 
 def test_fast_load_keeps_invariants_and_restores_the_schema(tmp_path, fast_db):
