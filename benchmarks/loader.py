@@ -28,6 +28,7 @@ import multiprocessing
 import pickle
 import random
 import time
+from bisect import bisect
 from datetime import timedelta
 from pathlib import Path
 
@@ -103,8 +104,23 @@ _RESOURCE_CHOICE = _cumulative((name, spec[0]) for name, spec in RESOURCES.items
 
 
 def _pick(rng, choice):
+    """rng.choices(values, cum_weights=cumulative)[0], with the same draw and result."""
     values, cumulative = choice
-    return rng.choices(values, cum_weights=cumulative)[0]
+    return values[bisect(cumulative, rng.random() * cumulative[-1], 0, len(values) - 1)]
+
+
+GENDERS = ("male", "female", "other")
+RELATIONSHIPS = ("spouse", "parent", "child", "sibling")
+
+
+def _step(booking_id, order, status, units, actor, reason, at, stamp, approved_by=None):
+    """One status transition (what one UPDATE of _batch sets): ``at`` (ISO) is also the value
+    of the ``stamp`` column; the other stamps are NULL."""
+    step = {"id": booking_id, "order": order, "status": status, "units": units, "actor": actor,
+            "reason": reason, "at": at, "approved_by": approved_by, "approved_at": None,
+            "declined_at": None, "cancelled_at": None, "completed_at": None}
+    step[stamp] = at
+    return step
 
 
 def _iso(moment):
@@ -526,90 +542,88 @@ class Loader:
         self._flush_ledger()
 
     def _one_booking(self):
+        # The draws of random.Random.choice/randint/randrange, made straight from _randbelow as
+        # CPython's random.py makes them (same calls, same results: tests/test_loader.py checks
+        # it against the public methods); their argument-checking wrappers were a third of the
+        # row generation time. choice(s) = s[below(len(s))], randint(a, b) = a + below(b - a + 1).
         rng = self.rng
+        below = rng._randbelow
         booking_id = self.next_booking_id
         self.next_booking_id += 1
-        hospital = rng.choice(self.hospitals)
+        hospitals = self.hospitals
+        hospital = hospitals[below(len(hospitals))]
+        hospital_id = hospital["id"]
         resource_type = _pick(rng, _RESOURCE_CHOICE)
         status = _pick(rng, _STATE_CHOICE)
         urgency = _pick(rng, _URGENCY_CHOICE)
-        hours = rng.randint(*RESOURCES[resource_type][2])
+        low, high = RESOURCES[resource_type][2]
+        hours = low + below(high - low + 1)
         amount, _ = calculate_amount(hospital["prices"][resource_type], hours, urgency)
         if status in ("pending", "approved"):
-            created = self.now - timedelta(minutes=rng.randint(5, 14 * 24 * 60))
-            user_id, scheduled = self._open_slot(hospital["id"], resource_type)
+            created = self.now - timedelta(minutes=5 + below(14 * 24 * 60 - 5 + 1))
+            user_id, scheduled = self._open_slot(hospital_id, resource_type)
         else:
+            user_ids = self.user_ids
             while True:
-                created = self.now - timedelta(minutes=rng.randint(60 * 24 * 30, HISTORY_DAYS * 24 * 60))
-                user_id = rng.choice(self.user_ids)
-                scheduled = created + timedelta(hours=rng.randint(2, 14 * 24))
+                created = self.now - timedelta(
+                    minutes=60 * 24 * 30 + below(HISTORY_DAYS * 24 * 60 - 60 * 24 * 30 + 1))
+                user_id = user_ids[below(len(user_ids))]
+                scheduled = created + timedelta(hours=2 + below(14 * 24 - 2 + 1))
                 # inserted 'pending' before its transitions run: unique within the batch too
-                slot = (user_id, hospital["id"], resource_type, (scheduled + DHAKA_OFFSET).date())
+                slot = (user_id, hospital_id, resource_type, (scheduled + DHAKA_OFFSET).date())
                 if slot not in self._batch_slots:
                     self._batch_slots.add(slot)
                     break
         year = created.year
-        self.reference_counters[year] = self.reference_counters.get(year, 0) + 1
-        local = scheduled + DHAKA_OFFSET
+        counter = self.reference_counters[year] = self.reference_counters.get(year, 0) + 1
+        created_at = _iso(created)
         booking = {
             "id": booking_id,
-            "booking_reference": f"RC-{year}-{self.reference_counters[year]:06d}",
-            "user_id": user_id, "hospital_id": hospital["id"], "resource_type": resource_type,
-            "patient_name": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
-            "patient_age": rng.randint(0, 95), "patient_gender": rng.choice(("male", "female", "other")),
-            "medical_condition": rng.choice(CONDITIONS), "urgency": urgency,
-            "contact_phone": f"+88018{rng.randrange(10**8):08d}",
-            "relationship": rng.choice(("spouse", "parent", "child", "sibling")),
-            "scheduled_date": _iso(scheduled), "scheduled_day": local.date().isoformat(),
-            "hours": hours, "amount_minor": amount, "created_at": _iso(created),
+            "booking_reference": f"RC-{year}-{counter:06d}",
+            "user_id": user_id, "hospital_id": hospital_id, "resource_type": resource_type,
+            "patient_name": f"{FIRST[below(len(FIRST))]} {LAST[below(len(LAST))]}",
+            "patient_age": below(96), "patient_gender": GENDERS[below(3)],
+            "medical_condition": CONDITIONS[below(len(CONDITIONS))], "urgency": urgency,
+            "contact_phone": f"+88018{below(10**8):08d}",
+            "relationship": RELATIONSHIPS[below(4)],
+            "scheduled_date": _iso(scheduled),
+            "scheduled_day": (scheduled + DHAKA_OFFSET).date().isoformat(),
+            "hours": hours, "amount_minor": amount, "created_at": created_at,
         }
         steps, payment = [], None
         authority = hospital["authority_id"]
-        decided = created + timedelta(minutes=rng.randint(5, 600))
+        decided = created + timedelta(minutes=5 + below(600 - 5 + 1))
         if status in ("approved", "completed") or (status == "cancelled" and rng.random() < 0.5):
-            steps.append(self._step(booking_id, 1, "approved", 1, authority, None, decided,
-                                    approved_by=authority, approved_at=decided))
+            steps.append(_step(booking_id, 1, "approved", 1, authority, None, _iso(decided),
+                               "approved_at", approved_by=authority))
             if status == "approved":
                 payment = self._payment(booking, hospital, "pending", decided)
         if status == "completed":
             finished = scheduled + timedelta(hours=hours)
-            steps.append(self._step(booking_id, 2, "completed", 0, authority, None, finished,
-                                    completed_at=finished))
+            steps.append(_step(booking_id, 2, "completed", 0, authority, None, _iso(finished),
+                               "completed_at"))
             payment = self._payment(booking, hospital, "completed", decided + timedelta(minutes=30))
         elif status == "declined":
-            steps.append(self._step(booking_id, 1, "declined", 0, authority, "No capacity on that day",
-                                    decided, declined_at=decided))
+            steps.append(_step(booking_id, 1, "declined", 0, authority, "No capacity on that day",
+                               _iso(decided), "declined_at"))
         elif status == "cancelled":
-            cancelled = decided + timedelta(minutes=rng.randint(10, 3000))
-            steps.append(self._step(booking_id, 2, "cancelled", 0, user_id, "Plans changed",
-                                    cancelled, cancelled_at=cancelled))
+            cancelled = decided + timedelta(minutes=10 + below(3000 - 10 + 1))
+            steps.append(_step(booking_id, 2, "cancelled", 0, user_id, "Plans changed",
+                               _iso(cancelled), "cancelled_at"))
         return booking, steps, payment
 
     def _open_slot(self, hospital_id, resource_type):
         """A user and a future time with no other open booking of theirs for that
         hospital, type and day (the schema allows one)."""
+        below, user_ids = self.rng._randbelow, self.user_ids
         while True:
-            user_id = self.rng.choice(self.user_ids)
-            scheduled = self.now + timedelta(minutes=self.rng.randint(24 * 60, 40 * 24 * 60))
+            user_id = user_ids[below(len(user_ids))]  # rng.choice
+            scheduled = self.now + timedelta(minutes=24 * 60 + below(40 * 24 * 60 - 24 * 60 + 1))
             day = (scheduled + DHAKA_OFFSET).date()
             slot = (user_id, hospital_id, resource_type, day)
             if slot not in self.open_slots:
                 self.open_slots.add(slot)
                 return user_id, scheduled
-
-    @staticmethod
-    def _step(booking_id, order, status, units, actor, reason, at, **stamps):
-        at_iso = _iso(at)
-
-        def stamp(name):
-            moment = stamps.get(name)
-            return None if moment is None else at_iso if moment == at else _iso(moment)
-
-        return {"id": booking_id, "order": order, "status": status, "units": units,
-                "actor": actor, "reason": reason, "at": at_iso,
-                "approved_by": stamps.get("approved_by"), "approved_at": stamp("approved_at"),
-                "declined_at": stamp("declined_at"), "cancelled_at": stamp("cancelled_at"),
-                "completed_at": stamp("completed_at")}
 
     def _payment(self, booking, hospital, status, at):
         amount = booking["amount_minor"]

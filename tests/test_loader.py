@@ -1,5 +1,6 @@
 """benchmarks/loader.py: the fast bulk load writes exactly what the trigger path writes,
 leaves every invariant holding, and puts the schema (indexes, triggers) back as migrated."""
+import random
 from datetime import datetime, timezone
 
 import pytest
@@ -111,3 +112,19 @@ def test_fast_load_still_fires_the_booking_triggers_afterwards(fast_db):
     fast_db.execute("UPDATE bookings SET status = 'declined' WHERE id = ?", (booking["id"],))
     after = fast_db.execute("SELECT count(*) AS n FROM booking_status_history").fetchone()["n"]
     assert after == before + 1
+
+
+def test_the_loaders_draws_are_the_random_modules_draws():
+    """_one_booking draws through rng._randbelow and _pick for speed: the same values, from the
+    same generator state, as random.Random's choice/randint/randrange/choices."""
+    from benchmarks.loader import _STATE_CHOICE, _pick
+
+    ours, theirs = random.Random(7), random.Random(7)
+    values, cumulative = _STATE_CHOICE
+    people = list(range(50, 10_050))
+    for _ in range(2_000):
+        assert _pick(ours, _STATE_CHOICE) == theirs.choices(values, cum_weights=cumulative)[0]
+        assert people[ours._randbelow(len(people))] == theirs.choice(people)
+        assert 60 + ours._randbelow(3000 - 60 + 1) == theirs.randint(60, 3000)
+        assert ours._randbelow(10**8) == theirs.randrange(10**8)
+    assert ours.getstate() == theirs.getstate()
