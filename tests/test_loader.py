@@ -100,9 +100,29 @@ def test_fast_load_keeps_invariants_and_restores_the_schema(tmp_path, fast_db):
     assert invariants.check_all(fast_db) == []
     fresh = migrated(tmp_path / "fresh.db")
     assert schema(fast_db) == schema(fresh)
-    assert fast_db.execute("PRAGMA synchronous").fetchone()["synchronous"] == \
-        fresh.execute("PRAGMA synchronous").fetchone()["synchronous"]
+    for pragma in ("synchronous", "foreign_keys"):
+        assert fast_db.execute(f"PRAGMA {pragma}").fetchone()[pragma] == \
+            fresh.execute(f"PRAGMA {pragma}").fetchone()[pragma]
     fresh.close()
+
+
+def test_fast_load_refuses_a_dangling_reference(tmp_path, monkeypatch):
+    """Foreign keys are off during the fast load and checked in bulk at its end."""
+    fast_rows = Loader._fast_rows
+
+    def with_a_stranger(self, size):
+        bookings, *rest = fast_rows(self, size)
+        bookings[0] = (*bookings[0][:2], 999_999, *bookings[0][3:])  # user_id: no such user
+        return (bookings, *rest)
+
+    monkeypatch.setattr(Loader, "_fast_rows", with_a_stranger)
+    conn = migrated(tmp_path / "dangling.db")
+    loader = Loader(conn, now=NOW, batch_size=300, generator_process=False)
+    loader.load_base(hospitals=6, users=60)
+    with pytest.raises(RuntimeError, match="dangling references"):
+        loader.load_bookings(300)
+    assert conn.execute("PRAGMA foreign_keys").fetchone()["foreign_keys"] == 1
+    conn.close()
 
 
 def test_fast_load_still_fires_the_booking_triggers_afterwards(fast_db):
