@@ -7,6 +7,7 @@ end to end (insert + index/trigger rebuild + finish). The machine may be shared,
 prints the CPU seconds this process used.
 """
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -47,16 +48,22 @@ def main(argv=None):
         loader.finish()
         finish = time.perf_counter() - finish_started
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        child_cpu = children.ru_utime + children.ru_stime  # the row generator process
         rows = sum(loader.table_rows().values()) - before
         print(f"bulk load: {args.bookings:,} bookings, {rows:,} rows in all tables")
         phase = "through triggers, indexes kept" if args.through_triggers else "indexes/triggers off"
         print(f"  insert phase ({phase}): {loader.insert_seconds:6.1f} s  "
-              f"{rows / loader.insert_seconds:9,.0f} rows/s")
+              f"{rows / loader.insert_seconds:9,.0f} rows/s"
+              + (f"  (of which {loader.generator_wait_seconds:.1f} s waiting for the row "
+                 f"generator process)" if loader.generator_process and loader.fast else ""))
         print(f"  index + trigger rebuild: {loader.rebuild_seconds:6.1f} s")
         print(f"  finish (counters, ANALYZE): {finish:6.1f} s")
         print(f"  end to end: {seconds:6.1f} s  "
               f"{rows / seconds:9,.0f} rows/s  ({args.bookings / seconds:,.0f} bookings/s; "
               f"{cpu:.1f} s CPU in this process, {rows / cpu:,.0f} rows per CPU second)")
+        print(f"  CPU: {cpu:.1f} s this process + {child_cpu:.1f} s row generator process = "
+              f"{cpu + child_cpu:.1f} s, {rows / (cpu + child_cpu):,.0f} rows per CPU second")
         if args.no_check:
             return 0
         violations = invariants.check_all(conn)

@@ -11,7 +11,9 @@ That is the ``fast=False`` path. The default bulk mode drops the booking trigger
 tables' secondary indexes for the load, inserts each booking in its final state with exactly
 the history and notification rows the triggers would have written (tests/test_loader.py
 compares the two paths row for row), then rebuilds indexes and triggers from their
-definitions and checks they are all back.
+definitions and checks they are all back. Foreign keys are off during that load and checked in
+bulk at its end (PRAGMA foreign_key_check). The rows are built in a second process, one batch
+ahead of the inserts (_GeneratorProcess), with the same draws as in-process generation.
 
 States (of the whole set): completed 62 %, cancelled 15 %, declined 10 %,
 pending 9 %, approved 4 %. Open bookings (pending, approved) are scheduled in the
@@ -24,8 +26,11 @@ hold, so app.ops.invariants holds on the loaded data.
 """
 import importlib.util
 import json
+import multiprocessing
+import pickle
 import random
 import time
+from bisect import bisect
 from datetime import timedelta
 from pathlib import Path
 
@@ -101,8 +106,23 @@ _RESOURCE_CHOICE = _cumulative((name, spec[0]) for name, spec in RESOURCES.items
 
 
 def _pick(rng, choice):
+    """rng.choices(values, cum_weights=cumulative)[0], with the same draw and result."""
     values, cumulative = choice
-    return rng.choices(values, cum_weights=cumulative)[0]
+    return values[bisect(cumulative, rng.random() * cumulative[-1], 0, len(values) - 1)]
+
+
+GENDERS = ("male", "female", "other")
+RELATIONSHIPS = ("spouse", "parent", "child", "sibling")
+
+
+def _step(booking_id, order, status, units, actor, reason, at, stamp, approved_by=None):
+    """One status transition (what one UPDATE of _batch sets): ``at`` (ISO) is also the value
+    of the ``stamp`` column; the other stamps are NULL."""
+    step = {"id": booking_id, "order": order, "status": status, "units": units, "actor": actor,
+            "reason": reason, "at": at, "approved_by": approved_by, "approved_at": None,
+            "declined_at": None, "cancelled_at": None, "completed_at": None}
+    step[stamp] = at
+    return step
 
 
 def _iso(moment):
@@ -114,15 +134,19 @@ def _iso(moment):
 class Loader:
     """Keeps what later stages need (ids, prices, wallet balances) between load() calls."""
 
-    def __init__(self, conn, *, now, seed=20261121, batch_size=20_000, fast=True):
+    def __init__(self, conn, *, now, seed=20261121, batch_size=20_000, fast=True,
+                 generator_process=True):
         if now.utcoffset() != timedelta(0):
             raise ValueError("the loader works in UTC: pass now in UTC")
         self.conn = conn
         # fast: triggers and secondary indexes off during the load, the triggers' rows written
         # here; otherwise every row goes through the triggers as the service writes it
         self.fast = fast
+        # fast mode: build the rows in a second process, pipelined with the inserts
+        self.generator_process = generator_process
         self.insert_seconds = 0.0  # the batches alone (fast mode: indexes/triggers off)
         self.rebuild_seconds = 0.0  # recreating indexes and triggers afterwards
+        self.generator_wait_seconds = 0.0  # of insert_seconds: waiting for the generator process
         self.now = now
         self.rng = random.Random(seed)
         self.batch_size = batch_size
@@ -131,6 +155,7 @@ class Loader:
         self.admin_id = None
         self.next_booking_id = 1
         self.next_ledger_id = 1
+        self.next_transaction_id = None  # fast mode: set from the table when a load starts
         self.reference_counters = {}  # year -> last value
         self.balances = {}  # user id -> wallet balance (minor)
         self.open_slots = set()  # (user, hospital, type, day) of pending/approved bookings
@@ -240,19 +265,41 @@ class Loader:
     # --- bookings ---------------------------------------------------------------------------
 
     def load_bookings(self, count, *, progress=None):
-        """Add ``count`` bookings (in batches, one transaction each); returns the seconds taken."""
+        """Add ``count`` bookings (in batches, one transaction each); returns the seconds taken.
+        Fast mode generates the batches in a second process (see _GeneratorProcess), one
+        batch ahead of the inserts, unless ``generator_process`` is False."""
+        sizes = [min(self.batch_size, count - done) for done in range(0, count, self.batch_size)]
         done, spent = 0, 0.0
         saved = self._bulk_begin() if self.fast else None
+        generator = None
         try:
-            while done < count:
-                size = min(self.batch_size, count - done)
+            if self.fast:
+                # ids as SQLite would give them (INTEGER PRIMARY KEY: max + 1), so the earnings
+                # and ledger rows need no lookup by reference
+                self.next_transaction_id = self.conn.execute(
+                    "SELECT coalesce(max(id), 0) + 1 AS n FROM transactions").fetchone()["n"]
+                if self.generator_process and sizes:
+                    generator = _GeneratorProcess(self, sizes)
+            for size in sizes:
                 started = time.perf_counter()
-                self._batch(size)
+                if generator is not None:
+                    self._write_fast_rows(generator.next_batch())
+                elif self.fast:
+                    self._write_fast_rows(self._fast_rows(size))
+                else:
+                    self._batch(size)
                 spent += time.perf_counter() - started
                 done += size
                 if progress:
                     progress(done, count, spent)
+            if generator is not None:
+                started = time.perf_counter()
+                generator.finish(self)  # the state later stages need: balances, ids, counters
+                spent += time.perf_counter() - started
         finally:
+            if generator is not None:
+                generator.close()
+                self.generator_wait_seconds += generator.wait_seconds
             self.insert_seconds += spent
             if saved is not None:
                 started = time.perf_counter()
@@ -283,13 +330,16 @@ class Loader:
             f"AND tbl_name IN ({placeholders}) ORDER BY rowid", REBUILT_INDEX_TABLES)]
         saved = {"triggers": triggers, "indexes": indexes, "pragmas": {
             name: conn.execute(f"PRAGMA {name}").fetchone()[name]
-            for name in ("synchronous", "cache_size", "temp_store")}}
+            for name in ("synchronous", "cache_size", "temp_store", "foreign_keys")}}
         with transaction(conn):
             for name in expected:
                 conn.execute(f"DROP TRIGGER {name}")
             for name, _ in indexes:
                 conn.execute(f"DROP INDEX {name}")
         conn.execute("PRAGMA synchronous = OFF")
+        # references are checked once, in bulk, by _bulk_end (PRAGMA foreign_key_check over the
+        # whole database): ~5 s at 1M bookings against ~14 s for checking row by row
+        conn.execute("PRAGMA foreign_keys = OFF")
         conn.execute("PRAGMA temp_store = MEMORY")  # the index rebuilds sort in memory
         # the unique autoindexes (booking reference, transaction ref) stay and take random
         # inserts: keep them in cache (256 MB at most; a larger setting is kept)
@@ -299,7 +349,8 @@ class Loader:
 
     def _bulk_end(self, saved):
         """Rebuild the indexes (the unique ones re-check the loaded data as they go) and the
-        triggers from their definitions, restore durability, and verify all are back."""
+        triggers from their definitions, restore durability and foreign key enforcement,
+        verify all are back, and check every reference the load wrote."""
         conn = self.conn
         with transaction(conn):
             for _, sql in saved["indexes"]:
@@ -313,10 +364,11 @@ class Loader:
                    | {_trigger_name(sql) for sql in saved["triggers"]}) - present
         if missing:
             raise RuntimeError(f"bulk load did not restore {sorted(missing)}")
+        broken = conn.execute("PRAGMA foreign_key_check").fetchmany(5)
+        if broken:
+            raise RuntimeError(f"bulk load wrote rows with dangling references, e.g. {broken}")
 
     def _batch(self, size):
-        if self.fast:
-            return self._fast_batch(size)
         inserts, transitions, payments = [], [], []
         self._batch_slots = set()
         for _ in range(size):
@@ -356,59 +408,79 @@ class Loader:
             )
             self._write_payments(payments)
 
-    def _fast_batch(self, size):
-        """The same bookings as _batch (same random draws), inserted in their final state, with
-        the rows the booking triggers would have written, in the order they would have written
-        them: per booking its creation history row and notifications, then every approval or
-        decline, then every completion or cancellation (tests/test_loader.py compares both)."""
+    def _fast_rows(self, size):
+        """The same bookings as _batch (same random draws) in their final state, with the rows
+        the booking triggers would have written, in the order they would have written them:
+        per booking its creation history row and notifications, then every approval or
+        decline, then every completion or cancellation (tests/test_loader.py compares both).
+        Pure Python, no database: it runs in the generator process (see load_bookings).
+        Transaction ids are assigned here, in insert order, as SQLite would assign them."""
         bookings, creation_history, creation_notes, steps_all, payments = [], [], [], [], []
         self._batch_slots = set()
         authorities = {h["id"]: h["authority_id"] for h in self.hospitals}
         for _ in range(size):
             booking, steps, payment = self._one_booking()
-            ref, created, user_id = booking["booking_reference"], booking["created_at"], booking["user_id"]
-            # the columns the UPDATEs of _batch change, from their values at creation
-            state = {"status": "pending", "units": 0, "actor": user_id, "reason": None,
-                     "at": created, "approved_by": None, "approved_at": None,
-                     "declined_at": None, "cancelled_at": None, "completed_at": None}
-            creation_history.append((booking["id"], None, "pending", user_id, None, created))
-            creation_notes.append((user_id, booking["id"], "booking_created", "Booking request received",
+            booking_id, ref, created = booking["id"], booking["booking_reference"], booking["created_at"]
+            user_id = booking["user_id"]
+            creation_history.append((booking_id, None, "pending", user_id, None, created))
+            creation_notes.append((user_id, booking_id, "booking_created", "Booking request received",
                                    f"Your booking {ref} is waiting for the hospital's decision.",
                                    created))
-            creation_notes.append((authorities[booking["hospital_id"]], booking["id"],
+            creation_notes.append((authorities[booking["hospital_id"]], booking_id,
                                    "booking_request", "New booking request",
                                    f"Booking {ref} ({booking['resource_type']}, "
                                    f"{booking['urgency']} urgency) is waiting for review.",
                                    created))
-            for step in steps:  # what the UPDATE in _batch does, step by step
-                steps_all.append((step["order"], booking, state["status"], step))
-                for column in ("status", "units", "actor", "reason", "at", "declined_at",
-                               "cancelled_at", "completed_at"):
-                    state[column] = step[column]
-                for column in ("approved_by", "approved_at"):  # coalesce(new, old)
-                    if step[column] is not None:
-                        state[column] = step[column]
+            # the columns the UPDATEs of _batch change, from their values at creation, then
+            # what each UPDATE does, step by step (approved_* take coalesce(new, old))
+            status, units, actor, reason, at = "pending", 0, user_id, None, created
+            approved_by = approved_at = declined_at = cancelled_at = completed_at = None
+            for step in steps:
+                steps_all.append((step["order"], booking_id, user_id, ref, status, step))
+                status, units, actor, reason, at = (step["status"], step["units"], step["actor"],
+                                                    step["reason"], step["at"])
+                declined_at, cancelled_at, completed_at = (step["declined_at"], step["cancelled_at"],
+                                                           step["completed_at"])
+                if step["approved_by"] is not None:
+                    approved_by = step["approved_by"]
+                if step["approved_at"] is not None:
+                    approved_at = step["approved_at"]
             b = booking
             bookings.append((
-                b["id"], b["booking_reference"], user_id, b["hospital_id"], b["resource_type"],
+                booking_id, ref, user_id, b["hospital_id"], b["resource_type"],
                 b["patient_name"], b["patient_age"], b["patient_gender"], b["medical_condition"],
                 b["urgency"], b["contact_phone"], b["relationship"], b["scheduled_date"],
-                b["scheduled_day"], b["hours"], state["status"], state["units"], b["amount_minor"],
-                state["actor"], state["reason"], state["approved_by"], state["approved_at"],
-                state["declined_at"], state["cancelled_at"], state["completed_at"], created,
-                state["at"]))
+                b["scheduled_day"], b["hours"], status, units, b["amount_minor"],
+                actor, reason, approved_by, approved_at, declined_at, cancelled_at, completed_at,
+                created, at))
             if payment:
                 payments.append(payment)
         steps_all.sort(key=lambda item: item[0])  # stable, like _batch's transition order
-        history = creation_history + [
-            (booking["id"], old, step["status"], step["actor"], step["reason"], step["at"])
-            for _, booking, old, step in steps_all]
-        notes = creation_notes + [
-            (booking["user_id"], booking["id"], f"booking_{step['status']}", f"Booking {step['status']}",
-             f"Your booking {booking['booking_reference']} is now {step['status']}"
+        creation_history.extend(
+            (booking_id, old, step["status"], step["actor"], step["reason"], step["at"])
+            for _, booking_id, _user, _ref, old, step in steps_all)
+        creation_notes.extend(
+            (user_id, booking_id, f"booking_{step['status']}", f"Booking {step['status']}",
+             f"Your booking {ref} is now {step['status']}"
              + (f": {step['reason']}" if step["reason"] else "."),
              step["at"])
-            for _, booking, _old, step in steps_all]
+            for _, booking_id, user_id, ref, _old, step in steps_all)
+        transactions, earnings, ids = [], [], {}
+        for p in payments:
+            ids[p["ref"]] = transaction_id = self.next_transaction_id
+            self.next_transaction_id += 1
+            transactions.append((transaction_id, p["ref"], p["booking_id"], p["user_id"],
+                                 p["hospital_id"], p["amount"], p["method"], p["status"], p["fee"],
+                                 p["share"], p["created_at"], p["updated_at"], p["completed_at"]))
+            if p["status"] == "completed":
+                earnings.append((p["hospital_id"], transaction_id, p["share"], p["fee"],
+                                 f"Booking payment {p['ref']}", p["completed_at"]))
+        ledger = [(balances, [(row[0], row[1], ids.get(row[2]), *row[3:]) for row in rows])
+                  for balances, rows in self._ledger_rounds()]
+        return bookings, creation_history, creation_notes, transactions, earnings, ledger
+
+    def _write_fast_rows(self, rows):
+        bookings, history, notes, transactions, earnings, ledger = rows
         with transaction(self.conn):
             self.conn.executemany(
                 """
@@ -439,7 +511,24 @@ class Loader:
                 """,
                 notes,
             )
-            self._write_payments(payments)
+            self.conn.executemany(
+                """
+                INSERT INTO transactions (id, transaction_ref, kind, booking_id, user_id,
+                    hospital_id, amount_minor, method, status, platform_fee_minor,
+                    hospital_share_minor, created_at, updated_at, completed_at)
+                VALUES (?, ?, 'booking_payment', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                transactions,
+            )
+            self.conn.executemany(
+                """
+                INSERT INTO hospital_earnings (hospital_id, transaction_id, share_minor, fee_minor,
+                                               description, created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """,
+                earnings,
+            )
+            self._write_ledger(ledger, "?")
 
     def _write_payments(self, payments):
         self.conn.executemany(
@@ -464,90 +553,88 @@ class Loader:
         self._flush_ledger()
 
     def _one_booking(self):
+        # The draws of random.Random.choice/randint/randrange, made straight from _randbelow as
+        # CPython's random.py makes them (same calls, same results: tests/test_loader.py checks
+        # it against the public methods); their argument-checking wrappers were a third of the
+        # row generation time. choice(s) = s[below(len(s))], randint(a, b) = a + below(b - a + 1).
         rng = self.rng
+        below = rng._randbelow
         booking_id = self.next_booking_id
         self.next_booking_id += 1
-        hospital = rng.choice(self.hospitals)
+        hospitals = self.hospitals
+        hospital = hospitals[below(len(hospitals))]
+        hospital_id = hospital["id"]
         resource_type = _pick(rng, _RESOURCE_CHOICE)
         status = _pick(rng, _STATE_CHOICE)
         urgency = _pick(rng, _URGENCY_CHOICE)
-        hours = rng.randint(*RESOURCES[resource_type][2])
+        low, high = RESOURCES[resource_type][2]
+        hours = low + below(high - low + 1)
         amount, _ = calculate_amount(hospital["prices"][resource_type], hours, urgency)
         if status in ("pending", "approved"):
-            created = self.now - timedelta(minutes=rng.randint(5, 14 * 24 * 60))
-            user_id, scheduled = self._open_slot(hospital["id"], resource_type)
+            created = self.now - timedelta(minutes=5 + below(14 * 24 * 60 - 5 + 1))
+            user_id, scheduled = self._open_slot(hospital_id, resource_type)
         else:
+            user_ids = self.user_ids
             while True:
-                created = self.now - timedelta(minutes=rng.randint(60 * 24 * 30, HISTORY_DAYS * 24 * 60))
-                user_id = rng.choice(self.user_ids)
-                scheduled = created + timedelta(hours=rng.randint(2, 14 * 24))
+                created = self.now - timedelta(
+                    minutes=60 * 24 * 30 + below(HISTORY_DAYS * 24 * 60 - 60 * 24 * 30 + 1))
+                user_id = user_ids[below(len(user_ids))]
+                scheduled = created + timedelta(hours=2 + below(14 * 24 - 2 + 1))
                 # inserted 'pending' before its transitions run: unique within the batch too
-                slot = (user_id, hospital["id"], resource_type, (scheduled + DHAKA_OFFSET).date())
+                slot = (user_id, hospital_id, resource_type, (scheduled + DHAKA_OFFSET).date())
                 if slot not in self._batch_slots:
                     self._batch_slots.add(slot)
                     break
         year = created.year
-        self.reference_counters[year] = self.reference_counters.get(year, 0) + 1
-        local = scheduled + DHAKA_OFFSET
+        counter = self.reference_counters[year] = self.reference_counters.get(year, 0) + 1
+        created_at = _iso(created)
         booking = {
             "id": booking_id,
-            "booking_reference": f"RC-{year}-{self.reference_counters[year]:06d}",
-            "user_id": user_id, "hospital_id": hospital["id"], "resource_type": resource_type,
-            "patient_name": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
-            "patient_age": rng.randint(0, 95), "patient_gender": rng.choice(("male", "female", "other")),
-            "medical_condition": rng.choice(CONDITIONS), "urgency": urgency,
-            "contact_phone": f"+88018{rng.randrange(10**8):08d}",
-            "relationship": rng.choice(("spouse", "parent", "child", "sibling")),
-            "scheduled_date": _iso(scheduled), "scheduled_day": local.date().isoformat(),
-            "hours": hours, "amount_minor": amount, "created_at": _iso(created),
+            "booking_reference": f"RC-{year}-{counter:06d}",
+            "user_id": user_id, "hospital_id": hospital_id, "resource_type": resource_type,
+            "patient_name": f"{FIRST[below(len(FIRST))]} {LAST[below(len(LAST))]}",
+            "patient_age": below(96), "patient_gender": GENDERS[below(3)],
+            "medical_condition": CONDITIONS[below(len(CONDITIONS))], "urgency": urgency,
+            "contact_phone": f"+88018{below(10**8):08d}",
+            "relationship": RELATIONSHIPS[below(4)],
+            "scheduled_date": _iso(scheduled),
+            "scheduled_day": (scheduled + DHAKA_OFFSET).date().isoformat(),
+            "hours": hours, "amount_minor": amount, "created_at": created_at,
         }
         steps, payment = [], None
         authority = hospital["authority_id"]
-        decided = created + timedelta(minutes=rng.randint(5, 600))
+        decided = created + timedelta(minutes=5 + below(600 - 5 + 1))
         if status in ("approved", "completed") or (status == "cancelled" and rng.random() < 0.5):
-            steps.append(self._step(booking_id, 1, "approved", 1, authority, None, decided,
-                                    approved_by=authority, approved_at=decided))
+            steps.append(_step(booking_id, 1, "approved", 1, authority, None, _iso(decided),
+                               "approved_at", approved_by=authority))
             if status == "approved":
                 payment = self._payment(booking, hospital, "pending", decided)
         if status == "completed":
             finished = scheduled + timedelta(hours=hours)
-            steps.append(self._step(booking_id, 2, "completed", 0, authority, None, finished,
-                                    completed_at=finished))
+            steps.append(_step(booking_id, 2, "completed", 0, authority, None, _iso(finished),
+                               "completed_at"))
             payment = self._payment(booking, hospital, "completed", decided + timedelta(minutes=30))
         elif status == "declined":
-            steps.append(self._step(booking_id, 1, "declined", 0, authority, "No capacity on that day",
-                                    decided, declined_at=decided))
+            steps.append(_step(booking_id, 1, "declined", 0, authority, "No capacity on that day",
+                               _iso(decided), "declined_at"))
         elif status == "cancelled":
-            cancelled = decided + timedelta(minutes=rng.randint(10, 3000))
-            steps.append(self._step(booking_id, 2, "cancelled", 0, user_id, "Plans changed",
-                                    cancelled, cancelled_at=cancelled))
+            cancelled = decided + timedelta(minutes=10 + below(3000 - 10 + 1))
+            steps.append(_step(booking_id, 2, "cancelled", 0, user_id, "Plans changed",
+                               _iso(cancelled), "cancelled_at"))
         return booking, steps, payment
 
     def _open_slot(self, hospital_id, resource_type):
         """A user and a future time with no other open booking of theirs for that
         hospital, type and day (the schema allows one)."""
+        below, user_ids = self.rng._randbelow, self.user_ids
         while True:
-            user_id = self.rng.choice(self.user_ids)
-            scheduled = self.now + timedelta(minutes=self.rng.randint(24 * 60, 40 * 24 * 60))
+            user_id = user_ids[below(len(user_ids))]  # rng.choice
+            scheduled = self.now + timedelta(minutes=24 * 60 + below(40 * 24 * 60 - 24 * 60 + 1))
             day = (scheduled + DHAKA_OFFSET).date()
             slot = (user_id, hospital_id, resource_type, day)
             if slot not in self.open_slots:
                 self.open_slots.add(slot)
                 return user_id, scheduled
-
-    @staticmethod
-    def _step(booking_id, order, status, units, actor, reason, at, **stamps):
-        at_iso = _iso(at)
-
-        def stamp(name):
-            moment = stamps.get(name)
-            return None if moment is None else at_iso if moment == at else _iso(moment)
-
-        return {"id": booking_id, "order": order, "status": status, "units": units,
-                "actor": actor, "reason": reason, "at": at_iso,
-                "approved_by": stamps.get("approved_by"), "approved_at": stamp("approved_at"),
-                "declined_at": stamp("declined_at"), "cancelled_at": stamp("cancelled_at"),
-                "completed_at": stamp("completed_at")}
 
     def _payment(self, booking, hospital, status, at):
         amount = booking["amount_minor"]
@@ -577,9 +664,15 @@ class Loader:
         self.next_ledger_id += 1
 
     def _flush_ledger(self):
-        """Write the batch's ledger rows as the wallet code does: the balance first, then
-        the row that ends at it (a later migration's trigger insists on that order), so a
-        user's rows go in rounds: round k holds every user's k-th new row."""
+        # the trigger path: transactions got their ids from SQLite, look them up by reference
+        self._write_ledger(self._ledger_rounds(),
+                           "(SELECT id FROM transactions WHERE transaction_ref = ?)")
+
+    def _ledger_rounds(self):
+        """The batch's ledger rows in the order the wallet code writes them: the balance
+        first, then the row that ends at it (a later migration's trigger insists on that
+        order), so a user's rows go in rounds: round k holds every user's k-th new row.
+        Returns [(user_balance rows, balance_transactions rows)] per round."""
         for user_id, amount, ref, at in self._pending_debits:
             self._ledger_row(user_id, "debit", amount, ref, f"Payment {ref}", at)
         self._pending_debits.clear()
@@ -590,25 +683,29 @@ class Loader:
             if k == len(rounds):
                 rounds.append([])
             rounds[k].append(row)
-        for rows in rounds:
+        self._pending_ledger = []
+        return [([(row[1], row[6], row[8]) for row in rows], rows) for rows in rounds]
+
+    def _write_ledger(self, rounds, transaction_id_sql):
+        """transaction_id_sql: the SQL for the third column of a ledger row ('?' when the rows
+        carry the transaction id itself, a lookup when they carry its reference)."""
+        for balances, rows in rounds:
             self.conn.executemany(
                 """
                 INSERT INTO user_balance (user_id, balance_minor, updated_at) VALUES (?, ?, ?)
                 ON CONFLICT (user_id) DO UPDATE SET balance_minor = excluded.balance_minor,
                                                     updated_at = excluded.updated_at
                 """,
-                [(row[1], row[6], row[8]) for row in rows],
+                balances,
             )
             self.conn.executemany(
-                """
+                f"""
                 INSERT INTO balance_transactions (id, user_id, transaction_id, type, amount_minor,
                     balance_before_minor, balance_after_minor, description, created_at)
-                VALUES (?, ?, (SELECT id FROM transactions WHERE transaction_ref = ?),
-                        ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, {transaction_id_sql}, ?, ?, ?, ?, ?, ?)
                 """,
                 rows,
             )
-        self._pending_ledger.clear()
 
     # --- what was written -------------------------------------------------------------------
 
@@ -656,3 +753,64 @@ class Loader:
             )
         self.conn.execute("ANALYZE")
         self.seconds += time.perf_counter() - started
+
+
+# What _fast_rows reads and changes: copied into the generator process, and the changed part
+# copied back when it is done, so the parent continues exactly where the generator stopped.
+_GENERATOR_INPUT = ("now", "rng", "hospitals", "user_ids", "fast", "batch_size")
+_GENERATOR_STATE = ("rng", "next_booking_id", "next_ledger_id", "next_transaction_id",
+                    "reference_counters", "balances", "open_slots")
+
+
+def _generate(state, sizes, out):
+    """The generator process: a connection-less Loader producing the batches in order."""
+    loader = Loader.__new__(Loader)
+    loader.__dict__.update(state, conn=None, _pending_debits=[], _pending_ledger=[],
+                           _batch_slots=set())
+    for size in sizes:
+        # pickled here, in this process; plain tuples of str/int/None unpickle fast
+        out.send_bytes(pickle.dumps(loader._fast_rows(size), protocol=pickle.HIGHEST_PROTOCOL))
+    out.send_bytes(pickle.dumps({name: getattr(loader, name) for name in _GENERATOR_STATE},
+                                protocol=pickle.HIGHEST_PROTOCOL))
+    out.close()
+
+
+class _GeneratorProcess:
+    """Builds the fast path's rows in a second process while this one inserts: the pipe holds
+    one batch, so batch N+1 is generated while batch N is written. The draws are the same as
+    in-process generation (same state, same order), so a seed still gives the same data."""
+
+    def __init__(self, loader, sizes):
+        if loader._pending_debits or loader._pending_ledger:
+            raise RuntimeError("unflushed ledger rows: cannot hand generation over")
+        # fork: the child inherits the code and the pipe without re-importing the main module
+        # (scripts without a __main__ guard work). It never touches the inherited sqlite
+        # connection, and multiprocessing ends it with os._exit, so nothing closes it there.
+        context = multiprocessing.get_context("fork")
+        self.receiver, sender = context.Pipe(duplex=False)
+        state = {name: getattr(loader, name) for name in _GENERATOR_INPUT + _GENERATOR_STATE}
+        self.process = context.Process(target=_generate, args=(state, sizes, sender),
+                                       name="loader-generator", daemon=True)
+        self.process.start()
+        sender.close()  # only the child writes: EOF here when it exits
+        self.wait_seconds = 0.0  # blocked waiting for the next batch: the generator is behind
+
+    def next_batch(self):
+        try:
+            started = time.perf_counter()
+            data = self.receiver.recv_bytes()
+            self.wait_seconds += time.perf_counter() - started
+            return pickle.loads(data)
+        except EOFError:
+            raise RuntimeError("the loader's generator process ended early (see its traceback "
+                               "above)") from None
+
+    def finish(self, loader):
+        loader.__dict__.update(self.next_batch())
+        self.process.join()
+
+    def close(self):
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+        self.receiver.close()

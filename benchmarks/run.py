@@ -183,12 +183,16 @@ class Run:
         line = (f"bulk load: {count:,} bookings, {rows:,} rows in all tables (history, "
                 f"notifications, payments, ledger included) in {seconds:.1f} s = "
                 f"{count / seconds:,.0f} bookings/s, {rows / seconds:,.0f} rows/s end to end")
-        self.notes.append(line)
-        log(line)
         inserting = loader.insert_seconds - insert_before
-        log(f"  of which: insert phase {inserting:.1f} s = {rows / inserting:,.0f} rows/s, "
-            f"index/trigger rebuild {loader.rebuild_seconds - rebuild_before:.1f} s, "
-            f"finish (counters, ANALYZE) {finishing:.1f} s")
+        # this call's phases only (the loader's counters add up over every call); kept in the
+        # notes right under their own load's line, so the report cannot pair them with another
+        phases = (f"  of which (this {count:,}-booking load): insert phase {inserting:.1f} s = "
+                  f"{rows / inserting:,.0f} rows/s, index/trigger rebuild "
+                  f"{loader.rebuild_seconds - rebuild_before:.1f} s, finish (counters, ANALYZE) "
+                  f"{finishing:.1f} s")
+        self.notes += [line, phases]
+        log(line)
+        log(phases)
         log("  " + ", ".join(f"{table} {n:,}" for table, n in after.items()))
 
     def reads(self, bench, phase, bookings):

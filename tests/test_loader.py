@@ -1,5 +1,6 @@
 """benchmarks/loader.py: the fast bulk load writes exactly what the trigger path writes,
 leaves every invariant holding, and puts the schema (indexes, triggers) back as migrated."""
+import random
 from datetime import datetime, timezone
 
 import pytest
@@ -27,9 +28,10 @@ def migrated(path):
     return conn
 
 
-def load(path, *, fast, bookings=700):
+def load(path, *, fast, bookings=700, generator_process=True):
     conn = migrated(path)
-    loader = Loader(conn, now=NOW, batch_size=300, fast=fast)  # several batches
+    loader = Loader(conn, now=NOW, batch_size=300, fast=fast,  # several batches
+                    generator_process=generator_process)
     loader.load_base(hospitals=6, users=60)
     loader.load_bookings(bookings)
     loader.finish()
@@ -67,13 +69,60 @@ def test_fast_load_writes_the_same_rows_as_the_triggers(tmp_path, fast_db):
         assert got[table] == expected[table], table
 
 
+def test_generator_process_writes_what_in_process_generation_writes(tmp_path, fast_db):
+    in_process = load(tmp_path / "in_process.db", fast=True, generator_process=False)
+    expected = contents(in_process)
+    in_process.close()
+    assert contents(fast_db) == expected
+
+
+def test_generator_process_hands_back_the_state_later_loads_continue_from(tmp_path):
+    """Two load_bookings calls (as benchmarks/run makes) write the same through the generator
+    process as in-process: ids, references, balances and the random stream come back from the
+    child, so the second call continues where the first one's child stopped."""
+    def two_calls(path, generator_process):
+        conn = migrated(path)
+        loader = Loader(conn, now=NOW, batch_size=300, generator_process=generator_process)
+        loader.load_base(hospitals=6, users=60)
+        loader.load_bookings(400)
+        loader.load_bookings(300)
+        loader.finish()
+        return conn
+
+    split, whole = two_calls(tmp_path / "split.db", True), two_calls(tmp_path / "whole.db", False)
+    assert contents(split) == contents(whole)
+    assert invariants.check_all(split) == []
+    split.close()
+    whole.close()
+
+
 def test_fast_load_keeps_invariants_and_restores_the_schema(tmp_path, fast_db):
     assert invariants.check_all(fast_db) == []
     fresh = migrated(tmp_path / "fresh.db")
     assert schema(fast_db) == schema(fresh)
-    assert fast_db.execute("PRAGMA synchronous").fetchone()["synchronous"] == \
-        fresh.execute("PRAGMA synchronous").fetchone()["synchronous"]
+    for pragma in ("synchronous", "foreign_keys"):
+        assert fast_db.execute(f"PRAGMA {pragma}").fetchone()[pragma] == \
+            fresh.execute(f"PRAGMA {pragma}").fetchone()[pragma]
     fresh.close()
+
+
+def test_fast_load_refuses_a_dangling_reference(tmp_path, monkeypatch):
+    """Foreign keys are off during the fast load and checked in bulk at its end."""
+    fast_rows = Loader._fast_rows
+
+    def with_a_stranger(self, size):
+        bookings, *rest = fast_rows(self, size)
+        bookings[0] = (*bookings[0][:2], 999_999, *bookings[0][3:])  # user_id: no such user
+        return (bookings, *rest)
+
+    monkeypatch.setattr(Loader, "_fast_rows", with_a_stranger)
+    conn = migrated(tmp_path / "dangling.db")
+    loader = Loader(conn, now=NOW, batch_size=300, generator_process=False)
+    loader.load_base(hospitals=6, users=60)
+    with pytest.raises(RuntimeError, match="dangling references"):
+        loader.load_bookings(300)
+    assert conn.execute("PRAGMA foreign_keys").fetchone()["foreign_keys"] == 1
+    conn.close()
 
 
 def test_fast_load_still_fires_the_booking_triggers_afterwards(fast_db):
@@ -83,3 +132,19 @@ def test_fast_load_still_fires_the_booking_triggers_afterwards(fast_db):
     fast_db.execute("UPDATE bookings SET status = 'declined' WHERE id = ?", (booking["id"],))
     after = fast_db.execute("SELECT count(*) AS n FROM booking_status_history").fetchone()["n"]
     assert after == before + 1
+
+
+def test_the_loaders_draws_are_the_random_modules_draws():
+    """_one_booking draws through rng._randbelow and _pick for speed: the same values, from the
+    same generator state, as random.Random's choice/randint/randrange/choices."""
+    from benchmarks.loader import _STATE_CHOICE, _pick
+
+    ours, theirs = random.Random(7), random.Random(7)
+    values, cumulative = _STATE_CHOICE
+    people = list(range(50, 10_050))
+    for _ in range(2_000):
+        assert _pick(ours, _STATE_CHOICE) == theirs.choices(values, cum_weights=cumulative)[0]
+        assert people[ours._randbelow(len(people))] == theirs.choice(people)
+        assert 60 + ours._randbelow(3000 - 60 + 1) == theirs.randint(60, 3000)
+        assert ours._randbelow(10**8) == theirs.randrange(10**8)
+    assert ours.getstate() == theirs.getstate()
