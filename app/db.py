@@ -15,11 +15,17 @@ The writer queue: before BEGIN IMMEDIATE, transaction() takes an exclusive
 flock on ``<database>.writer.lock``. SQLite's own busy handler waits by sleeping
 1, 2, 5, 10, ... up to 100 ms between attempts, so under contention a writer
 often sleeps long after the lock came free (measured: the p99 tail of every
-write endpoint). Waiting for the flock instead retries every 0.2-2 ms. The flock
-is only a queue in front of the real lock: SQLite's lock still guarantees
-exclusion, writers that do not use transaction() are unaffected, and after
-busy_timeout without the flock we go on to BEGIN IMMEDIATE anyway, whose own
-timeout then decides (503 as before).
+write endpoint). The flock is only a queue in front of the real lock: SQLite's
+lock still guarantees exclusion, writers that do not use transaction() are
+unaffected, and after busy_timeout without the flock we go on to BEGIN
+IMMEDIATE anyway, whose own timeout then decides (503 as before).
+
+How a writer waits for the flock: in the main thread (a gunicorn sync worker
+serves its requests there) it blocks in flock(), so the kernel hands the lock
+over the moment it is released, with a SIGALRM timer as the busy_timeout
+deadline. Other threads cannot take signals; they retry every 0.2-2 ms.
+Measured at 1M bookings against retrying in every thread: +20 % approvals and
+payments per second, and less CPU per request (no polling).
 
 Checkpoints: SQLite copies the WAL back into the database (a checkpoint, with
 two fsyncs) from inside the COMMIT that pushed the WAL past 1000 pages, so the
@@ -33,6 +39,7 @@ as a backstop at a larger WAL size. Measured: +15-25 % write throughput.
 import fcntl
 import logging
 import os
+import signal
 import sqlite3
 import threading
 import time
@@ -174,6 +181,13 @@ def _enter_writer_queue(conn):
     if getattr(conn, "writer_lock_path", None) is None:
         return None  # a plain sqlite3 connection or an in-memory database
     fd = conn.writer_fd()
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except BlockingIOError:
+        pass
+    if threading.current_thread() is threading.main_thread():
+        return _block_for_writer_queue(fd, conn.busy_timeout_s)
     deadline = time.monotonic() + conn.busy_timeout_s
     delay = 0.0002
     while True:
@@ -185,6 +199,43 @@ def _enter_writer_queue(conn):
                 return None
             time.sleep(delay)
             delay = min(delay * 2, 0.002)
+
+
+class _WaitTimedOut(Exception):
+    pass
+
+
+_blocked_in_flock = [False]  # main thread only: the SIGALRM handler runs there too
+
+
+def _on_alarm(signum, frame):
+    # Only interrupt the flock() below; an alarm handled just after it returned is ignored.
+    if _blocked_in_flock[0]:
+        raise _WaitTimedOut
+
+
+def _block_for_writer_queue(fd, timeout_s):
+    """Block in flock() until the queue is ours or ``timeout_s`` passed (main thread)."""
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    try:
+        try:
+            _blocked_in_flock[0] = True
+            signal.setitimer(signal.ITIMER_REAL, timeout_s)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        finally:
+            _blocked_in_flock[0] = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _WaitTimedOut:
+        pass
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    # Whether we hold it now, also when the deadline raced the grant: re-locking a
+    # flock this descriptor already holds succeeds at once.
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except BlockingIOError:
+        return None
 
 
 def checkpoint_due(conn):

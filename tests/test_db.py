@@ -192,3 +192,57 @@ def test_checkpoint_commits_must_be_a_whole_number(monkeypatch, tmp_path, value)
     monkeypatch.setenv("RAPIDCARE_SQLITE_CHECKPOINT_COMMITS", value)
     with pytest.raises(ConfigError):
         create_app({"ENV": "development", "DATABASE": str(tmp_path / "x.sqlite3")})
+
+
+# --- how a writer waits for the queue ---------------------------------------------------
+
+def _hold_queue(database, seconds, ready):
+    """Another process holds the writer queue for ``seconds``."""
+    fd = os.open(f"{os.path.abspath(database)}.writer.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    ready.set()
+    time.sleep(seconds)
+    os.close(fd)
+
+
+def test_main_thread_writer_blocks_until_the_queue_is_handed_over(app, db):
+    import multiprocessing
+    import signal
+
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    holder = context.Process(target=_hold_queue, args=(app.config["DATABASE"], 0.3, ready))
+    holder.start()
+    assert ready.wait(5)
+    started = time.monotonic()
+    with transaction(db):  # the main thread: blocks in flock(), no SIGALRM left behind
+        waited = time.monotonic() - started
+        db.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('m', 't', 'running')")
+    holder.join(5)
+    assert 0.15 < waited < 2
+    assert signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_main_thread_wait_ends_at_busy_timeout_and_restores_the_alarm_handler(app, db):
+    import signal
+
+    def mine(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGALRM, mine)
+    try:
+        other = connect(app.config["DATABASE"], busy_timeout_ms=150)
+        with transaction(db):
+            started = time.monotonic()
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                with transaction(other):  # 150 ms in the queue, then 150 ms in SQLite
+                    pass
+            assert 0.2 < time.monotonic() - started < 2
+        assert signal.getsignal(signal.SIGALRM) is mine
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        with transaction(other):  # the queue works again once free
+            other.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('n', 't', 'running')")
+        other.close()
+    finally:
+        signal.signal(signal.SIGALRM, previous)
