@@ -18,15 +18,20 @@ _STRING = "string"
 _INTEGER = "integer"
 _STRING_LIST = "string list"  # List(Str())
 _NESTED_LIST = "nested list"  # List(Nested(SomeResponseSchema)) without dump hooks
+_PLAIN_DUMP = "plain dump"  # a field whose class says how to dump a value: plain_dump(value)
 
 
 def _kind(field):
-    """(kind, nested schema or None); kind None: marshmallow serializes the field."""
+    """(kind, nested schema or converter or None); kind None: marshmallow serializes the field."""
     if field.dump_default is not missing:
         return None, None
     attribute = field.attribute
     if attribute is not None and "." in attribute:
         return None, None
+    plain_dump = getattr(field, "plain_dump", None)
+    if callable(plain_dump):
+        # The field promises plain_dump(value) is its _serialize for any present value.
+        return _PLAIN_DUMP, plain_dump
     if type(field) is fields.String:
         return _STRING, None
     if type(field) is fields.Integer and not field.as_string:
@@ -96,6 +101,8 @@ class ResponseSchema(ma.Schema):
                 ret[key] = ensure_text_type(value)
             elif kind is _INTEGER:
                 ret[key] = int(value)
+            elif kind is _PLAIN_DUMP:
+                ret[key] = nested(value)
             elif kind is _STRING_LIST:
                 ret[key] = [None if each is None else ensure_text_type(each) for each in value]
             else:  # _NESTED_LIST: what List -> Nested -> dump would do, minus the calls

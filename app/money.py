@@ -86,6 +86,11 @@ class Money(ma.fields.Field):
     def _serialize(self, value, attr, obj, **kwargs):
         return format_minor(value)
 
+    def plain_dump(self, value):
+        """What _serialize does, without marshmallow's per-field call chain
+        (app.dumping.ResponseSchema uses it on hot read paths)."""
+        return format_minor(value)
+
     def _deserialize(self, value, attr, data, **kwargs):
         try:
             return parse_minor(value, allow_negative=self.allow_negative, allow_zero=self.allow_zero)

@@ -9,6 +9,7 @@ from app.bookings import queries as booking_queries
 from app.bookings.schemas import BookingSchema
 from app.db import get_db
 from app.dumping import ResponseSchema
+from app.money import Money
 from app.hospitals import service as hospital_service
 from app.hospitals.schemas import HospitalDetailSchema, HospitalListItemSchema
 
@@ -23,6 +24,8 @@ class Plain(ma.Schema):
     tags = fields.List(fields.Str())
     children = fields.List(fields.Nested(lambda: FastChild()))
     hooked = fields.List(fields.Nested(lambda: HookedChild()))
+    amount = Money(data_key="total")
+    refund = Money(allow_negative=True, attribute="refund_minor")
 
 
 class FastChild(ResponseSchema):
@@ -44,7 +47,10 @@ class Fast(ResponseSchema, Plain):
 
 ROWS = [
     {"name": "Rahim", "age": 30, "ref": "R-1", "counted": 4, "label": "x", "tags": ["a"],
-     "children": [{"n": 1, "s": "x"}, None, {"n": "2"}], "hooked": [{"n": 3}]},
+     "children": [{"n": 1, "s": "x"}, None, {"n": "2"}], "hooked": [{"n": 3}],
+     "amount": 150050, "refund_minor": -1205},
+    {"amount": 0, "refund_minor": None},
+    {"amount": None, "refund_minor": 7},
     {"name": None, "age": None, "ref": None, "counted": None, "label": None, "tags": [],
      "children": None, "hooked": None},
     {"tags": [None, 5, b"b"], "children": []},
