@@ -246,3 +246,24 @@ def test_main_thread_wait_ends_at_busy_timeout_and_restores_the_alarm_handler(ap
         other.close()
     finally:
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_running_interval_timer_is_left_alone(app, db):
+    """Someone else's ITIMER_REAL: the writer polls instead of taking over the timer."""
+    import signal
+
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(True))
+    signal.setitimer(signal.ITIMER_REAL, 30)
+    try:
+        other = connect(app.config["DATABASE"], busy_timeout_ms=100)
+        with transaction(db):
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                with transaction(other):
+                    pass
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 25 < remaining <= 30 and not fired  # still armed, untouched
+        other.close()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -27,6 +27,7 @@ CSRF_HEADER = "X-CSRF-Token"
 # and the gateway's server-to-server callback, which carries no cookie.
 CSRF_EXEMPT_ENDPOINTS = {"auth.Register", "auth.Login", "payments.SslcommerzIpn"}
 
+
 class _LoginManager(LoginManager):
     def _session_protection_failed(self):
         # flask-login hashes the client's address and user agent on every request and
