@@ -136,7 +136,7 @@ def get_db():
         conn = None  # a forked child never touches its parent's connection
     if conn is None:
         conn = connect_from_config(current_app.config)
-        checkpoint_after_responses(conn, int(current_app.config["SQLITE_CHECKPOINT_COMMITS"]))
+        checkpoint_after_responses(conn, current_app.config["SQLITE_CHECKPOINT_COMMITS"])
         _local.conn, _local.key = conn, key
     return conn
 
@@ -182,25 +182,29 @@ def _enter_writer_queue(conn):
     if getattr(conn, "writer_lock_path", None) is None:
         return None  # a plain sqlite3 connection or an in-memory database
     fd = conn.writer_fd()
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    if _try_lock(fd):
         return fd
-    except BlockingIOError:
-        pass
     if (threading.current_thread() is threading.main_thread()
             and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)):
         return _block_for_writer_queue(fd, conn.busy_timeout_s)
     deadline = time.monotonic() + conn.busy_timeout_s
     delay = 0.0002
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    while time.monotonic() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.002)
+        if _try_lock(fd):
             return fd
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(delay)
-            delay = min(delay * 2, 0.002)
+    return None
+
+
+def _try_lock(fd):
+    """Take the writer-queue flock without waiting; True if this descriptor holds it
+    (also when it already did: re-locking a held flock succeeds at once)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
 
 
 class _WaitTimedOut(Exception):
@@ -232,13 +236,8 @@ def _block_for_writer_queue(fd, timeout_s):
     finally:
         # None: a handler not set from Python; the default is the closest we can restore
         signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
-    # Whether we hold it now, also when the deadline raced the grant: re-locking a
-    # flock this descriptor already holds succeeds at once.
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return fd
-    except BlockingIOError:
-        return None
+    # Whether we hold it now, also when the deadline raced the grant.
+    return fd if _try_lock(fd) else None
 
 
 def checkpoint_due(conn):
