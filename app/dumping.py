@@ -64,11 +64,11 @@ class ResponseSchema(ma.Schema):
             for attr_name, field in self.dump_fields.items():
                 key = field.data_key if field.data_key is not None else attr_name
                 source = field.attribute or attr_name
-                kind, nested = _kind(field)
+                kind, helper = _kind(field)
                 # A str for a String or an int (not a bool) for an Integer is dumped as is:
                 # what the database hands back, so most values take this one check.
                 exact = _EXACT_TYPE.get(kind, _NeverExact)
-                plan.append((source, exact, key, attr_name, field, kind, nested))
+                plan.append((source, exact, key, attr_name, field, kind, helper))
             self.__dict__["_dump_plan"] = plan
         return plan
 
@@ -80,7 +80,8 @@ class ResponseSchema(ma.Schema):
             return super()._serialize(obj, many=False)
         ret = self.dict_class()
         get = obj.get
-        for source, exact, key, attr_name, field, kind, nested in self._plan():
+        # helper: the nested schema of a _NESTED_LIST, the plain_dump of a _PLAIN_DUMP
+        for source, exact, key, attr_name, field, kind, helper in self._plan():
             if kind is None:
                 value = field.serialize(attr_name, obj, accessor=self.get_attribute)
                 if value is missing:
@@ -102,10 +103,10 @@ class ResponseSchema(ma.Schema):
             elif kind is _INTEGER:
                 ret[key] = int(value)
             elif kind is _PLAIN_DUMP:
-                ret[key] = nested(value)
+                ret[key] = helper(value)
             elif kind is _STRING_LIST:
                 ret[key] = [None if each is None else ensure_text_type(each) for each in value]
             else:  # _NESTED_LIST: what List -> Nested -> dump would do, minus the calls
-                serialize = nested._serialize
+                serialize = helper._serialize
                 ret[key] = [None if each is None else serialize(each) for each in value]
         return ret
