@@ -267,3 +267,50 @@ def test_a_running_interval_timer_is_left_alone(app, db):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+# A SIGALRM handler installed outside Python. Python records the handlers it finds
+# when its _signal module is executed (getsignal() then answers None for a foreign
+# one), so the script re-executes that module after installing the handler with
+# libc: the state of a process whose host installed it before Python started. The
+# handler is libc's srand(): a harmless C function of one int.
+FOREIGN_ALARM_HANDLER_SCRIPT = r"""
+import ctypes, fcntl, importlib.util, os, signal, sys, threading
+from app.db import connect, transaction
+
+libc = ctypes.CDLL(None)
+libc.signal.restype = ctypes.c_void_p
+libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+foreign = ctypes.cast(libc.srand, ctypes.c_void_p).value
+libc.signal(signal.SIGALRM, foreign)
+spec = importlib.util.find_spec("_signal")
+spec.loader.exec_module(spec.loader.create_module(spec))
+assert signal.getsignal(signal.SIGALRM) is None, signal.getsignal(signal.SIGALRM)
+
+database = sys.argv[1]
+conn = connect(database, busy_timeout_ms=300)
+conn.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+holder = os.open(database + ".writer.lock", os.O_RDWR | os.O_CREAT)
+fcntl.flock(holder, fcntl.LOCK_EX)  # another open file: the writer below must queue
+threading.Timer(0.1, os.close, (holder,)).start()
+with transaction(conn):
+    conn.execute("INSERT INTO t VALUES (1)")
+
+still = libc.signal(signal.SIGALRM, foreign)  # returns the handler in place
+assert still == foreign, (still, foreign)
+assert signal.getsignal(signal.SIGALRM) is None
+os.kill(os.getpid(), signal.SIGALRM)  # the default action would end the process here
+print("survived")
+"""
+
+
+def test_writer_queue_never_replaces_a_sigalrm_handler_installed_outside_python(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", FOREIGN_ALARM_HANDLER_SCRIPT, str(tmp_path / "foreign.sqlite3")],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0 and "survived" in result.stdout, (result.returncode, result.stderr)

@@ -7,6 +7,10 @@ of them is gone. ``scripts/restore-database`` takes it *exclusively*: it gets it
 only when nothing that writes the database is running, and while it holds it
 neither the service nor the scheduler can start.
 
+``<database>.serve.lock``: held exclusively by the gunicorn master (and so by its
+workers), with the master's pid in it, so a second service on the same database
+refuses to start before it touches anything of the first (app/ops/server.py).
+
 ``<database>.scheduler.lock``: held exclusively by the one scheduler process, so
 a second scheduler refuses to start (gunicorn workers never run jobs at all).
 
@@ -26,6 +30,10 @@ class LockHeld(RuntimeError):
 
 def service_lock_path(database):
     return f"{os.path.abspath(database)}.lock"
+
+
+def instance_lock_path(database):
+    return f"{os.path.abspath(database)}.serve.lock"
 
 
 def scheduler_lock_path(database):

@@ -7,8 +7,9 @@ Order of work (``restore``):
 2. Unpack the backup to a temporary file beside the database and check it there:
    a gzip archive that is complete and uncorrupted, an SQLite file that passes
    integrity_check and foreign_key_check, and a schema this code knows (its
-   schema_migrations lists only migrations we have, and it has every table,
-   column, index and trigger those migrations create). Any failure refuses the
+   schema_migrations lists only migrations we have, and its tables, indexes,
+   triggers and views are exactly those these migrations create, definition for
+   definition: ``schema_problems``). Any failure refuses the
    restore before the live database was so much as opened.
 3. Keep a pre-restore copy of the current database (online backup API).
 4. Swap: remove the old -wal/-shm (their content belongs to the old file and is
@@ -23,6 +24,7 @@ Command line: ``scripts/restore-database`` (``python -m app.ops.restore``).
 import argparse
 import gzip
 import os
+import re
 import shutil
 import sqlite3
 import sys
@@ -91,24 +93,77 @@ def unpack(backup_path, target_path):
         raise RestoreRefused(f"{backup_path} does not contain an SQLite database")
 
 
-def _schema_objects(conn):
-    objects = {
-        (row[0], row[1])
-        for row in conn.execute("SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'")
-    }
-    columns = {}
-    for kind, name in objects:
-        if kind == "table":
-            columns[name] = {row[1] for row in conn.execute(f'PRAGMA table_xinfo("{name}")')}
-    return objects, columns
+# Quoted parts of SQL text: string literals keep their case, identifiers in quotes too.
+_QUOTED = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\])""")
+EXCERPT_CHARS = 60
+
+
+def normalized_sql(sql):
+    """``sql`` with its layout and the case of unquoted text normalized.
+
+    Keywords and bare identifiers are case-insensitive in SQLite, and indentation
+    means nothing, so neither can hide or fake a difference. A run of whitespace
+    becomes one space, or one newline if it holds one: a line break ends a
+    ``--`` comment, so moving one changes what is SQL. Quoted text (string
+    literals in CHECKs, WHEN clauses and RAISE messages) is compared exactly.
+    """
+    parts = _QUOTED.split(sql)
+    for i in range(0, len(parts), 2):  # the even parts are outside quotes
+        parts[i] = re.sub(r"\s+", _one_blank, parts[i]).lower()
+    return "".join(parts).strip()
+
+
+def _one_blank(match):
+    return "\n" if "\n" in match.group() else " "
+
+
+def schema_definitions(conn):
+    """{(type, name): normalized sql} of every table, index, trigger and view.
+
+    SQLite's own objects (sqlite_sequence, sqlite_stat1, automatic indexes) are
+    left out: SQLite makes and changes them itself.
+    """
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples, whichever row factory the connection has
+    cursor.execute("SELECT type, name, sql FROM sqlite_schema "
+                   "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")
+    return {(kind, name): normalized_sql(sql or "") for kind, name, sql in cursor}
+
+
+def reference_definitions(migrations, versions):
+    """The schema definitions that running exactly ``versions`` creates, as the migrator
+    runs them (app/migrator.py: its table, then one transaction per migration), on an
+    empty in-memory database."""
+    from app.db import connect, transaction
+
+    reference = connect(":memory:")
+    try:
+        migrator.ensure_table(reference)
+        for version in versions:
+            with transaction(reference):
+                migrator.load_module(migrations[version]).up(reference)
+        return schema_definitions(reference)
+    finally:
+        reference.close()
+
+
+def _first_difference(expected, actual):
+    """Where two definitions part, as a short excerpt of each."""
+    at = next((i for i, (a, b) in enumerate(zip(expected, actual)) if a != b),
+              min(len(expected), len(actual)))
+    start = max(0, at - 20)
+    return (f"expected ...{expected[start:at + EXCERPT_CHARS]!r}, "
+            f"found ...{actual[start:at + EXCERPT_CHARS]!r}")
 
 
 def schema_problems(conn, migrations_dir):
     """Why the database behind ``conn`` does not fit this code's migrations (empty: it fits).
 
     The expected schema is built by running exactly the migrations the database
-    says it has on an empty in-memory database, then compared object by object.
-    Returns (problems, versions).
+    says it has on an empty in-memory database; then the full definition of every
+    table, index, trigger and view is compared: a missing, extra or altered object
+    (a trigger that no longer refuses, an index no longer UNIQUE, a CHECK dropped)
+    is a problem. Returns (problems, versions).
     """
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
     if "schema_migrations" not in tables:
@@ -121,21 +176,15 @@ def schema_problems(conn, migrations_dir):
     if not versions:
         return ["its schema_migrations table is empty"], versions
 
-    reference = sqlite3.connect(":memory:", isolation_level=None)
-    try:
-        for version in versions:
-            migrator.load_module(known[version]).up(reference)
-        expected_objects, expected_columns = _schema_objects(reference)
-    finally:
-        reference.close()
-    actual_objects, actual_columns = _schema_objects(conn)
-    problems = [f"{kind} {name} is missing"
-                for kind, name in sorted(expected_objects - actual_objects)]
-    for table, columns in sorted(expected_columns.items()):
-        have = actual_columns.get(table)
-        if have is not None and have != columns:
-            missing, extra = sorted(columns - have), sorted(have - columns)
-            problems.append(f"table {table} has columns that differ (missing {missing}, unexpected {extra})")
+    expected = reference_definitions(known, versions)
+    actual = schema_definitions(conn)
+    problems = [f"{kind} {name} is missing" for kind, name in sorted(expected.keys() - actual.keys())]
+    problems += [f"{kind} {name} is not made by its migrations (unexpected)"
+                 for kind, name in sorted(actual.keys() - expected.keys())]
+    problems += [f"{kind} {name} differs from its migrations' definition: "
+                 f"{_first_difference(expected[kind, name], actual[kind, name])}"
+                 for kind, name in sorted(expected.keys() & actual.keys())
+                 if expected[kind, name] != actual[kind, name]]
     return problems, versions
 
 

@@ -155,6 +155,36 @@ def _missing_a_column(path, tmp_path):
     return _database_backup(tmp_path, "column", ["ALTER TABLE users DROP COLUMN last_login_at"])
 
 
+def _append_only_trigger_made_a_no_op(path, tmp_path):
+    return _database_backup(tmp_path, "noop", [
+        "DROP TRIGGER balance_transactions_before_update_append_only",
+        "CREATE TRIGGER balance_transactions_before_update_append_only "
+        "BEFORE UPDATE ON balance_transactions BEGIN SELECT 1; END"])
+
+
+def _open_booking_index_not_unique(path, tmp_path):
+    return _database_backup(tmp_path, "nonunique", [
+        "DROP INDEX idx_bookings_one_open_per_day",
+        "CREATE INDEX idx_bookings_one_open_per_day "
+        "ON bookings (user_id, hospital_id, resource_type, scheduled_day) "
+        "WHERE status IN ('pending', 'approved')"])
+
+
+def _balance_check_removed(path, tmp_path):
+    # The stored definition edited in place: same table, same rows, no CHECK.
+    return _database_backup(tmp_path, "nocheck", [
+        "PRAGMA writable_schema = ON",
+        "UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (balance_minor >= 0)', '') "
+        "WHERE type = 'table' AND name = 'user_balance'",
+        "PRAGMA writable_schema = OFF"])
+
+
+def _an_extra_trigger(path, tmp_path):
+    return _database_backup(tmp_path, "extra", [
+        "CREATE TRIGGER users_after_insert_surprise AFTER INSERT ON users "
+        "BEGIN DELETE FROM user_balance; END"])
+
+
 def _without_migrations(path, tmp_path):
     return _database_backup(tmp_path, "nomigrations", ["DROP TABLE schema_migrations"])
 
@@ -179,7 +209,12 @@ def _another_application(path, tmp_path):
     (_from_newer_code, "made by newer code: migrations [9999]"),
     (_missing_a_table, "table job_runs is missing"),
     (_missing_a_trigger, "trigger balance_transactions_before_update_append_only is missing"),
-    (_missing_a_column, "table users has columns that differ (missing ['last_login_at']"),
+    (_missing_a_column, "table users differs from its migrations' definition"),
+    (_append_only_trigger_made_a_no_op,
+     "trigger balance_transactions_before_update_append_only differs"),
+    (_open_booking_index_not_unique, "index idx_bookings_one_open_per_day differs"),
+    (_balance_check_removed, "table user_balance differs"),
+    (_an_extra_trigger, "trigger users_after_insert_surprise is not made by its migrations"),
     (_without_migrations, "no schema_migrations table"),
     (_another_application, "no schema_migrations table"),
 ])
