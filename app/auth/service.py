@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 from app.auth import queries
-from app.auth.passwords import check_password, hash_password
+from app.auth.passwords import check_password, dummy_hash, hash_password
 from app.auth.tokens import new_token
 from app.db import transaction
 from app.errors import Conflict, TooManyRequests, Unauthorized, Unprocessable
@@ -64,7 +64,8 @@ def login(conn, *, email, password, ip_address, now, config):
         int(config["LOGIN_MAX_FAILURES"]), int(config["LOGIN_FAILURE_WINDOW_SECONDS"]),
     )
     user = queries.get_user_by_email(conn, email)
-    password_ok = check_password(password, user["password_hash"] if user else None)
+    password_hash = user["password_hash"] if user else dummy_hash(config["BCRYPT_ROUNDS"])
+    password_ok = check_password(password, password_hash)
     succeeded = bool(user and password_ok and user["status"] == "active")
     token = token_hash = None
     expires_at = now + timedelta(hours=int(config["TOKEN_TTL_HOURS"]))
