@@ -92,11 +92,20 @@ def revoke_user_tokens(conn, user_id, now, *, except_token_id=None):
     )
 
 
-def insert_login_attempt(conn, *, email, ip_address, succeeded, now):
-    conn.execute(
-        "INSERT INTO login_attempts (email, ip_address, succeeded, created_at) VALUES (?, ?, ?, ?)",
-        (email, ip_address, int(succeeded), now),
-    )
+def insert_failed_login_attempt(conn, *, email, ip_address, now):
+    """A new attempt, counted as a failure until mark_login_succeeded says otherwise."""
+    return conn.execute(
+        """
+        INSERT INTO login_attempts (email, ip_address, succeeded, created_at)
+        VALUES (?, ?, 0, ?)
+        RETURNING id
+        """,
+        (email, ip_address, now),
+    ).fetchone()["id"]
+
+
+def mark_login_succeeded(conn, attempt_id):
+    conn.execute("UPDATE login_attempts SET succeeded = 1 WHERE id = ?", (attempt_id,))
 
 
 def recent_failures_for_email(conn, email, since):

@@ -53,36 +53,42 @@ def _throttle_check(conn, email, ip_address, now, max_failures, window_seconds):
             )
 
 
+def _claim_login_attempt(conn, email, ip_address, now, config):
+    """Count the recent failures and record this attempt as one, in one write
+    transaction: concurrent logins (other gunicorn workers included) queue on it,
+    so no more than the limit ever get as far as a password check. The attempt
+    becomes a success only once the password is right. :raise 429:"""
+    with transaction(conn):
+        _throttle_check(
+            conn, email, ip_address, now,
+            int(config["LOGIN_MAX_FAILURES"]), int(config["LOGIN_FAILURE_WINDOW_SECONDS"]),
+        )
+        return queries.insert_failed_login_attempt(
+            conn, email=email, ip_address=ip_address, now=to_iso(now)
+        )
+
+
 def login(conn, *, email, password, ip_address, now, config):
     """Check credentials and issue a bearer token. Returns (user, token, expires_at).
 
     Unknown email, wrong password and an inactive account all answer the same 401,
     so the endpoint cannot be used to find out which emails have accounts.
     """
-    _throttle_check(
-        conn, email, ip_address, now,
-        int(config["LOGIN_MAX_FAILURES"]), int(config["LOGIN_FAILURE_WINDOW_SECONDS"]),
-    )
+    attempt_id = _claim_login_attempt(conn, email, ip_address, now, config)
     user = queries.get_user_by_email(conn, email)
     password_hash = user["password_hash"] if user else dummy_hash(config["BCRYPT_ROUNDS"])
     password_ok = check_password(password, password_hash)
-    succeeded = bool(user and password_ok and user["status"] == "active")
-    token = token_hash = None
+    if not (user and password_ok and user["status"] == "active"):
+        raise Unauthorized(INVALID_LOGIN)  # the attempt stays recorded as a failure
+    token, token_hash = new_token()
     expires_at = now + timedelta(hours=int(config["TOKEN_TTL_HOURS"]))
-    if succeeded:
-        token, token_hash = new_token()
     with transaction(conn):
-        queries.insert_login_attempt(
-            conn, email=email, ip_address=ip_address, succeeded=succeeded, now=to_iso(now)
+        queries.mark_login_succeeded(conn, attempt_id)
+        queries.insert_token(
+            conn, user_id=user["id"], token_hash=token_hash,
+            now=to_iso(now), expires_at=to_iso(expires_at),
         )
-        if succeeded:
-            queries.insert_token(
-                conn, user_id=user["id"], token_hash=token_hash,
-                now=to_iso(now), expires_at=to_iso(expires_at),
-            )
-            queries.touch_last_login(conn, user["id"], to_iso(now))
-    if not succeeded:
-        raise Unauthorized(INVALID_LOGIN)
+        queries.touch_last_login(conn, user["id"], to_iso(now))
     return queries.get_user(conn, user["id"]), token, expires_at
 
 
