@@ -5,7 +5,8 @@ users). Every change is written to admin_audit_log in its own transaction.
 """
 from app.admin import queries
 from app.auth.guards import ROLES
-from app.auth.queries import get_user, revoke_user_tokens
+from app.auth.queries import get_user
+from app.auth.service import end_sessions
 from app.db import transaction
 from app.errors import Conflict, NotFound
 from app.hospitals import HOSPITAL_STATUSES
@@ -23,8 +24,8 @@ def list_users(conn, *, role, status, hospital_id, limit, offset):
 
 
 def set_user_status(conn, user_id, status, *, admin_id, reason, ip_address, now):
-    """Set a user's account status; a user who is no longer active loses every token
-    (cookie sessions end too: they are only honoured for active users).
+    """Set a user's account status; a user who is no longer active loses every login
+    (bearer tokens and cookie sessions), so a later re-activation revives none.
 
     :raise 404: no such user.
     :raise 409: an admin changing their own status (they could lock everyone out).
@@ -38,7 +39,7 @@ def set_user_status(conn, user_id, status, *, admin_id, reason, ip_address, now)
             raise NotFound("User not found.")
         queries.set_user_status(conn, user_id, status, stamp)
         if status != "active":
-            revoke_user_tokens(conn, user_id, stamp)
+            end_sessions(conn, user_id, now)
         queries.insert_audit_entry(
             conn, actor_id=admin_id, action="user.status", target_type="user", target_id=user_id,
             ip_address=ip_address, now=stamp,

@@ -62,41 +62,63 @@ def insert_token(conn, *, user_id, token_hash, now, expires_at):
     ).fetchone()["id"]
 
 
+# A login's session record is its api_tokens row: the bearer token and the cookie
+# session of that login both point at it, so revoking or expiring it ends both.
+_LIVE_SESSION_SELECT = """
+    SELECT t.id AS session_id, t.token_hash, u.id, u.name, u.email, u.phone, u.role,
+           u.hospital_id, u.status, u.last_login_at, u.created_at, u.updated_at
+    FROM api_tokens AS t JOIN users AS u ON u.id = t.user_id
+"""
+_LIVE = "t.revoked_at IS NULL AND t.expires_at > :now AND u.status = 'active'"
+
+
 def get_user_by_token(conn, token_hash, now):
-    """The active user behind a live (unrevoked, unexpired) token."""
+    """The active user behind a live (unrevoked, unexpired) bearer token."""
     return conn.execute(
-        """
-        SELECT t.id AS token_id, u.id, u.name, u.email, u.phone, u.role, u.hospital_id,
-               u.status, u.last_login_at, u.created_at, u.updated_at
-        FROM api_tokens AS t JOIN users AS u ON u.id = t.user_id
-        WHERE t.token_hash = ? AND t.revoked_at IS NULL AND t.expires_at > ?
-          AND u.status = 'active'
-        """,
-        (token_hash, now),
+        f"{_LIVE_SESSION_SELECT} WHERE t.token_hash = :token_hash AND {_LIVE}",
+        {"token_hash": token_hash, "now": now},
     ).fetchone()
 
 
-def revoke_token(conn, token_id, now):
+def get_user_by_session_id(conn, session_id, now):
+    """The active user behind a live session record, looked up by id (cookie sessions)."""
+    return conn.execute(
+        f"{_LIVE_SESSION_SELECT} WHERE t.id = :session_id AND {_LIVE}",
+        {"session_id": session_id, "now": now},
+    ).fetchone()
+
+
+def revoke_token(conn, session_id, now):
     conn.execute(
-        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, token_id)
+        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        (now, session_id),
     )
 
 
-def revoke_user_tokens(conn, user_id, now, *, except_token_id=None):
+def revoke_user_tokens(conn, user_id, now, *, except_session_id=None):
     conn.execute(
         """
         UPDATE api_tokens SET revoked_at = :now
         WHERE user_id = :user_id AND revoked_at IS NULL AND id IS NOT :keep
         """,
-        {"now": now, "user_id": user_id, "keep": except_token_id},
+        {"now": now, "user_id": user_id, "keep": except_session_id},
     )
 
 
-def insert_login_attempt(conn, *, email, ip_address, succeeded, now):
-    conn.execute(
-        "INSERT INTO login_attempts (email, ip_address, succeeded, created_at) VALUES (?, ?, ?, ?)",
-        (email, ip_address, int(succeeded), now),
-    )
+def insert_failed_login_attempt(conn, *, email, ip_address, now):
+    """A new attempt, counted as a failure until mark_login_succeeded says otherwise."""
+    return conn.execute(
+        """
+        INSERT INTO login_attempts (email, ip_address, succeeded, created_at)
+        VALUES (?, ?, 0, ?)
+        RETURNING id
+        """,
+        (email, ip_address, now),
+    ).fetchone()["id"]
+
+
+def mark_login_succeeded(conn, attempt_id):
+    conn.execute("UPDATE login_attempts SET succeeded = 1 WHERE id = ?", (attempt_id,))
 
 
 def recent_failures_for_email(conn, email, since):

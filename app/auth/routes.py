@@ -36,13 +36,13 @@ class Login(MethodView):
     @blp.alt_response(429, description="Too many failed attempts; see Retry-After")
     def post(self, data):
         """Log in: returns a bearer token and starts a cookie session"""
-        user, token, expires_at = service.login(
+        login = service.login(
             get_db(), email=data["email"], password=data["password"],
             ip_address=request.remote_addr, now=utcnow(), config=current_app.config,
         )
-        csrf_token = start_cookie_session(user["id"])
-        return {"token": token, "expires_at": to_iso(expires_at),
-                "csrf_token": csrf_token, "user": user}
+        csrf_token = start_cookie_session(login.session_id)
+        return {"token": login.token, "expires_at": to_iso(login.expires_at),
+                "csrf_token": csrf_token, "user": login.user}
 
 
 @blp.route("/logout")
@@ -50,8 +50,8 @@ class Logout(MethodView):
     @blp.response(204)
     @login_required
     def post(self):
-        """Revoke the bearer token used and end the cookie session"""
-        service.logout(get_db(), token_id=current_user.token_id, now=utcnow())
+        """End this login: its bearer token and its cookie session"""
+        service.logout(get_db(), session_id=current_user.session_id, now=utcnow())
         logout_user()
 
 
@@ -77,13 +77,9 @@ class ChangePassword(MethodView):
     @blp.response(204)
     @login_required
     def put(self, data):
-        """Change your password; every other token and session is revoked"""
+        """Change your password; every other login (token and cookie session) ends"""
         service.change_password(
             get_db(), user_id=current_user.id, current_password=data["current_password"],
-            new_password=data["new_password"], keep_token_id=current_user.token_id,
+            new_password=data["new_password"], keep_session_id=current_user.session_id,
             bcrypt_rounds=current_app.config["BCRYPT_ROUNDS"], now=utcnow(),
         )
-        if current_user.token_id is None:
-            # The password fingerprint in the cookie changed: re-issue it so this
-            # session stays valid while every other cookie session is now void.
-            start_cookie_session(current_user.id, new_csrf_token=False)

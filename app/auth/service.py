@@ -1,8 +1,9 @@
-"""Account rules: registration, login with throttling, tokens, profile, passwords."""
+"""Account rules: registration, login with throttling, sessions, profile, passwords."""
 from datetime import timedelta
+from typing import NamedTuple
 
 from app.auth import queries
-from app.auth.passwords import check_password, hash_password
+from app.auth.passwords import check_password, dummy_hash, hash_password
 from app.auth.tokens import new_token
 from app.db import transaction
 from app.errors import Conflict, TooManyRequests, Unauthorized, Unprocessable
@@ -10,6 +11,13 @@ from app.timeutil import from_iso, to_iso
 
 SELF_SERVICE_ROLES = ("user", "hospital-authority")
 INVALID_LOGIN = "Invalid email or password."
+
+
+class Login(NamedTuple):
+    user: dict
+    token: str  # the bearer token, shown to the client once
+    session_id: int  # the login's session record, which the cookie session points at
+    expires_at: object  # datetime
 
 
 def register(conn, *, name, email, password, phone, role, bcrypt_rounds, now):
@@ -53,42 +61,57 @@ def _throttle_check(conn, email, ip_address, now, max_failures, window_seconds):
             )
 
 
+def _claim_login_attempt(conn, email, ip_address, now, config):
+    """Count the recent failures and record this attempt as one, in one write
+    transaction: concurrent logins (other gunicorn workers included) queue on it,
+    so no more than the limit ever get as far as a password check. The attempt
+    becomes a success only once the password is right. :raise 429:"""
+    with transaction(conn):
+        _throttle_check(
+            conn, email, ip_address, now,
+            int(config["LOGIN_MAX_FAILURES"]), int(config["LOGIN_FAILURE_WINDOW_SECONDS"]),
+        )
+        return queries.insert_failed_login_attempt(
+            conn, email=email, ip_address=ip_address, now=to_iso(now)
+        )
+
+
 def login(conn, *, email, password, ip_address, now, config):
-    """Check credentials and issue a bearer token. Returns (user, token, expires_at).
+    """Check credentials and create the login's session record (the bearer token's
+    row, which the cookie session points at too). Returns a Login.
 
     Unknown email, wrong password and an inactive account all answer the same 401,
     so the endpoint cannot be used to find out which emails have accounts.
     """
-    _throttle_check(
-        conn, email, ip_address, now,
-        int(config["LOGIN_MAX_FAILURES"]), int(config["LOGIN_FAILURE_WINDOW_SECONDS"]),
-    )
+    attempt_id = _claim_login_attempt(conn, email, ip_address, now, config)
     user = queries.get_user_by_email(conn, email)
-    password_ok = check_password(password, user["password_hash"] if user else None)
-    succeeded = bool(user and password_ok and user["status"] == "active")
-    token = token_hash = None
+    password_hash = user["password_hash"] if user else dummy_hash(config["BCRYPT_ROUNDS"])
+    password_ok = check_password(password, password_hash)
+    if not (user and password_ok and user["status"] == "active"):
+        raise Unauthorized(INVALID_LOGIN)  # the attempt stays recorded as a failure
+    token, token_hash = new_token()
     expires_at = now + timedelta(hours=int(config["TOKEN_TTL_HOURS"]))
-    if succeeded:
-        token, token_hash = new_token()
     with transaction(conn):
-        queries.insert_login_attempt(
-            conn, email=email, ip_address=ip_address, succeeded=succeeded, now=to_iso(now)
+        queries.mark_login_succeeded(conn, attempt_id)
+        session_id = queries.insert_token(
+            conn, user_id=user["id"], token_hash=token_hash,
+            now=to_iso(now), expires_at=to_iso(expires_at),
         )
-        if succeeded:
-            queries.insert_token(
-                conn, user_id=user["id"], token_hash=token_hash,
-                now=to_iso(now), expires_at=to_iso(expires_at),
-            )
-            queries.touch_last_login(conn, user["id"], to_iso(now))
-    if not succeeded:
-        raise Unauthorized(INVALID_LOGIN)
-    return queries.get_user(conn, user["id"]), token, expires_at
+        queries.touch_last_login(conn, user["id"], to_iso(now))
+    return Login(queries.get_user(conn, user["id"]), token, session_id, expires_at)
 
 
-def logout(conn, *, token_id, now):
-    if token_id is not None:
-        with transaction(conn):
-            queries.revoke_token(conn, token_id, to_iso(now))
+def logout(conn, *, session_id, now):
+    """End one login: its bearer token and its cookie session alike."""
+    with transaction(conn):
+        queries.revoke_token(conn, session_id, to_iso(now))
+
+
+def end_sessions(conn, user_id, now, *, keep_session_id=None):
+    """End every login of the user (bearer tokens and cookie sessions), but the one
+    kept. The one way to do it: a password change, leaving status active and a future
+    password reset call it inside the transaction that makes the change."""
+    queries.revoke_user_tokens(conn, user_id, to_iso(now), except_session_id=keep_session_id)
 
 
 def update_profile(conn, user_id, changes, now):
@@ -103,13 +126,13 @@ def update_profile(conn, user_id, changes, now):
     return queries.get_user(conn, user_id)
 
 
-def change_password(conn, *, user_id, current_password, new_password, keep_token_id,
+def change_password(conn, *, user_id, current_password, new_password, keep_session_id,
                     bcrypt_rounds, now):
-    """Set a new password and revoke every other token of the user."""
+    """Set a new password and end every other login of the user."""
     user = queries.get_user_with_hash(conn, user_id)
     if not check_password(current_password, user["password_hash"]):
         raise Unprocessable(errors={"currentPassword": ["Incorrect password."]})
     new_hash = hash_password(new_password, bcrypt_rounds)
     with transaction(conn):
         queries.update_password_hash(conn, user_id, new_hash, to_iso(now))
-        queries.revoke_user_tokens(conn, user_id, to_iso(now), except_token_id=keep_token_id)
+        end_sessions(conn, user_id, now, keep_session_id=keep_session_id)

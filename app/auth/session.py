@@ -1,21 +1,29 @@
 """Who is calling: a bearer token or a flask-login cookie session, plus CSRF for cookies.
 
+Each login creates one session record (its api_tokens row, app/auth/queries.py).
+The bearer token is that row's secret; the cookie session holds only the row's id
+(and a check value derived from the token's hash). Either one is honoured only
+while the row is unrevoked and unexpired and its user active, so logout by either
+means, a password change, a status change and expiry end both, and the cookie
+lives exactly as long as the token (TOKEN_TTL_HOURS).
+
 A request that carries ``Authorization: Bearer …`` is authenticated by that token
-alone (a cookie sent alongside is ignored). A cookie session identifies the user
-and a fingerprint of their password hash, so changing the password ends every
-other cookie session too. Cookie-authenticated unsafe requests must echo the
-session's CSRF token (returned by login as ``csrfToken``) in ``X-CSRF-Token``.
+alone (a cookie sent alongside is ignored). Cookie-authenticated unsafe requests
+must echo the session's CSRF token (returned by login as ``csrfToken``) in
+``X-CSRF-Token``.
 """
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, login_user
 
 from app.auth import queries
+from app.auth.passwords import dummy_hash
 from app.auth.tokens import bearer_from_header, hash_token
 from app.db import get_db
 from app.errors import Forbidden
@@ -50,45 +58,50 @@ class CurrentUser:
     email: str
     role: str
     hospital_id: int | None
-    password_fingerprint: str | None = None  # cookie sessions only
-    token_id: int | None = None  # bearer requests only
+    session_id: int | None = None  # the login's session record (api_tokens row)
+    cookie_check: str | None = None  # cookie sessions only: see cookie_check()
 
     is_authenticated = True
     is_active = True
     is_anonymous = False
 
     def get_id(self):
-        return f"{self.id}:{self.password_fingerprint}"
+        """What flask-login keeps in the signed cookie: the login, not the user."""
+        return f"{self.session_id}:{self.cookie_check}"
 
     @property
     def is_admin(self):
         return self.role == "admin"
 
 
-def password_fingerprint(password_hash):
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+def cookie_check(token_hash):
+    """Ties a cookie to its exact session record: record ids are not secret and SQLite
+    may reuse the id of a deleted row, while the token hash never leaves the server."""
+    return hashlib.sha256(f"cookie:{token_hash}".encode()).hexdigest()[:32]
 
 
 def _from_row(row, **extra):
     return CurrentUser(
         id=row["id"], name=row["name"], email=row["email"], role=row["role"],
-        hospital_id=row["hospital_id"], **extra,
+        hospital_id=row["hospital_id"], session_id=row["session_id"], **extra,
     )
 
 
+def _live_session(session_id):
+    return queries.get_user_by_session_id(get_db(), session_id, to_iso(utcnow()))
+
+
 @login_manager.user_loader
-def load_session_user(session_id):
+def load_session_user(cookie_value):
     if bearer_from_header(request.headers.get("Authorization")):
         return None  # the bearer token decides (request_loader below)
-    user_id, _, fingerprint = session_id.partition(":")
-    if not user_id.isdigit():
+    session_id, _, check = cookie_value.partition(":")
+    if not session_id.isdigit():
         return None
-    row = queries.get_user_with_hash(get_db(), int(user_id))
-    if row is None or row["status"] != "active":
+    row = _live_session(int(session_id))
+    if row is None or not hmac.compare_digest(cookie_check(row["token_hash"]), check):
         return None
-    if not hmac.compare_digest(password_fingerprint(row["password_hash"]), fingerprint):
-        return None
-    return _from_row(row, password_fingerprint=fingerprint)
+    return _from_row(row, cookie_check=check)
 
 
 @login_manager.request_loader
@@ -99,15 +112,18 @@ def load_bearer_user(req):
     row = queries.get_user_by_token(get_db(), hash_token(token), to_iso(utcnow()))
     if row is None:
         return None
-    return _from_row(row, token_id=row["token_id"])
+    return _from_row(row)
 
 
-def start_cookie_session(user_id, *, new_csrf_token=True):
-    """Log the user into a cookie session; returns the session's CSRF token."""
-    row = queries.get_user_with_hash(get_db(), user_id)
-    login_user(_from_row(row, password_fingerprint=password_fingerprint(row["password_hash"])))
-    if new_csrf_token or "csrf_token" not in session:
-        session["csrf_token"] = secrets.token_urlsafe(32)
+def start_cookie_session(session_id):
+    """Attach a cookie session to the login's session record; returns its CSRF token.
+
+    The cookie is permanent, with the record's lifetime (init_app), so a browser
+    drops it when the token expires; the server checks the record's expiry anyway."""
+    row = _live_session(session_id)
+    login_user(_from_row(row, cookie_check=cookie_check(row["token_hash"])))
+    session.permanent = True
+    session["csrf_token"] = secrets.token_urlsafe(32)
     return session["csrf_token"]
 
 
@@ -140,6 +156,13 @@ class CookieSessionInterface(SecureCookieSessionInterface):
 
 
 def init_app(app):
+    # The cookie session lives as long as the login's token. Flask re-sends the cookie
+    # (with a new expiry) only when the session's content changes, not on every request.
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=int(app.config["TOKEN_TTL_HOURS"]))
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
+    # Made now rather than at the first login for an unknown email, which would
+    # otherwise take twice as long as any other failed login.
+    dummy_hash(app.config["BCRYPT_ROUNDS"])
     app.session_interface = CookieSessionInterface()
     login_manager.init_app(app)
     login_manager.session_protection = "basic"

@@ -74,6 +74,22 @@ def test_deactivation_ends_cookie_sessions(client, world, make):
     assert cookie_client.get("/api/auth/profile").status_code == 401
 
 
+def test_suspension_then_reactivation_does_not_revive_old_logins(client, world):
+    cookie_client = client.application.test_client()
+    login = cookie_client.post("/api/auth/login",
+                               json={"email": world.patient["email"], "password": PASSWORD})
+    token_headers = {"Authorization": f"Bearer {login.json['token']}"}
+    assert cookie_client.get("/api/auth/profile").status_code == 200
+    for status in ("suspended", "active"):
+        r = client.put(f"/api/admin/users/{world.patient['id']}/status", json={"status": status},
+                       headers=world.headers["admin"])
+        assert r.status_code == 200 and r.json["status"] == status
+    assert cookie_client.get("/api/auth/profile").status_code == 401
+    assert client.get("/api/auth/profile", headers=token_headers).status_code == 401
+    fresh = client.post("/api/auth/login", json={"email": world.patient["email"], "password": PASSWORD})
+    assert fresh.status_code == 200
+
+
 def test_reactivation_lets_the_user_log_in_again(client, make, world):
     user = make.user(status="suspended")
     r = client.put(f"/api/admin/users/{user['id']}/status", json={"status": "active"},
