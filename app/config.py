@@ -45,6 +45,11 @@ DEFAULTS = {
     # "N/S" = at most N booking requests per user per S seconds; "0" disables.
     "BOOKING_RATE_LIMIT": "3/300",
     "IDEMPOTENCY_KEY_TTL_HOURS": 24,
+    # An Idempotency-Key claim with no stored answer after this long belongs to a
+    # request that died (a killed worker): the next request with the key takes it
+    # over, answering from the effect it committed, if any. Keep it well above
+    # SSLCOMMERZ_TIMEOUT_SECONDS so a live request is never taken over.
+    "IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS": 120,
     "PLATFORM_FEE_BP": 500,  # default platform fee: 5.00 % (basis points)
     "CANCELLATION_WINDOW_HOURS": 24,
     "REFUND_INSIDE_WINDOW_BP": 5000,  # 50 % refunded when cancelled inside the window
@@ -128,6 +133,10 @@ def check_config(config):
     commits = config["SQLITE_CHECKPOINT_COMMITS"]
     if isinstance(commits, bool) or not isinstance(commits, int) or commits < 0:
         raise ConfigError("RAPIDCARE_SQLITE_CHECKPOINT_COMMITS must be a whole number >= 0")
+    claim_timeout = config["IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS"]
+    if isinstance(claim_timeout, bool) or not isinstance(claim_timeout, (int, float)) \
+            or not claim_timeout > 0:
+        raise ConfigError("RAPIDCARE_IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS must be a number > 0")
     config["SESSION_COOKIE_SECURE"] = config["ENV"] == "production" and str(
         config["PUBLIC_BASE_URL"]
     ).startswith("https://")

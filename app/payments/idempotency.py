@@ -1,4 +1,4 @@
-"""Idempotency-Key for unsafe payment calls (process, top-up, refund).
+"""Idempotency-Key for unsafe money calls (process, top-up, refund, admin adjustment).
 
 Contract (also in the README and in each operation's OpenAPI description):
 
@@ -17,9 +17,22 @@ Contract (also in the README and in each operation's OpenAPI description):
   with ``Retry-After: 1``; retry and you get the stored response. The claim is
   one INSERT in its own BEGIN IMMEDIATE transaction, so of N concurrent requests
   exactly one runs.
+- The effect and its claim commit together: the service looks for an effect
+  on the claim (``recorded_effect``) first thing inside the transaction that
+  would commit the effect, and writes the new effect's id there
+  (``record_effect``) inside that same transaction. Whoever runs under a claim
+  whose effect already committed answers from it instead of running again: the
+  payment, the ledger entry, the refund (a gateway refund still 'pending' is
+  sent again under its own reference, which the gateway treats as the same
+  refund); a gateway session whose page was lost with its worker answers 502.
 - A request that crashed (500) or answered 503 (database busy, gateway not
-  configured) had no effect: its claim is released and the key may be retried.
-  A claim left by a killed worker is taken over after CLAIM_TIMEOUT_SECONDS.
+  configured) before its effect committed had no effect: its claim is
+  released and the key may be retried. One that failed after its effect
+  committed keeps its claim, marked released: the next request with the key
+  takes it over at once and answers from the effect. A claim left by a killed
+  worker (no answer after IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS) is taken over the
+  same way: the request taking it over answers from the effect if the dead one
+  committed it, and runs if it did not.
 - Body validation (422) happens before the claim, so a rejected body does not
   use the key up.
 
@@ -41,9 +54,10 @@ import sqlite3
 from datetime import timedelta
 from functools import wraps
 
-from flask import current_app, jsonify, request
+from flask import current_app, g, jsonify, request
 from flask_login import current_user
 
+from app.config import DEFAULTS
 from app.db import get_db, transaction
 from app.errors import BadRequest, Conflict, DomainError, error_body
 from app.timeutil import from_iso, to_iso, utcnow
@@ -55,8 +69,10 @@ REPLAY_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 # A claim with no response after this long belongs to a request that died
-# (a killed worker); gateway calls time out well within it.
-CLAIM_TIMEOUT_SECONDS = 120
+# (a killed worker); gateway calls time out well within it. The service reads
+# IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS; this is the default for direct callers.
+CLAIM_TIMEOUT_SECONDS = DEFAULTS["IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS"]
+EFFECT_KINDS = ("transaction", "refund", "ledger_entry")
 
 HEADER_DOC = {
     "in": "header",
@@ -120,7 +136,37 @@ def _insert(conn, *, user_id, endpoint, key, request_fingerprint, now, expires_a
 
 
 def _take_over(conn, row_id, now):
-    conn.execute("UPDATE idempotency_keys SET created_at = ? WHERE id = ?", (now, row_id))
+    conn.execute("UPDATE idempotency_keys SET created_at = ?, released = 0 WHERE id = ?",
+                 (now, row_id))
+
+
+def _delete_unless_effect(conn, row_id):
+    return conn.execute(
+        "DELETE FROM idempotency_keys WHERE id = ? AND effect_id IS NULL", (row_id,)
+    ).rowcount
+
+
+def _mark_released(conn, row_id):
+    conn.execute(
+        "UPDATE idempotency_keys SET released = 1 WHERE id = ? AND response_status IS NULL",
+        (row_id,),
+    )
+
+
+def _get_effect(conn, row_id):
+    return conn.execute(
+        "SELECT effect_kind, effect_id FROM idempotency_keys WHERE id = ?", (row_id,)
+    ).fetchone()
+
+
+def _set_effect(conn, row_id, kind, effect_id):
+    return conn.execute(
+        """
+        UPDATE idempotency_keys SET effect_kind = ?, effect_id = ?
+        WHERE id = ? AND effect_id IS NULL
+        """,
+        (kind, effect_id, row_id),
+    ).rowcount
 
 
 def _store(conn, row_id, status, body):
@@ -142,8 +188,13 @@ def delete_expired(conn, now):
 # -- the claim ----------------------------------------------------------------------
 
 
-def claim(conn, *, user_id, endpoint, key, request_fingerprint, now, ttl_hours):
-    """Returns ("run", row_id) for the request that must run, or ("replay", row)."""
+def claim(conn, *, user_id, endpoint, key, request_fingerprint, now, ttl_hours,
+          claim_timeout_seconds=CLAIM_TIMEOUT_SECONDS):
+    """Returns ("run", row_id) for the request that must run, or ("replay", row).
+
+    "run" on a claim taken over (timed out, or released after its effect
+    committed) means: run, and answer from the recorded effect if there is one.
+    """
     with transaction(conn):
         row = _get(conn, user_id, endpoint, key)
         if row is not None and from_iso(row["expires_at"]) <= now:
@@ -160,7 +211,8 @@ def claim(conn, *, user_id, endpoint, key, request_fingerprint, now, ttl_hours):
             raise Conflict(f"This {HEADER} was already used with a different request.")
         if row["response_status"] is not None:
             return "replay", row
-        if from_iso(row["created_at"]) <= now - timedelta(seconds=CLAIM_TIMEOUT_SECONDS):
+        timed_out = from_iso(row["created_at"]) <= now - timedelta(seconds=claim_timeout_seconds)
+        if row["released"] or timed_out:
             _take_over(conn, row["id"], to_iso(now))
             return "run", row["id"]
         raise Conflict(
@@ -175,12 +227,66 @@ def store(conn, row_id, status, body):
 
 
 def release(conn, row_id):
+    """The request failed. With no effect committed the key is free again; with one,
+    the claim stays (so the effect is never run twice) and is handed to the next
+    request with the key at once."""
     try:
         with transaction(conn):
-            _delete(conn, row_id)
+            if not _delete_unless_effect(conn, row_id):
+                _mark_released(conn, row_id)
     except sqlite3.Error:
-        # The claim then expires via CLAIM_TIMEOUT_SECONDS; the original error matters more.
+        # The claim is then taken over after the claim timeout; the original error matters more.
         log.warning("could not release idempotency claim %s", row_id, exc_info=True)
+
+
+# -- the effect, linked to its claim inside the effect's own transaction -----------------
+
+
+def current_claim():
+    """The claim id of the idempotent request being served, None outside one.
+
+    Routes pass it to the service, which calls ``recorded_effect`` and
+    ``record_effect`` with it inside the transaction that commits the effect.
+    """
+    return g.get("idempotency_claim")
+
+
+def _require_open_transaction(conn):
+    if not conn.in_transaction:
+        raise RuntimeError("an idempotent effect is looked up and recorded inside its transaction")
+
+
+def recorded_effect(conn, claim_id, kind):
+    """The id of the ``kind`` effect an earlier run under this claim committed, or None.
+
+    Call it first inside the effect's transaction: under the write lock, a run
+    that finds nothing is the only one that can commit the effect.
+    """
+    if claim_id is None:
+        return None
+    _require_open_transaction(conn)
+    row = _get_effect(conn, claim_id)
+    if row is None or row["effect_id"] is None:
+        return None
+    if row["effect_kind"] != kind:
+        raise RuntimeError(f"claim {claim_id} holds a {row['effect_kind']}, not a {kind}")
+    return row["effect_id"]
+
+
+def record_effect(conn, claim_id, kind, effect_id):
+    """Link the effect to its claim, in the transaction that commits the effect.
+
+    :raise 409: the claim is gone (or holds another effect): the effect must not
+                commit without its link, so the transaction rolls back.
+    """
+    if claim_id is None:
+        return
+    _require_open_transaction(conn)
+    if kind not in EFFECT_KINDS:
+        raise ValueError(f"unknown effect kind {kind!r}")
+    if not _set_effect(conn, claim_id, kind, effect_id):
+        raise Conflict(f"This {HEADER} is no longer held by this request; retry shortly.",
+                       headers={"Retry-After": "1"})
 
 
 def idempotent(view):
@@ -197,27 +303,37 @@ def idempotent(view):
             request_fingerprint=fingerprint(request.get_json(silent=True),
                                             request.view_args or {}),
             now=utcnow(), ttl_hours=float(current_app.config["IDEMPOTENCY_KEY_TTL_HOURS"]),
+            claim_timeout_seconds=float(current_app.config["IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS"]),
         )
         if outcome == "replay":
             response = jsonify(json.loads(claimed["response_body"]))
             response.status_code = claimed["response_status"]
             response.headers[REPLAY_HEADER] = "true"
             return response
+        g.idempotency_claim = claimed
+        refusal = None
         try:
             response = view(*args, **kwargs)
+            status, body = response.status_code, response.get_json()
         except DomainError as error:
-            if error.code < 500 or error.code == 502:
-                # A refusal (4xx) or a gateway failure after something was recorded (502)
-                # is an outcome too: the same key gets the same answer.
-                store(conn, claimed, error.code,
-                      error_body(error.code, error.message, error.errors, error.extra))
-            else:
-                release(conn, claimed)  # 503: nothing happened; the key may be retried
-            raise
+            if error.code >= 500 and error.code != 502:
+                release(conn, claimed)  # 503: the key may be retried (see release)
+                raise
+            # A refusal (4xx) or a gateway failure after something was recorded (502)
+            # is an outcome too: the same key gets the same answer.
+            refusal = error
+            status = error.code
+            body = error_body(error.code, error.message, error.errors, error.extra)
         except BaseException:
             release(conn, claimed)
             raise
-        store(conn, claimed, response.status_code, response.get_json())
+        try:
+            store(conn, claimed, status, body)
+        except BaseException:
+            release(conn, claimed)  # the effect, if any, stays linked to the claim
+            raise
+        if refusal is not None:
+            raise refusal
         return response
 
     apidoc = copy.deepcopy(getattr(view, "_apidoc", {}))

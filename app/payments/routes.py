@@ -7,7 +7,7 @@ from app.api import Blueprint, page_bounds
 from app.auth.guards import login_required, roles_required
 from app.db import get_db
 from app.payments import schemas, service
-from app.payments.idempotency import idempotent
+from app.payments.idempotency import current_claim, idempotent
 from app.payments.sslcommerz import SslcommerzClient
 from app.timeutil import utcnow
 
@@ -45,7 +45,7 @@ class ProcessPayment(MethodView):
         """
         tx, gateway_url = service.process_payment(
             get_db(), user=current_user, booking_id=data["booking_id"], method=data["method"],
-            now=utcnow(), config=current_app.config, gateway=gateway(),
+            now=utcnow(), config=current_app.config, gateway=gateway(), claim=current_claim(),
         )
         if gateway_url is None:
             return tx
@@ -58,14 +58,17 @@ class SslcommerzIpn(MethodView):
     @blp.response(200, schemas.IpnResultSchema)
     @blp.alt_response(400, description="The signature does not verify")
     @blp.alt_response(404, description="The tran_id is not ours")
-    @blp.alt_response(409, description="The gateway's validation record does not match")
+    @blp.alt_response(409, description="The IPN's own amount or currency, or the gateway's "
+                                       "validation record, does not match")
     @blp.alt_response(502, description="The validation API could not be reached; resend")
     def post(self, form):
         """SSLCommerz IPN (server to server, form-encoded)
 
-        Verified by `verify_sign`, then by the gateway's order validation API;
-        tran_id, amount and currency must match our transaction. Duplicates are
-        harmless: the payment is settled once.
+        Verified by `verify_sign` (which must cover tran_id, amount, currency,
+        status and, for a paid status in any letter case, val_id); the IPN's
+        amount and currency must match our transaction; then the gateway's order
+        validation API decides: its tran_id, amount and currency must match too.
+        Duplicates are harmless: the payment is settled once.
         """
         return service.handle_ipn(get_db(), form=form, now=utcnow(),
                                   config=current_app.config, gateway=gateway())
@@ -139,10 +142,13 @@ class PaymentRefund(MethodView):
         """Refund (part of) a payment: its hospital's authority or an admin
 
         The total refunded never exceeds the amount paid. Wallet payments are
-        refunded to the wallet, SSLCommerz payments through the gateway.
+        refunded to the wallet, SSLCommerz payments through the gateway, under the
+        reference RF<refund id>. A retry with the same Idempotency-Key never
+        refunds again, even when the first request died after recording the refund.
         """
         refund, tx = service.refund_payment(
             get_db(), actor=current_user, transaction_id=payment_id,
             amount_minor=data["amount"], reason=data["reason"], now=utcnow(), gateway=gateway(),
+            claim=current_claim(),
         )
         return {**refund, "currency": tx["currency"], "payment": tx}

@@ -6,6 +6,12 @@ payment only after its IPN signature AND the gateway's validation API agree with
 our transaction (tran_id, amount, currency). Network calls never happen while
 the write lock is held. A gateway answer we could not get (timeout, 5xx) leaves
 the payment 'processing' for reconciliation; nothing is retried blindly.
+
+Idempotent operations (paying, topping up, refunding) take the request's
+Idempotency-Key ``claim`` and link their effect to it inside the transaction
+that commits the effect (app.payments.idempotency): run again under the same
+claim (a retry after the first worker died), they answer from the committed
+effect instead of repeating it.
 """
 import logging
 import secrets
@@ -18,6 +24,7 @@ from app.errors import (
 )
 from app.money import format_minor, parse_minor, split_fee
 from app.payments import queries
+from app.payments.idempotency import record_effect, recorded_effect
 from app.payments.queries import PAID_STATUSES
 from app.payments.sslcommerz import (
     FAILED_STATUSES, VALID_STATUSES, GatewayNotConfigured, GatewayRefused, GatewayUnavailable,
@@ -99,7 +106,7 @@ def _open_payment_due(conn, booking, now):
     )
 
 
-def process_payment(conn, *, user, booking_id, method, now, config, gateway):
+def process_payment(conn, *, user, booking_id, method, now, config, gateway, claim=None):
     """Pay an approved booking. Returns (transaction, gateway_url or None).
 
     :raise 404: no such booking, or not the caller's.
@@ -110,13 +117,16 @@ def process_payment(conn, *, user, booking_id, method, now, config, gateway):
     """
     if method == "wallet":
         return pay_from_wallet(conn, user=user, booking_id=booking_id, now=now,
-                               config=config), None
+                               config=config, claim=claim), None
     return pay_by_gateway(conn, user=user, booking_id=booking_id, now=now, config=config,
-                          gateway=gateway)
+                          gateway=gateway, claim=claim)
 
 
-def pay_from_wallet(conn, *, user, booking_id, now, config):
+def pay_from_wallet(conn, *, user, booking_id, now, config, claim=None):
     with transaction(conn):
+        paid = recorded_effect(conn, claim, "transaction")
+        if paid is not None:
+            return queries.get_transaction(conn, paid)
         booking = _payable_booking(conn, user, booking_id)
         tx = _open_payment_due(conn, booking, now)
         if tx["user_id"] != user.id or tx["currency"] != config["CURRENCY"]:
@@ -147,6 +157,7 @@ def pay_from_wallet(conn, *, user, booking_id, now, config):
             fee_minor=fee, description=f"Payment for booking {booking['booking_reference']}",
             now=to_iso(now),
         )
+        record_effect(conn, claim, "transaction", tx["id"])
     return completed
 
 
@@ -158,7 +169,7 @@ def _require_gateway(conn, gateway):
         raise ServiceUnavailable("Online payment is currently disabled.")
 
 
-def pay_by_gateway(conn, *, user, booking_id, now, config, gateway):
+def pay_by_gateway(conn, *, user, booking_id, now, config, gateway, claim=None):
     _require_gateway(conn, gateway)
     live = queries.get_live_booking_payment(conn, booking_id)
     if (live is not None and live["user_id"] == user.id and live["status"] == "processing"
@@ -166,11 +177,16 @@ def pay_by_gateway(conn, *, user, booking_id, now, config, gateway):
         # An abandoned attempt: ask the gateway before refusing a new one.
         refresh_processing(conn, live, now=now, config=config, gateway=gateway)
     with transaction(conn):
-        booking = _payable_booking(conn, user, booking_id)
-        tx = _open_payment_due(conn, booking, now)
-        tx = queries.mark_processing(conn, tx["id"], "sslcommerz", to_iso(now))
-        if tx is None:  # cannot happen under the write lock; the guard stays anyway
-            raise Conflict("This payment is no longer open.")
+        started = recorded_effect(conn, claim, "transaction")
+        if started is None:
+            booking = _payable_booking(conn, user, booking_id)
+            tx = _open_payment_due(conn, booking, now)
+            tx = queries.mark_processing(conn, tx["id"], "sslcommerz", to_iso(now))
+            if tx is None:  # cannot happen under the write lock; the guard stays anyway
+                raise Conflict("This payment is no longer open.")
+            record_effect(conn, claim, "transaction", tx["id"])
+    if started is not None:
+        raise _lost_gateway_answer(queries.get_transaction(conn, started))
     return _open_session(
         conn, tx, user_id=user.id, now=now, config=config, gateway=gateway,
         product_name=f"Booking {booking['booking_reference']}",
@@ -178,19 +194,36 @@ def pay_by_gateway(conn, *, user, booking_id, now, config, gateway):
     )
 
 
-def start_topup(conn, *, user, amount_minor, now, config, gateway):
+def start_topup(conn, *, user, amount_minor, now, config, gateway, claim=None):
     """Open a gateway session for a wallet top-up; the wallet is credited only by a
     verified IPN. Returns (transaction, gateway_url)."""
     _require_gateway(conn, gateway)
     with transaction(conn):
-        tx = queries.insert_transaction(
-            conn, transaction_ref=new_transaction_ref(), kind="wallet_topup", booking_id=None,
-            user_id=user.id, hospital_id=None, amount_minor=amount_minor,
-            currency=config["CURRENCY"], method="sslcommerz", status="processing",
-            now=to_iso(now),
-        )
+        started = recorded_effect(conn, claim, "transaction")
+        if started is None:
+            tx = queries.insert_transaction(
+                conn, transaction_ref=new_transaction_ref(), kind="wallet_topup",
+                booking_id=None, user_id=user.id, hospital_id=None, amount_minor=amount_minor,
+                currency=config["CURRENCY"], method="sslcommerz", status="processing",
+                now=to_iso(now),
+            )
+            record_effect(conn, claim, "transaction", tx["id"])
+    if started is not None:
+        raise _lost_gateway_answer(queries.get_transaction(conn, started))
     return _open_session(conn, tx, user_id=user.id, now=now, config=config, gateway=gateway,
                          product_name="Wallet top-up", product_category="Wallet")
+
+
+def _lost_gateway_answer(tx):
+    """The 502 for a retry whose first run started gateway attempt ``tx`` and died
+    before its answer was stored. The session page it may have opened is not kept,
+    so the attempt is left to the verified path: an IPN, or reconciliation (and a
+    new attempt once it is stale) asking the gateway by tran_id."""
+    return BadGateway(
+        f"The first request with this Idempotency-Key started payment {tx['id']} "
+        f"({tx['transaction_ref']}) but its gateway answer was lost; the payment is "
+        f"'{tx['status']}' and is settled by the gateway's notification or by reconciliation."
+    )
 
 
 def _open_session(conn, tx, *, user_id, now, config, gateway, product_name, product_category):
@@ -230,7 +263,8 @@ def handle_ipn(conn, *, form, now, config, gateway):
 
     :raise 400: the signature does not verify (nothing is read from the form).
     :raise 404: the signed tran_id is not one of ours.
-    :raise 409: the gateway's validation record disagrees with our transaction.
+    :raise 409: the IPN's own signed amount or currency, or then the gateway's
+                validation record (which decides), disagrees with our transaction.
     :raise 502: the validation API could not be reached (the gateway retries the IPN).
     """
     if not gateway.verify_ipn(form):
@@ -240,6 +274,12 @@ def handle_ipn(conn, *, form, now, config, gateway):
     if tx is None:
         log.warning("signed IPN for an unknown tran_id refused")
         raise NotFound("Unknown transaction.")
+    # The IPN's own signed figures first; the validation record decides after them.
+    problems = _amount_and_currency_problems(form, tx)
+    if problems:
+        log.warning("signed IPN for transaction %s does not match: %s", tx["id"],
+                    ", ".join(problems))
+        raise Conflict("The notification does not match this payment: " + ", ".join(problems))
     status = str(form["status"]).upper()
     if status in VALID_STATUSES:
         if not form.get("val_id"):
@@ -261,6 +301,20 @@ def handle_ipn(conn, *, form, now, config, gateway):
     return {"result": "ignored", "transaction_status": tx["status"]}
 
 
+def _amount_and_currency_problems(fields, tx):
+    """Whether an IPN's or a validation record's amount and currency are ours."""
+    try:
+        amount = parse_minor(str(fields.get("amount")))
+    except (ValueError, ArithmeticError):
+        amount = None
+    problems = []
+    if amount != tx["amount_minor"]:
+        problems.append("amount")
+    if fields.get("currency") != tx["currency"]:
+        problems.append("currency")
+    return problems
+
+
 def validation_problems(record, tx):
     """What in the gateway's validation record does not match our transaction."""
     problems = []
@@ -268,14 +322,7 @@ def validation_problems(record, tx):
         problems.append(f"status {record.get('status')!r}")
     if record.get("tran_id") != tx["transaction_ref"]:
         problems.append("tran_id")
-    try:
-        amount = parse_minor(str(record.get("amount")))
-    except ValueError:
-        amount = None
-    if amount != tx["amount_minor"]:
-        problems.append("amount")
-    if record.get("currency") != tx["currency"]:
-        problems.append("currency")
+    problems += _amount_and_currency_problems(record, tx)
     if not record.get("val_id"):
         problems.append("val_id")
     return problems
@@ -418,7 +465,10 @@ def send_gateway_refund(conn, refund_id, *, now, gateway):
 
     Accepted -> 'processing' with the gateway's refund reference (reconciliation
     later confirms it); refused -> 'failed' (reconciliation reports it: the
-    customer is owed the money); no answer -> stays 'pending', never re-sent blindly.
+    customer is owed the money); no answer -> stays 'pending'. Only the request
+    that takes over a dead one's Idempotency-Key claim sends it again, and under
+    the same reference (refe_id = RF<refund id>): the same refund to the gateway,
+    never a second one.
     """
     refund = queries.get_refund(conn, refund_id)
     if refund is None or refund["status"] != "pending":
@@ -444,18 +494,28 @@ def send_gateway_refund(conn, refund_id, *, now, gateway):
     return updated or queries.get_refund(conn, refund_id)
 
 
-def refund_payment(conn, *, actor, transaction_id, amount_minor, reason, now, gateway):
+def refund_payment(conn, *, actor, transaction_id, amount_minor, reason, now, gateway,
+                   claim=None):
     """POST /api/payments/{id}/refund. Returns (refund, transaction).
+
+    Under a claim whose refund already committed (the first request died), the
+    refund is not recorded again: it is answered from, and a gateway refund still
+    'pending' is sent again under its own reference.
 
     :raise 404: no such payment, or not of the caller's hospital.
     :raise 409: not a completed booking payment, or more than is left to refund.
     """
     with transaction(conn):
-        tx = queries.get_transaction(conn, transaction_id)
-        if tx is None or not can_refund(actor, tx):
-            raise NotFound("Payment not found.")
-        refund = record_refund(conn, tx, amount_minor=amount_minor, reason=reason,
-                               requested_by=actor.id, now=now)
+        recorded = recorded_effect(conn, claim, "refund")
+        if recorded is not None:
+            refund = queries.get_refund(conn, recorded)
+        else:
+            tx = queries.get_transaction(conn, transaction_id)
+            if tx is None or not can_refund(actor, tx):
+                raise NotFound("Payment not found.")
+            refund = record_refund(conn, tx, amount_minor=amount_minor, reason=reason,
+                                   requested_by=actor.id, now=now)
+            record_effect(conn, claim, "refund", refund["id"])
     if refund["method"] == "sslcommerz":
         refund = send_gateway_refund(conn, refund["id"], now=now, gateway=gateway)
     return refund, queries.get_transaction(conn, transaction_id)

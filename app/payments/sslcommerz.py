@@ -69,7 +69,9 @@ def verify_ipn_signature(form, store_password):
     """True if ``verify_sign`` matches the fields named in ``verify_key``.
 
     Also refuses a signature that does not cover the fields we act on
-    (tran_id, amount, currency, status; val_id for a paid notification).
+    (tran_id, amount, currency, status; val_id for a paid notification). The
+    status is compared as the IPN handler reads it, whatever its case: a "valid"
+    is a paid notification too, so its val_id must be signed as well.
     """
     verify_sign = str(form.get("verify_sign") or "")
     verify_key = str(form.get("verify_key") or "")
@@ -77,7 +79,7 @@ def verify_ipn_signature(form, store_password):
         return False
     keys = [key for key in verify_key.split(",") if key]
     required = list(SIGNED_FIELDS_REQUIRED)
-    if form.get("status") in VALID_STATUSES:
+    if str(form.get("status") or "").upper() in VALID_STATUSES:
         required.append("val_id")
     if any(field not in keys for field in required):
         return False

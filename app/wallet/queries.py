@@ -70,6 +70,10 @@ def insert_ledger_row(conn, *, user_id, transaction_id, type, amount_minor, bala
     ).fetchone()
 
 
+def get_ledger_entry(conn, entry_id):
+    return conn.execute("SELECT * FROM balance_transactions WHERE id = ?", (entry_id,)).fetchone()
+
+
 def list_ledger(conn, user_id, limit, offset):
     return conn.execute(
         """

@@ -7,7 +7,7 @@ from app.api import Blueprint, page_bounds
 from app.auth.guards import login_required, roles_required
 from app.db import get_db
 from app.payments import service as payments_service
-from app.payments.idempotency import idempotent
+from app.payments.idempotency import current_claim, idempotent
 from app.payments.routes import gateway
 from app.timeutil import utcnow
 from app.wallet import schemas, service
@@ -55,7 +55,7 @@ class WalletTopup(MethodView):
         """
         tx, gateway_url = payments_service.start_topup(
             get_db(), user=current_user, amount_minor=data["amount"], now=utcnow(),
-            config=current_app.config, gateway=gateway(),
+            config=current_app.config, gateway=gateway(), claim=current_claim(),
         )
         return {**tx, "gateway_url": gateway_url}
 
@@ -63,14 +63,21 @@ class WalletTopup(MethodView):
 @blp.route("/admin/wallets/<int:user_id>/adjust")
 class WalletAdjust(MethodView):
     @blp.arguments(schemas.AdjustSchema)
+    @idempotent
     @blp.response(200, schemas.AdjustResultSchema)
+    @blp.alt_response(400, description="Missing or malformed Idempotency-Key")
     @blp.alt_response(404, description="No such user")
-    @blp.alt_response(409, description="A debit below zero")
+    @blp.alt_response(409, description="A debit below zero, or the Idempotency-Key was used "
+                                       "with another body")
     @roles_required("admin")
     def post(self, data, user_id):
-        """Credit or debit a wallet by hand (admin; reason required; audited)"""
+        """Credit or debit a wallet by hand (admin; reason required; audited)
+
+        Requires an Idempotency-Key, as every money endpoint does: a retried
+        request gets the first answer back and moves the money once.
+        """
         return service.adjust(
             get_db(), admin_id=current_user.id, user_id=user_id, amount_minor=data["amount"],
             reason=data["reason"], ip_address=request.remote_addr, now=utcnow(),
-            currency=current_app.config["CURRENCY"],
+            currency=current_app.config["CURRENCY"], claim=current_claim(),
         )

@@ -41,11 +41,22 @@ class TopupResultSchema(GatewayResultSchema):
     pass
 
 
+class DecimalString(Money):
+    """Money that takes only a JSON string: a JSON number such as 9000 or 1.5 is a 422
+    (a float is no way to send money, and "9000.00" is what every amount looks like)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ma.ValidationError("Must be a decimal string such as \"500.00\" or \"-500.00\".")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class AdjustSchema(Schema):
-    amount = Money(
+    amount = DecimalString(
         required=True, allow_negative=True,
-        metadata={"description": "Signed: \"500.00\" credits, \"-500.00\" debits (never below "
-                                 "zero: 409)."},
+        metadata={"type": "string", "example": "-500.00",
+                  "description": "Signed decimal string (a JSON number is refused): \"500.00\" "
+                                 "credits, \"-500.00\" debits (never below zero: 409)."},
     )
     reason = text(500, required=True)
 

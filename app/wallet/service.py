@@ -8,6 +8,7 @@ from app.auth.queries import get_user
 from app.db import transaction
 from app.errors import Conflict, NotFound
 from app.money import format_minor
+from app.payments.idempotency import record_effect, recorded_effect
 from app.timeutil import to_iso
 from app.wallet import queries
 from app.wallet.ledger import post_credit, post_debit
@@ -25,13 +26,22 @@ def ledger(conn, user_id, *, limit, offset):
     return queries.list_ledger(conn, user_id, limit, offset), queries.count_ledger(conn, user_id)
 
 
-def adjust(conn, *, admin_id, user_id, amount_minor, reason, ip_address, now, currency):
+def adjust(conn, *, admin_id, user_id, amount_minor, reason, ip_address, now, currency,
+           claim=None):
     """Credit (amount > 0) or debit (amount < 0) a wallet by hand, audited.
+
+    Under an Idempotency-Key ``claim`` whose adjustment already committed (the
+    first request died before its answer was stored), answers from that ledger
+    entry instead of posting another.
 
     :raise 404: no such user.
     :raise 409: a debit larger than the balance (a balance never goes below zero).
     """
     with transaction(conn):
+        posted = recorded_effect(conn, claim, "ledger_entry")
+        if posted is not None:
+            return {**queries.get_balance(conn, user_id),
+                    "entry": queries.get_ledger_entry(conn, posted)}
         if get_user(conn, user_id) is None:
             raise NotFound("User not found.")
         description = f"Adjustment by admin: {reason}"[:500]
@@ -54,5 +64,6 @@ def adjust(conn, *, admin_id, user_id, amount_minor, reason, ip_address, now, cu
                 "ledgerEntryId": entry["id"],
             },
         )
+        record_effect(conn, claim, "ledger_entry", entry["id"])
         wallet = queries.get_balance(conn, user_id)
     return {**wallet, "entry": entry}

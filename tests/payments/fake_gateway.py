@@ -8,8 +8,18 @@ IPN form the gateway would POST, signed the way SSLCommerz signs it. The
 signature code here is written independently of app.payments.sslcommerz on
 purpose: a mistake there must not be mirrored here.
 
-Failure switches: ``gateway.mode[endpoint] = "500" | "slow" | "refuse" | "garbage"``
+Failure switches: ``gateway.mode[endpoint] = "500" | "slow" | "refuse" | "garbage" | "hold"``
 with endpoint one of "session", "validate", "query", "refund", "refund_status".
+"hold" does the work (a refund is made) and then keeps the answer back until the
+test calls ``gateway.release(endpoint)``: the caller can be killed while it waits,
+so the gateway has acted and nobody learned of it. ``gateway.arrived(endpoint)``
+waits for such a request.
+
+Refunds: a refund request that repeats the merchant's reference (``refe_id``) for
+the same payment is the same refund, not a new one. The stand-in answers it as it
+answered the first time (same ``refund_ref_id``) and refunds nothing more; with a
+different amount it refuses. The application sends RF<refund id> as the reference
+of every refund and relies on exactly this when it sends a refund again.
 """
 import hashlib
 import itertools
@@ -57,6 +67,8 @@ class FakeSslcommerz:
         self.refunds = {}        # refund_ref_id -> refund record
         self.mode = {}
         self.calls = []          # (endpoint, params without the password)
+        self._arrived = {}       # endpoint -> Event: a held request has arrived
+        self._released = {}      # endpoint -> Event: let held requests answer
         server.expect_request("/gwprocess/v4/api.php", method="POST") \
             .respond_with_handler(self._session)
         server.expect_request("/validator/api/validationserverAPI.php", method="GET") \
@@ -79,6 +91,26 @@ class FakeSslcommerz:
 
     def calls_to(self, endpoint):
         return [params for name, params in self.calls if name == endpoint]
+
+    def _hold_events(self, endpoint):
+        with self.lock:
+            return (self._arrived.setdefault(endpoint, threading.Event()),
+                    self._released.setdefault(endpoint, threading.Event()))
+
+    def arrived(self, endpoint, timeout=30):
+        """Wait until a request to ``endpoint`` in "hold" mode has done its work."""
+        return self._hold_events(endpoint)[0].wait(timeout)
+
+    def release(self, endpoint):
+        """Let held requests to ``endpoint`` answer (to whoever is still listening)."""
+        self._hold_events(endpoint)[1].set()
+
+    def _hold(self, endpoint, response):
+        if self.mode.get(endpoint) == "hold":
+            arrived, released = self._hold_events(endpoint)
+            arrived.set()
+            released.wait(60)  # bounded: a test that forgets to release still ends
+        return response
 
     # -- the gateway's behaviour --------------------------------------------------
 
@@ -177,18 +209,29 @@ class FakeSslcommerz:
                 return _json({"APIConnect": "DONE", "status": "failed",
                               "errorReason": "Invalid bank_tran_id"})
             payment = paid[0]
-            already = sum(Decimal(r["amount"]) for r in self.refunds.values()
-                          if r["bank_tran_id"] == payment["bank_tran_id"])
             amount = Decimal(args["refund_amount"])
-            if amount <= 0 or already + amount > Decimal(payment["amount"]):
-                return _json({"APIConnect": "DONE", "status": "failed",
-                              "errorReason": "Refund amount exceeds the paid amount"})
-            ref = f"RFND{next(_ids):08d}"
-            self.refunds[ref] = {"bank_tran_id": payment["bank_tran_id"], "amount": str(amount),
-                                 "refe_id": args.get("refe_id"), "status": "processing"}
-        return _json({"APIConnect": "DONE", "bank_tran_id": payment["bank_tran_id"],
-                      "trans_id": payment["tran_id"], "refund_ref_id": ref, "status": "success",
-                      "errorReason": ""})
+            same = [(ref, r) for ref, r in self.refunds.items()
+                    if args.get("refe_id") and r["refe_id"] == args["refe_id"]
+                    and r["bank_tran_id"] == payment["bank_tran_id"]]
+            if same:
+                ref, earlier = same[0]
+                if Decimal(earlier["amount"]) != amount:
+                    return _json({"APIConnect": "DONE", "status": "failed",
+                                  "errorReason": "refe_id already used for another amount"})
+            else:
+                already = sum(Decimal(r["amount"]) for r in self.refunds.values()
+                              if r["bank_tran_id"] == payment["bank_tran_id"])
+                if amount <= 0 or already + amount > Decimal(payment["amount"]):
+                    return _json({"APIConnect": "DONE", "status": "failed",
+                                  "errorReason": "Refund amount exceeds the paid amount"})
+                ref = f"RFND{next(_ids):08d}"
+                self.refunds[ref] = {"bank_tran_id": payment["bank_tran_id"],
+                                     "amount": str(amount), "refe_id": args.get("refe_id"),
+                                     "status": "processing"}
+        return self._hold("refund", _json({
+            "APIConnect": "DONE", "bank_tran_id": payment["bank_tran_id"],
+            "trans_id": payment["tran_id"], "refund_ref_id": ref, "status": "success",
+            "errorReason": ""}))
 
     def _refund_status(self, args):
         self._record("refund_status", args)
@@ -207,8 +250,11 @@ class FakeSslcommerz:
     def session_for(self, tran_id):
         return self.sessions[tran_id]
 
-    def pay(self, tran_id, *, amount=None, currency=None):
-        """The customer pays on the hosted page; returns the signed IPN form."""
+    def pay(self, tran_id, *, amount=None, currency=None, ipn=None):
+        """The customer pays on the hosted page; returns the signed IPN form.
+
+        ``amount``/``currency`` change what was paid (the gateway's record and the
+        IPN alike); ``ipn`` changes only the IPN's own, still signed, fields."""
         session = self.sessions[tran_id]
         n = next(_ids)
         record = {
@@ -234,10 +280,11 @@ class FakeSslcommerz:
         with self.lock:
             self.payments[record["val_id"]] = dict(record)
             self.attempts.setdefault(tran_id, []).append(dict(record))
-        return sign({**record, "store_id": STORE_ID})
+        return sign({**record, "store_id": STORE_ID, **(ipn or {})})
 
-    def fail(self, tran_id, status="FAILED"):
-        """The customer's card is declined (or they cancel); returns the signed IPN form."""
+    def fail(self, tran_id, status="FAILED", *, ipn=None):
+        """The customer's card is declined (or they cancel); returns the signed IPN form
+        (``ipn`` changes its signed fields)."""
         session = self.sessions[tran_id]
         record = {
             "status": status, "tran_date": "2025-01-01 10:00:00", "tran_id": tran_id,
@@ -247,4 +294,4 @@ class FakeSslcommerz:
         }
         with self.lock:
             self.attempts.setdefault(tran_id, []).append(dict(record))
-        return sign({**record, "store_id": STORE_ID})
+        return sign({**record, "store_id": STORE_ID, **(ipn or {})})

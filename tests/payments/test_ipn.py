@@ -79,6 +79,59 @@ def test_gateway_record_that_disagrees_with_ours_is_409(client, db, gateway, att
     assert count(db, "hospital_earnings") == 0
 
 
+@pytest.mark.parametrize("ipn", [{"amount": "1.00"}, {"amount": "1500.01"}, {"amount": "lots"},
+                                 {"amount": "1e999999999"}, {"currency": "USD"},
+                                 {"currency": "bdt"}])
+def test_ipn_whose_own_signed_figures_disagree_with_ours_is_409(client, db, gateway, attempt,
+                                                                  ipn):
+    # Paid as asked (the validation API agrees with us), but the signed IPN itself
+    # names another amount or currency: nothing is settled on such a notification.
+    form = gateway.pay(attempt["ref"], ipn=ipn)
+    r = client.post(IPN, data=form)
+    assert r.status_code == 409 and next(iter(ipn)) in r.json["message"]
+    assert tx(db, attempt["tx"]["id"])["status"] == "processing"
+    assert count(db, "hospital_earnings") == 0
+    assert gateway.calls_to("validate") == []
+    # the genuine notification still settles it
+    genuine = {k: v for k, v in form.items() if k not in ("verify_sign", "verify_key")}
+    record = gateway.payments[form["val_id"]]
+    genuine.update(amount=record["amount"], currency=record["currency"])
+    assert client.post(IPN, data=sign(genuine)).json["result"] == "completed"
+
+
+def test_ipn_amount_without_decimals_is_the_same_amount(client, db, gateway, attempt):
+    r = client.post(IPN, data=gateway.pay(attempt["ref"], ipn={"amount": "1500"}))
+    assert r.status_code == 200 and r.json["result"] == "completed"
+
+
+def test_failure_ipn_for_another_amount_changes_nothing(client, db, gateway, attempt):
+    r = client.post(IPN, data=gateway.fail(attempt["ref"], ipn={"amount": "1.00"}))
+    assert r.status_code == 409
+    assert tx(db, attempt["tx"]["id"])["status"] == "processing"
+
+
+@pytest.mark.parametrize("status", ["valid", "Valid", "validated"])
+def test_a_lower_case_paid_status_must_sign_val_id_too(client, db, gateway, attempt, status):
+    # Before: a lower-case "valid" skipped the rule that a paid IPN signs its val_id,
+    # yet was then treated as VALID, with an unsigned val_id sent to the validation API.
+    form = gateway.pay(attempt["ref"])
+    fields = {k: v for k, v in form.items()
+              if k not in ("verify_sign", "verify_key", "val_id")}
+    forged = {**sign({**fields, "status": status}), "val_id": form["val_id"]}
+    r = client.post(IPN, data=forged)
+    assert r.status_code == 400 and "signature" in r.json["message"]
+    assert tx(db, attempt["tx"]["id"])["status"] == "processing"
+    assert gateway.calls_to("validate") == []
+
+
+def test_a_lower_case_paid_status_with_val_id_signed_settles(client, db, gateway, attempt):
+    form = gateway.pay(attempt["ref"])
+    fields = {k: v for k, v in form.items() if k not in ("verify_sign", "verify_key")}
+    r = client.post(IPN, data=sign({**fields, "status": "valid"}))
+    assert r.status_code == 200 and r.json["result"] == "completed"
+    assert tx(db, attempt["tx"]["id"])["status"] == "completed"
+
+
 def test_unknown_tran_id_is_404(client, db, gateway, attempt):
     form = gateway.pay(attempt["ref"])
     fields = {k: v for k, v in form.items() if k not in ("verify_sign", "verify_key")}

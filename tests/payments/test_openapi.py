@@ -30,7 +30,8 @@ def test_endpoint_is_documented_with_a_summary(spec, method, path):
 
 
 @pytest.mark.parametrize("path", ["/api/payments/process", "/api/wallet/topup",
-                                  "/api/payments/{payment_id}/refund"])
+                                  "/api/payments/{payment_id}/refund",
+                                  "/api/admin/wallets/{user_id}/adjust"])
 def test_idempotency_key_is_a_required_documented_header(spec, path):
     operation = spec["paths"][path]["post"]
     [header] = [p for p in operation["parameters"] if p["in"] == "header"]
@@ -59,3 +60,10 @@ def test_the_ipn_endpoint_is_the_csrf_exempt_one(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()
                  if rule.rule == "/api/payments/sslcommerz/ipn"}
     assert endpoints == {"payments.SslcommerzIpn"} <= CSRF_EXEMPT_ENDPOINTS
+
+
+def test_the_adjustment_amount_is_documented_as_a_string(spec):
+    body = spec["paths"]["/api/admin/wallets/{user_id}/adjust"]["post"]["requestBody"]
+    name = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    amount = spec["components"]["schemas"][name]["properties"]["amount"]
+    assert amount["type"] == "string" and "JSON number" in amount["description"]

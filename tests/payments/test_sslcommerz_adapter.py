@@ -139,6 +139,14 @@ def test_a_signature_that_does_not_cover_what_we_act_on_is_refused(left_out):
     assert not verify_ipn_signature(form, STORE_PASSWORD)
 
 
+@pytest.mark.parametrize("status", ["valid", "Validated", "VALID"])
+def test_a_paid_status_in_any_case_must_sign_val_id(status):
+    partial = {k: v for k, v in IPN.items() if k != "val_id"}
+    form = {**sign({**partial, "status": status}), "val_id": IPN["val_id"]}
+    assert not verify_ipn_signature(form, STORE_PASSWORD)
+    assert verify_ipn_signature(sign({**IPN, "status": status}), STORE_PASSWORD)
+
+
 @pytest.mark.parametrize("form", [{}, {"verify_sign": "abc"}, {**IPN, "verify_key": "amount"},
                                   {**sign(IPN), "verify_sign": ""}])
 def test_missing_signature_parts_fail(form):

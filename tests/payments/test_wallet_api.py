@@ -13,9 +13,10 @@ def patient(make):
     return make.user()
 
 
-def adjust(client, make, admin, user_id, amount, reason="correction"):
+def adjust(client, make, admin, user_id, amount, reason="correction", key=None):
     return client.post(f"/api/admin/wallets/{user_id}/adjust",
-                       json={"amount": amount, "reason": reason}, headers=make.auth(admin))
+                       json={"amount": amount, "reason": reason},
+                       headers=key_headers(make, admin, key))
 
 
 def test_a_new_wallet_reads_zero_without_creating_anything(client, make, db, patient):
@@ -120,8 +121,44 @@ def test_only_admins_adjust(client, make, db, patient, who, code):
 
 def test_anonymous_adjust_is_401(client, patient):
     r = client.post(f"/api/admin/wallets/{patient['id']}/adjust",
-                    json={"amount": "1.00", "reason": "x"})
+                    json={"amount": "1.00", "reason": "x"}, headers={"Idempotency-Key": "k"})
     assert r.status_code == 401
+
+
+def test_adjust_needs_an_idempotency_key(client, make, db, patient):
+    admin = make.admin()
+    for headers in (make.auth(admin), {**make.auth(admin), "Idempotency-Key": "bad key"}):
+        r = client.post(f"/api/admin/wallets/{patient['id']}/adjust",
+                        json={"amount": "9000.00", "reason": "goodwill"}, headers=headers)
+        assert r.status_code == 400 and "Idempotency-Key" in r.json["message"]
+    assert count(db, "balance_transactions") == 0 and count(db, "admin_audit_log") == 0
+
+
+def test_a_retried_adjustment_credits_once(client, make, db, patient):
+    # issue #12: a retried request credited 9000.00 twice
+    admin = make.admin()
+    first = adjust(client, make, admin, patient["id"], "9000.00", "goodwill", key="adj-1")
+    again = adjust(client, make, admin, patient["id"], "9000.00", "goodwill", key="adj-1")
+    assert first.status_code == again.status_code == 200
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    assert balance(db, patient) == 900_000
+    assert count(db, "balance_transactions") == 1 and count(db, "admin_audit_log") == 1
+    other = adjust(client, make, admin, patient["id"], "-9000.00", "goodwill", key="adj-1")
+    assert other.status_code == 409 and balance(db, patient) == 900_000
+    # a new key is a new adjustment
+    assert adjust(client, make, admin, patient["id"], "9000.00", "goodwill",
+                  key="adj-2").json["balance"] == "18000.00"
+    assert_money_invariants(db)
+
+
+def test_a_refused_adjustment_is_replayed_too(client, make, db, patient):
+    admin = make.admin()
+    first = adjust(client, make, admin, patient["id"], "-5.00", key="adj-debit")
+    assert first.status_code == 409
+    fund(db, patient, 1_000)
+    again = adjust(client, make, admin, patient["id"], "-5.00", key="adj-debit")
+    assert again.status_code == 409 and again.json == first.json
+    assert balance(db, patient) == 1_000
 
 
 @pytest.mark.parametrize(
@@ -133,6 +170,10 @@ def test_anonymous_adjust_is_401(client, patient):
         ({"amount": "NaN", "reason": "x"}, "amount"),
         ({"amount": "-Infinity", "reason": "x"}, "amount"),
         ({"amount": 1e30, "reason": "x"}, "amount"),
+        ({"amount": 9000, "reason": "x"}, "amount"),
+        ({"amount": 9000.5, "reason": "x"}, "amount"),
+        ({"amount": -5, "reason": "x"}, "amount"),
+        ({"amount": None, "reason": "x"}, "amount"),
         ({"amount": "-1e30", "reason": "x"}, "amount"),
         ({"amount": "ten", "reason": "x"}, "amount"),
         ({"amount": True, "reason": "x"}, "amount"),
@@ -146,9 +187,19 @@ def test_anonymous_adjust_is_401(client, patient):
 )
 def test_bad_adjustments_are_422(client, make, db, patient, body, field):
     r = client.post(f"/api/admin/wallets/{patient['id']}/adjust", json=body,
-                    headers=make.auth(make.admin()))
+                    headers=key_headers(make, make.admin(), "adj-bad"))
     assert r.status_code == 422 and field in r.json["errors"]["json"]
     assert count(db, "balance_transactions") == 0
+    assert count(db, "idempotency_keys") == 0  # a rejected body does not use the key up
+
+
+def test_a_json_number_amount_says_what_to_send(client, make, db, patient):
+    r = client.post(f"/api/admin/wallets/{patient['id']}/adjust",
+                    json={"amount": 9000, "reason": "goodwill"},
+                    headers=key_headers(make, make.admin()))
+    assert r.status_code == 422
+    assert r.json["errors"]["json"]["amount"] == [
+        "Must be a decimal string such as \"500.00\" or \"-500.00\"."]
 
 
 # -- top-up validation -------------------------------------------------------------------------
