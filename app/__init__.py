@@ -7,9 +7,10 @@ def create_app(config=None):
     from app import api, cli, db, errors, logging_setup
     from app.auth import session
     from app.config import load_config
-    from app.json_provider import OrjsonProvider
+    from app.json_provider import JsonRequest, OrjsonProvider
 
     app = Flask(__name__)
+    app.request_class = JsonRequest
     app.json = OrjsonProvider(app)
     load_config(app, config)
     db.init_app(app)
