@@ -5,7 +5,7 @@ from flask import Flask
 def create_app(config=None):
     """Build the app. ``config`` overrides defaults and RAPIDCARE_* environment variables."""
     from app import api, cli, db, errors, logging_setup
-    from app.auth import session
+    from app.auth import guards, session
     from app.config import load_config
     from app.json_provider import JsonRequest, OrjsonProvider
 
@@ -17,6 +17,7 @@ def create_app(config=None):
     errors.init_app(app)
     logging_setup.init_app(app)
     session.init_app(app)
+    guards.init_app(app)  # after the CSRF check, before any view parses its body
     api.init_app(app)
     cli.init_app(app)
     return app
