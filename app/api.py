@@ -80,7 +80,8 @@ class _SchemaReusingParser(FlaskParser):
 
 
 class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest's Blueprint with the project's pagination defaults.
+    """flask-smorest's Blueprint with the project's pagination defaults and
+    required JSON bodies enforced (``arguments``).
 
     ``page_size`` above RAPIDCARE_MAX_PAGE_SIZE is capped to it (and reported
     as such in X-Pagination); absurd values (page_size or page) are a 422.
