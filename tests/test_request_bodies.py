@@ -18,6 +18,7 @@ HOSTILE_BODIES = {
     "an integer literal over 4,300 digits": b'{"amount": ' + b"7" * 5000 + b"}",
     "a lone high surrogate": b'{"name": "\\ud800"}',
     "a lone low surrogate as a key": b'{"\\udc00": 1}',
+    "NaN, which is not JSON": b'{"amount": NaN}',
 }
 
 
