@@ -2,18 +2,19 @@
 import importlib
 from functools import wraps
 
-from flask import current_app
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from apispec.ext.marshmallow.common import resolve_schema_instance
+from flask import current_app, request
 import flask_smorest
 import marshmallow as ma
 from flask_smorest.pagination import PaginationMetadataSchema
 from flask_smorest.spec.plugins import integerconverter2paramschema
-from webargs.flaskparser import FlaskParser
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter
 
-from app.errors import Unprocessable
-from app.validation import SQLITE_MAX_INTEGER
-
-from app.errors import ErrorSchema
+from app.errors import ErrorSchema, Unprocessable, UnsupportedMediaType
+from app.validation import SQLITE_MAX_INTEGER, openapi_constraints
 
 # Every domain's blueprint, registered in this order. A new domain adds one line.
 BLUEPRINT_MODULES = [
@@ -36,8 +37,13 @@ HARD_MAX_PAGE_SIZE = 10_000
 HARD_MAX_PAGE = 1_000_000_000
 
 
+JSON_CONTENT_TYPE = "application/json"
+BODY_REQUIRED = "A JSON body is required."
+
+
 class _SchemaReusingParser(FlaskParser):
-    """webargs' parser, but one instance per argument Schema class, not one per request.
+    """webargs' parser, but one instance per argument Schema class, not one per request,
+    and JSON bodies read through ``request.get_json`` (see ``_raw_load_json``).
 
     flask-smorest hands webargs the Schema *class* of ``@blp.arguments(SomeSchema)``
     and of the pagination parameters, and webargs instantiates it on every request
@@ -57,9 +63,25 @@ class _SchemaReusingParser(FlaskParser):
             return schema
         return super()._get_schema(argmap, req)
 
+    def _raw_load_json(self, req):
+        """The JSON body of an operation that takes one.
+
+        No body: nothing (the schema, and Blueprint.arguments' ``required``, decide).
+        A body in another content type: 415 (webargs ignored it, and the schema then
+        reported every field as missing). Otherwise the app's one JSON parser via
+        ``request.get_json`` (app/json_provider.py): refusals are a 400 "Invalid JSON
+        body: <reason>" rather than webargs' fixed sentence.
+        """
+        if not req.get_data(cache=True):
+            return core.missing
+        if not is_json_request(req):
+            raise UnsupportedMediaType(f"Expected Content-Type: {JSON_CONTENT_TYPE}")
+        return req.get_json()
+
 
 class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest's Blueprint with the project's pagination defaults.
+    """flask-smorest's Blueprint with the project's pagination defaults and
+    required JSON bodies enforced (``arguments``).
 
     ``page_size`` above RAPIDCARE_MAX_PAGE_SIZE is capped to it (and reported
     as such in X-Pagination); absurd values (page_size or page) are a 422.
@@ -85,6 +107,30 @@ class Blueprint(flask_smorest.Blueprint):
                     metadata["next_page"] = page + 1
         return cls._PAGINATION_METADATA_SCHEMA.dump(metadata)
 
+    def arguments(self, schema, *, location="json", required=True, **kwargs):
+        """flask-smorest's ``arguments``; for a JSON body, ``required`` (the default) is
+        also enforced, where flask-smorest only documents it: a request without a
+        body is a 422 before the schema sees an empty one (an all-optional schema
+        would accept it). Pass ``required=False`` for an optional body."""
+        smorest_arguments = super().arguments(
+            schema, location=location, required=required, **kwargs
+        )
+        if location != "json" or not required:
+            return smorest_arguments
+
+        def decorator(func):
+            parsing_view = smorest_arguments(func)
+
+            @wraps(parsing_view)
+            def view(*args, **kw):
+                if not request.get_data(cache=True):
+                    raise Unprocessable(BODY_REQUIRED, errors={"json": {"_schema": [BODY_REQUIRED]}})
+                return parsing_view(*args, **kw)
+
+            return view
+
+        return decorator
+
     def paginate(self, pager=None, **kwargs):
         kwargs.setdefault("page_size", 20)
         kwargs.setdefault("max_page_size", HARD_MAX_PAGE_SIZE)
@@ -93,21 +139,48 @@ class Blueprint(flask_smorest.Blueprint):
         def decorator(func):
             @wraps(func)
             def capped(*args, pagination_parameters, **kw):
-                if pagination_parameters.page > HARD_MAX_PAGE:
-                    raise Unprocessable(
-                        errors={"query": {"page": [f"Must be at most {HARD_MAX_PAGE}."]}}
-                    )
                 cap = int(current_app.config["MAX_PAGE_SIZE"])
                 pagination_parameters.page_size = min(pagination_parameters.page_size, cap)
                 return func(*args, pagination_parameters=pagination_parameters, **kw)
 
-            return smorest_paginate(capped)
+            view = smorest_paginate(capped)
+            _bound_page(view._apidoc["pagination"]["parameters"]["schema"])
+            return view
 
         return decorator
 
 
+def _bound_page(pagination_schema):
+    """Give flask-smorest's ``page`` parameter the upper bound HARD_MAX_PAGE.
+
+    flask-smorest builds one parameter schema class per paginated view with only
+    ``minimum: 1`` on ``page``. Bounding the field itself makes the parser refuse
+    a larger page (422) and the OpenAPI document state ``maximum``: one rule.
+    """
+    page = pagination_schema._declared_fields["page"]
+    page.validators = [ma.validate.Range(min=1, max=HARD_MAX_PAGE)]
+
+
+class _Converter(OpenAPIConverter):
+    """apispec's converter, adding what a schema enforces beyond its fields
+    (``at_least_one_of``, app.validation) to the schema's JSON Schema."""
+
+    def schema2jsonschema(self, schema):
+        jsonschema = super().schema2jsonschema(schema)
+        jsonschema.update(openapi_constraints(resolve_schema_instance(schema)))
+        return jsonschema
+
+
+class _MarshmallowPlugin(MarshmallowPlugin):
+    Converter = _Converter
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema
+
+    def _init_spec(self, **kwargs):
+        kwargs.setdefault("marshmallow_plugin", _MarshmallowPlugin())
+        super()._init_spec(**kwargs)
 
     def _register_error_handlers(self):
         """Error handlers live in app.errors (one place for every error body)."""

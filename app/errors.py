@@ -59,6 +59,10 @@ class Unprocessable(DomainError):
     code = 422
 
 
+class UnsupportedMediaType(DomainError):
+    code = 415
+
+
 class TooManyRequests(DomainError):
     code = 429
 

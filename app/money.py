@@ -6,6 +6,10 @@ import marshmallow as ma
 
 # 100 crore BDT: beyond any real hospital bill, well inside SQLite's integer range.
 MAX_AMOUNT_MINOR = 100_000_000_000
+_MAX_AMOUNT = Decimal(MAX_AMOUNT_MINOR) / 100
+# Far beyond any multiplier a price accepts (the schema bounds it); only keeps the
+# arithmetic below finite and the basis points inside SQLite's integer range.
+_MAX_MULTIPLIER = Decimal(1_000_000)
 
 
 def format_minor(amount_minor):
@@ -17,21 +21,31 @@ def format_minor(amount_minor):
     return f"{sign}{whole}.{cents:02d}"
 
 
+def _finite_decimal(value, *, largest, what):
+    """Decimal(value), refused (ValueError) unless finite and at most ``largest`` in size.
+
+    The size is checked before any arithmetic: "1e999999999" is a valid Decimal,
+    but scaling it (x 100, x 10000) raises decimal.Overflow. copy_abs() and the
+    comparison are exact and never consult the decimal context."""
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"Not a valid {what}.") from None
+    if not amount.is_finite():
+        raise ValueError(f"Not a valid {what}.")
+    if amount.copy_abs() > largest:
+        raise ValueError(f"{what.capitalize()} is too large.")
+    return amount
+
+
 def parse_minor(value, *, allow_negative=False, allow_zero=False):
     """"1500.5" / "1500.50" / 1500 -> 150050. Raises ValueError with a reason."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise ValueError("Must be a decimal string such as \"1500.00\".")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError("Not a valid amount.") from None
-    if not amount.is_finite():
-        raise ValueError("Not a valid amount.")
+    amount = _finite_decimal(value, largest=_MAX_AMOUNT, what="amount")
     if amount.as_tuple().exponent < -2:
         raise ValueError("At most two decimal places.")
     minor = int(amount * 100)
-    if abs(minor) > MAX_AMOUNT_MINOR:
-        raise ValueError("Amount is too large.")
     if minor < 0 and not allow_negative:
         raise ValueError("Must not be negative.")
     if minor == 0 and not allow_zero:
@@ -56,11 +70,8 @@ def split_fee(amount_minor, platform_fee_bp):
 
 def parse_multiplier_bp(value):
     """"1.5" -> 15000 basis points; at most four decimals."""
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError("Not a valid multiplier.") from None
-    if not amount.is_finite() or amount.as_tuple().exponent < -4:
+    amount = _finite_decimal(value, largest=_MAX_MULTIPLIER, what="multiplier")
+    if amount.as_tuple().exponent < -4:
         raise ValueError("Not a valid multiplier (at most four decimals).")
     return int((amount * 10000).to_integral_value(ROUND_HALF_UP))
 

@@ -31,16 +31,56 @@ class StrippedString(fields.String):
         return result.strip()
 
 
+# ``Schema.at_least_one_of`` value: the body must send some field, whichever.
+ANY_FIELD = "any field"
+
+
 class Schema(ma.Schema):
-    """Base for request schemas: unknown fields are refused (422), never silently applied."""
+    """Base for request schemas: unknown fields are refused (422), never silently applied.
+
+    ``at_least_one_of`` is for updates that would otherwise change nothing: a body
+    that sends none of the named fields (attribute names), or no field at all with
+    ``ANY_FIELD``, is a 422. ``openapi_constraints`` states it in the OpenAPI document.
+    """
+
+    at_least_one_of = ()
 
     class Meta:
         unknown = ma.RAISE
 
+    @ma.validates_schema(pass_original=True)
+    def _sends_at_least_one(self, data, original_data, **kwargs):
+        wanted = self.at_least_one_of
+        if not wanted:
+            return
+        if wanted == ANY_FIELD:
+            if not original_data:
+                raise ma.ValidationError("Send at least one field.")
+        elif not any(name in data for name in wanted):
+            raise ma.ValidationError(f"Send at least one of: {', '.join(_json_names(self, wanted))}.")
 
-def no_control_chars(value):
-    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", value):
-        raise ma.ValidationError("Control characters are not allowed.")
+
+def _json_names(schema, attribute_names):
+    return [schema.fields[name].data_key or name for name in attribute_names]
+
+
+def openapi_constraints(schema):
+    """What a schema enforces beyond its fields, as JSON Schema keywords (for app.api's
+    converter): ``minProperties: 1`` for ANY_FIELD, else ``anyOf`` of ``required``."""
+    wanted = getattr(schema, "at_least_one_of", ())
+    if not wanted:
+        return {}
+    if wanted == ANY_FIELD:
+        return {"minProperties": 1}
+    return {"anyOf": [{"required": [name]} for name in _json_names(schema, wanted)]}
+
+
+# Control characters other than tab, newline and carriage return are refused. A
+# Regexp validator, so the OpenAPI document publishes it as the field's `pattern`.
+NO_CONTROL_CHARS_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+no_control_chars = validate.Regexp(
+    NO_CONTROL_CHARS_PATTERN, error="Control characters are not allowed."
+)
 
 
 def clean_text(max_length, **kwargs):

@@ -69,3 +69,17 @@ def test_refund_policy():
     assert refund_for_cancellation(10001, hours_before_start=24, policy=policy) == 10001
     assert refund_for_cancellation(10001, hours_before_start=23.9, policy=policy) == 5001
     assert refund_for_cancellation(10001, hours_before_start=-5, policy=policy) == 5001
+
+
+@pytest.mark.parametrize("huge", ["1e999999999", "-1e999999999", "9e999999", "1E+1000000"])
+def test_parse_refuses_a_huge_exponent_as_a_value_error(huge):
+    """Decimal accepts "1e999999999"; scaling it to poisha raised decimal.Overflow (a 500)."""
+    with pytest.raises(ValueError, match="too large"):
+        parse_minor(huge, allow_negative=True)
+
+
+@pytest.mark.parametrize("huge", ["1e999999999", "-1e999999999", "1E+1000000"])
+def test_multiplier_refuses_a_huge_exponent_as_a_value_error(huge):
+    with pytest.raises(ValueError, match="too large"):
+        parse_multiplier_bp(huge)
+

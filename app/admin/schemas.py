@@ -67,6 +67,10 @@ def _plain_setting(value):
 
 
 class PaymentConfigUpdateSchema(Schema):
+    """Fields not sent keep their value; send at least one of isActive, mode, settings."""
+
+    at_least_one_of = ("is_active", "mode", "settings")
+
     gateway = fields.Str(load_default="sslcommerz", validate=validate.OneOf(GATEWAYS))
     is_active = Bool(data_key="isActive")
     mode = fields.Str(validate=validate.OneOf(("sandbox", "live")))

@@ -2,14 +2,24 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.auth.passwords import MAX_PASSWORD_BYTES
-from app.validation import PHONE, Schema, text
+from app.validation import ANY_FIELD, PHONE, Schema, text
+
+MIN_PASSWORD_LENGTH = 8
 
 
-def _password_strength(value):
+def _password_bytes(value):
     if len(value.encode()) > MAX_PASSWORD_BYTES:
         raise ma.ValidationError(f"Must be at most {MAX_PASSWORD_BYTES} bytes.")
-    if len(value) < 8:
-        raise ma.ValidationError("Must be at least 8 characters.")
+
+
+# A Length validator, so the OpenAPI document states the minimum (minLength).
+_password_strength = [
+    _password_bytes,
+    validate.Length(min=MIN_PASSWORD_LENGTH,
+                    error=f"Must be at least {MIN_PASSWORD_LENGTH} characters."),
+]
+_PASSWORD_DESCRIPTION = (f"At least {MIN_PASSWORD_LENGTH} characters and at most "
+                         f"{MAX_PASSWORD_BYTES} bytes in UTF-8.")
 
 
 class Email(fields.Email):
@@ -32,7 +42,8 @@ class UserSchema(ma.Schema):
 class RegisterSchema(Schema):
     name = text(200, required=True)
     email = Email(required=True, validate=validate.Length(max=254))
-    password = fields.Str(required=True, validate=_password_strength, load_only=True)
+    password = fields.Str(required=True, validate=_password_strength, load_only=True,
+                          metadata={"description": _PASSWORD_DESCRIPTION})
     phone = fields.Str(load_default=None, validate=PHONE)
     role = fields.Str(
         load_default="user",
@@ -57,6 +68,10 @@ class LoginResultSchema(ma.Schema):
 
 
 class ProfileUpdateSchema(Schema):
+    """Fields not sent keep their value; send at least one."""
+
+    at_least_one_of = ANY_FIELD
+
     name = text(200)
     phone = fields.Str(allow_none=True, validate=PHONE)
 
@@ -65,4 +80,5 @@ class ChangePasswordSchema(Schema):
     current_password = fields.Str(
         data_key="currentPassword", required=True, validate=validate.Length(max=1024)
     )
-    new_password = fields.Str(data_key="newPassword", required=True, validate=_password_strength)
+    new_password = fields.Str(data_key="newPassword", required=True, validate=_password_strength,
+                              metadata={"description": _PASSWORD_DESCRIPTION})

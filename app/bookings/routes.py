@@ -107,7 +107,7 @@ class Booking(MethodView):
         """One booking (its patient, its hospital's authority, admin)"""
         return service.get_booking(get_db(), booking_id, actor=current_user)
 
-    @blp.arguments(schemas.OptionalReasonSchema)
+    @blp.arguments(schemas.OptionalReasonSchema, required=False)
     @blp.response(200, schemas.BookingSchema)
     @blp.alt_response(404, description="No such booking, or not yours to see")
     @blp.alt_response(409, description="Already final, or an authority cancelling a pending request")
@@ -136,7 +136,7 @@ class History(MethodView):
 
 @blp.route(f"/{BOOKING_ID}/approve")
 class Approve(MethodView):
-    @blp.arguments(schemas.OptionalReasonSchema)
+    @blp.arguments(schemas.OptionalReasonSchema, required=False)
     @blp.response(200, schemas.BookingSchema)
     @blp.alt_response(404, description="No such booking at your hospital")
     @blp.alt_response(409, description="Not pending, nothing available, or no active price")
@@ -165,7 +165,7 @@ class Decline(MethodView):
 
 @blp.route(f"/{BOOKING_ID}/complete")
 class Complete(MethodView):
-    @blp.arguments(schemas.OptionalReasonSchema)
+    @blp.arguments(schemas.OptionalReasonSchema, required=False)
     @blp.response(200, schemas.BookingSchema)
     @blp.alt_response(404, description="No such booking at your hospital")
     @blp.alt_response(409, description="Not approved")

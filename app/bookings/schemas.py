@@ -159,7 +159,8 @@ class DateRangeArgs(QueryArgs):
     )
     end_date = fields.Date(
         data_key="endDate", validate=DATE_RANGE,
-        metadata={"description": "Last day (YYYY-MM-DD) of creation, inclusive."},
+        metadata={"description": "Last day (YYYY-MM-DD) of creation, inclusive; "
+                                 "not before startDate."},
     )
 
     @ma.validates_schema

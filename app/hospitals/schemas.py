@@ -10,7 +10,7 @@ from app.hospitals import HOSPITAL_STATUSES
 from app.pricing.schemas import PriceSchema
 from app.resources import RESOURCE_TYPES
 from app.resources.schemas import ResourceSchema
-from app.validation import PHONE, Schema, clean_text, text
+from app.validation import ANY_FIELD, PHONE, Schema, clean_text, text
 
 MAX_SPECIALTIES = 30
 
@@ -56,6 +56,8 @@ class HospitalDetailSchema(HospitalListItemSchema):
 class HospitalUpdateSchema(Schema):
     """Fields not sent keep their value; ``null`` clears an optional one."""
 
+    at_least_one_of = ANY_FIELD
+
     name = clean_text(200)
     address = clean_text(500)
     description = text(5000, allow_none=True)
@@ -70,11 +72,6 @@ class HospitalUpdateSchema(Schema):
         validate=[validate.Length(max=64), _known_timezone],
         metadata={"description": "IANA time zone; defaults to the platform's (Asia/Dhaka)."},
     )
-
-    @ma.validates_schema
-    def _not_empty(self, data, **kwargs):
-        if not data:
-            raise ma.ValidationError("Send at least one field to change.")
 
 
 class HospitalCreateSchema(HospitalUpdateSchema):

@@ -121,12 +121,9 @@ def _basis_points(data_key):
 class PaymentPolicyUpdateSchema(Schema):
     """Fields not sent keep their current (or default) value."""
 
+    at_least_one_of = ("platform_fee_bp", "cancellation_window_hours", "refund_inside_window_bp")
+
     platform_fee_bp = _basis_points("platformFeeBp")
     cancellation_window_hours = fields.Int(
         data_key="cancellationWindowHours", strict=True, validate=validate.Range(min=0, max=720))
     refund_inside_window_bp = _basis_points("refundInsideWindowBp")
-
-    @ma.validates_schema
-    def _not_empty(self, data, **kwargs):
-        if not data:
-            raise ma.ValidationError("Send at least one field to change.")

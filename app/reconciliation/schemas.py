@@ -53,6 +53,8 @@ class DiscrepancyArgsSchema(Schema):
 
 
 class TriggerSchema(Schema):
+    """The body is required; ``{}`` runs today's reconciliation."""
+
     date = fields.Date(load_default=None, metadata={"description": "Default: today (local)."})
 
 

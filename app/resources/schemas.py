@@ -30,6 +30,8 @@ def _count(description):
 
 
 class ResourceUpdateSchema(Schema):
+    at_least_one_of = ("total", "occupied", "reserved", "maintenance")
+
     total = _count("All units. Required when the hospital has no row of this type yet.")
     occupied = _count("Units in use.")
     reserved = _count("Units held back.")
@@ -37,11 +39,6 @@ class ResourceUpdateSchema(Schema):
     reason = clean_text(
         500, required=True, metadata={"description": "Why the counts change; kept in the audit log."}
     )
-
-    @ma.validates_schema
-    def _some_count(self, data, **kwargs):
-        if not any(name in data for name in ("total", "occupied", "reserved", "maintenance")):
-            raise ma.ValidationError("Send at least one of total, occupied, reserved, maintenance.")
 
 
 class AuditEntrySchema(ma.Schema):

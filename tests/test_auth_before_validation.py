@@ -1,0 +1,61 @@
+"""Protected operations answer 401 before looking at the body (issue #12, item 10).
+
+Table-driven over the OpenAPI document: every operation that documents the bearer
+token, sent anonymously with a body that is no JSON at all, must be a 401 (it used
+to be the 400/422 of parsing and validating that body).
+"""
+import re
+
+import pytest
+
+GARBAGE = b"{this is not json"
+
+
+def _protected_operations(spec):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if isinstance(operation, dict) and operation.get("security"):
+                yield method.upper(), path
+
+
+def _concrete(path):
+    return re.sub(r"\{[^}]+\}", lambda m: "beds" if "resource_type" in m.group(0) else "1", path)
+
+
+@pytest.fixture
+def protected_operations(client):
+    operations = list(_protected_operations(client.get("/openapi.json").json))
+    assert len(operations) > 40  # the walk found the API, not an empty document
+    return operations
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+def test_every_protected_operation_answers_an_anonymous_garbage_body_with_401(
+        client, protected_operations, content_type):
+    for method, path in protected_operations:
+        response = client.open(_concrete(path), method=method, data=GARBAGE,
+                               headers={"Content-Type": content_type},
+                               environ_base={"REMOTE_ADDR": "203.0.113.9"})  # not a local scrape
+        assert response.status_code == 401, (method, path, response.status_code, response.json)
+        assert response.json == {"code": 401, "status": "Unauthorized",
+                                 "message": "Authentication required."}
+
+
+def test_an_expired_or_unknown_token_is_401_before_the_body(client):
+    response = client.put("/api/auth/profile", data=GARBAGE, content_type="application/json",
+                          headers={"Authorization": "Bearer not-a-real-token"})
+    assert response.status_code == 401
+
+
+def test_wrong_role_is_403_before_the_body(client, make):
+    """Authenticated but not allowed: 403, whatever the body (403 before 400/422)."""
+    response = client.put("/api/admin/payment-config", data=GARBAGE, content_type="application/json",
+                          headers=make.auth(make.user()))
+    assert response.status_code == 403
+
+
+def test_right_role_then_gets_the_body_checked(client, make):
+    response = client.put("/api/admin/payment-config", data=GARBAGE, content_type="application/json",
+                          headers=make.auth(make.admin()))
+    assert response.status_code == 400
+    assert response.json["message"].startswith("Invalid JSON body: ")
