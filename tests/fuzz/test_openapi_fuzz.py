@@ -16,10 +16,12 @@ About half a second per operation and role on this machine.
 """
 import os
 import tempfile
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 import schemathesis
+from gunicorn.config import LimitRequestLine
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -55,12 +57,34 @@ def no_server_error_but_documented_ones(ctx, response, case):
         )
 
 
+def refused_by_gunicorn(response):
+    """gunicorn itself answers 414 (in HTML) to a request line longer than its
+    limit, before the app sees the request; Schemathesis can generate query
+    strings that long. That answer is the HTTP server's, not the service's, so
+    the document's promises are not checked against it (a 5xx would still be)."""
+    target = urlsplit(response.request.url)
+    request_line = f"{response.request.method} {target.path}?{target.query} HTTP/1.1"
+    return response.status_code == 414 and len(request_line) > LimitRequestLine.default
+
+
+def about_the_service(check):
+    def checked(ctx, response, case):
+        if refused_by_gunicorn(response):
+            return None
+        return check(ctx, response, case)
+
+    checked.__name__ = check.__name__
+    return checked
+
+
 CHECKS = [
     no_server_error_but_documented_ones,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
+    *(about_the_service(check) for check in (
+        status_code_conformance,
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+    )),
 ]
 
 
