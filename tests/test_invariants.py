@@ -243,6 +243,20 @@ def test_refunds_beyond_the_payment_are_reported(db, world):
     assert "refunds_within_payment" in names(invariants.check_money(db))
 
 
+def test_a_refund_the_payment_does_not_count_is_reported(db, world):
+    fund(db, world["patient"]["id"], 500000)
+    tx_id = pay_from_wallet(db, world["approved"], 100000, fee=5000)
+    with transaction(db):  # a refund row without the guarded raise of refunded_minor
+        db.execute(
+            """
+            INSERT INTO refunds (transaction_id, amount_minor, reason, method, status, created_at)
+            VALUES (?, 30000, 'lost update', 'sslcommerz', 'failed', ?)
+            """,
+            (tx_id, NOW),
+        )
+    assert names(invariants.check_money(db)) == {"refunds_within_payment"}
+
+
 def test_double_debit_for_one_payment_is_reported(db, world):
     fund(db, world["patient"]["id"], 500000)
     tx_id = pay_from_wallet(db, world["approved"], 100000, fee=5000)

@@ -20,8 +20,9 @@ counted (app.resources.service, app.bookings.service._release).
 
 Money: every wallet balance equals the sum of its ledger rows and the last
 row's balance_after, and each ledger row starts where the previous one ended;
-a completed payment is split into fee + share = amount; refunds never exceed
-what was paid; a wallet payment took money from the wallet exactly once.
+a completed payment is split into fee + share = amount; its refunds add up to
+what it says was refunded, never more than was paid; a wallet payment took
+money from the wallet exactly once.
 
 Bookings: each booking has exactly one creation row in its status history and
 its latest history row names its current status.
@@ -128,19 +129,17 @@ MONEY_CHECKS = {
         """,
     ),
     "refunds_within_payment": (
-        "refunds (not failed) never exceed the amount paid; refunded_minor lies between "
-        "the completed refunds and all live refunds; the status says how much went back",
+        "refunded_minor is the sum of the payment's refunds (a refused gateway refund "
+        "counts: the customer is still owed it) and never exceeds the amount paid; the "
+        "status says how much went back",
         """
         SELECT t.id, t.status, t.amount_minor, t.refunded_minor,
-               coalesce(r.live, 0) AS live_refunds, coalesce(r.done, 0) AS completed_refunds
+               coalesce(r.total, 0) AS refunds_minor
         FROM transactions AS t
-        LEFT JOIN (SELECT transaction_id,
-                          sum(CASE WHEN status <> 'failed' THEN amount_minor ELSE 0 END) AS live,
-                          sum(CASE WHEN status = 'completed' THEN amount_minor ELSE 0 END) AS done
+        LEFT JOIN (SELECT transaction_id, sum(amount_minor) AS total
                    FROM refunds GROUP BY transaction_id) AS r ON r.transaction_id = t.id
-        WHERE coalesce(r.live, 0) > t.amount_minor
-           OR t.refunded_minor < coalesce(r.done, 0)
-           OR t.refunded_minor > coalesce(r.live, 0)
+        WHERE t.refunded_minor <> coalesce(r.total, 0)
+           OR t.refunded_minor > t.amount_minor
            OR (t.status = 'refunded' AND t.refunded_minor <> t.amount_minor)
            OR (t.status = 'partially_refunded'
                AND NOT (t.refunded_minor > 0 AND t.refunded_minor < t.amount_minor))
