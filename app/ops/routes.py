@@ -39,7 +39,8 @@ class DetailedHealth(MethodView):
     def get(self):
         """Database, backup, job and migration health (admin)
 
-        Runs PRAGMA quick_check, so it costs a pass over the database.
+        Runs PRAGMA quick_check, so it costs a pass over the database, and the
+        capacity and money invariants (a warning names each broken one).
         """
         return service.detailed_health(get_db(), current_app.config, now=utcnow())
 

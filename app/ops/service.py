@@ -2,7 +2,7 @@
 import os
 
 from app import migrator
-from app.ops import checks, metrics, queries
+from app.ops import checks, invariants, metrics, queries
 from app.ops.backup import latest_backup
 from app.ops.scheduler import JOBS
 from app.timeutil import from_iso, to_iso
@@ -65,6 +65,9 @@ def detailed_health(conn, config, *, now):
     for job in jobs:
         if job["last_run"] is not None and job["last_run"]["status"] == "failed":
             warnings.append(f"the last run of job {job['name']} failed")
+    broken = invariants.broken_checks(conn, invariants.HEALTH_CHECKS)
+    if broken:
+        warnings.append(f"{len(broken)} invariant(s) broken: {', '.join(broken)}")
     failing = bool(quick_check) or journal_mode != "wal" or not foreign_keys
     return {
         "status": "failing" if failing else ("degraded" if warnings else "ok"),

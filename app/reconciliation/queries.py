@@ -1,50 +1,11 @@
 """SQL for reconciliation: the checks (one statement each, so each sees one snapshot),
-runs and discrepancies. Functions take ``conn``, return dicts, never commit."""
+runs and discrepancies. Functions take ``conn``, return dicts, never commit.
 
-SIGNED_LEDGER_AMOUNT = """
-    CASE WHEN l.type IN ('credit', 'refund') THEN l.amount_minor ELSE -l.amount_minor END
-"""
-
-
-def wallets_off_ledger(conn):
-    """Wallets whose balance is not the sum of their ledger rows, or not the last row's
-    balance_after; and ledger rows of users who have no wallet row at all."""
-    return conn.execute(
-        f"""
-        SELECT * FROM (
-            SELECT b.user_id, b.balance_minor,
-                   coalesce((SELECT sum({SIGNED_LEDGER_AMOUNT}) FROM balance_transactions AS l
-                             WHERE l.user_id = b.user_id), 0) AS ledger_sum_minor,
-                   coalesce((SELECT l.balance_after_minor FROM balance_transactions AS l
-                             WHERE l.user_id = b.user_id ORDER BY l.id DESC LIMIT 1), 0)
-                       AS last_balance_after_minor
-            FROM user_balance AS b)
-        WHERE balance_minor <> ledger_sum_minor OR balance_minor <> last_balance_after_minor
-        UNION ALL
-        SELECT l.user_id, NULL, sum({SIGNED_LEDGER_AMOUNT}), NULL
-        FROM balance_transactions AS l
-        WHERE l.user_id NOT IN (SELECT user_id FROM user_balance)
-        GROUP BY l.user_id
-        """
-    ).fetchall()
+The wallet checks are invariants of app.ops.invariants and live there only."""
 
 
 def count_wallets(conn):
     return conn.execute("SELECT count(*) AS n FROM user_balance").fetchone()["n"]
-
-
-def broken_ledger_chain(conn):
-    """Ledger rows that do not start where the user's previous row ended."""
-    return conn.execute(
-        """
-        SELECT id, user_id, balance_before_minor, previous_after_minor FROM (
-            SELECT id, user_id, balance_before_minor,
-                   lag(balance_after_minor, 1, 0) OVER (PARTITION BY user_id ORDER BY id)
-                       AS previous_after_minor
-            FROM balance_transactions)
-        WHERE balance_before_minor <> previous_after_minor
-        """
-    ).fetchall()
 
 
 def transaction_postings(conn):

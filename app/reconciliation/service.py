@@ -9,7 +9,8 @@ One run:
    'stuck_processing' discrepancy. Gateway refunds the gateway accepted are
    confirmed (or failed) through its refund query.
 2. Wallets: each balance equals the sum of its ledger rows and the last row's
-   balance_after; each ledger row continues the previous one.
+   balance_after; each ledger row continues the previous one (the invariants
+   balance_equals_ledger and ledger_rows_chain of app.ops.invariants).
 3. Transactions: for every payment, fee + share = amount; exactly one settlement
    row in hospital_earnings equal to that split, and all its earnings rows net to
    amount - refunded; refunds sum to refunded; the ledger shows exactly the
@@ -31,6 +32,7 @@ from zoneinfo import ZoneInfo
 from app.db import transaction
 from app.errors import Conflict, NotFound, Unprocessable
 from app.money import format_minor
+from app.ops import invariants
 from app.payments import queries as payment_queries
 from app.payments.queries import PAID_STATUSES
 from app.payments.service import refresh_processing
@@ -103,14 +105,14 @@ def confirm_refund(conn, refund, *, now, gateway):
 
 def check_wallets(conn):
     findings = []
-    for row in queries.wallets_off_ledger(conn):
+    for row in invariants.offending_rows(conn, "balance_equals_ledger"):
         findings.append(finding(
             "wallet_balance_mismatch", "critical", "wallet", row["user_id"],
             balance=format_minor(row["balance_minor"]),
             ledgerSum=format_minor(row["ledger_sum_minor"]),
             lastBalanceAfter=format_minor(row["last_balance_after_minor"]),
         ))
-    for row in queries.broken_ledger_chain(conn):
+    for row in invariants.offending_rows(conn, "ledger_rows_chain"):
         findings.append(finding(
             "ledger_chain_broken", "critical", "ledger_entry", row["id"],
             userId=row["user_id"], balanceBefore=format_minor(row["balance_before_minor"]),

@@ -119,6 +119,19 @@ def test_a_failed_job_is_a_warning(app, client, db, make, people):
     assert "the last run of job integrity-check failed" in body["warnings"]
 
 
+def test_broken_invariants_are_a_warning(client, db, make, people):
+    admin = make.auth(people["admin"])
+    before = client.get("/api/health/detailed", headers=admin).json
+    assert not any("invariant" in warning for warning in before["warnings"])
+    with db:  # damage the service cannot cause: a unit taken and a balance written behind its back
+        db.execute("UPDATE hospital_resources SET occupied = occupied + 1, available = available - 1")
+        db.execute("INSERT INTO user_balance (user_id, balance_minor, updated_at) "
+                   "VALUES (?, 500, '2025-03-10T04:00:00+00:00')", (people["patient"]["id"],))
+    body = client.get("/api/health/detailed", headers=admin).json
+    assert "2 invariant(s) broken: occupancy_matches_bookings, balance_equals_ledger" in body["warnings"]
+    assert body["status"] == "degraded"
+
+
 def test_migrations_endpoint_lists_applied_and_pending(app, client, make, people, tmp_path):
     migrations = tmp_path / "migrations"
     shutil.copytree(app.config["MIGRATIONS_DIR"], migrations)

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from app.db import transaction
+from app.ops import invariants
 from app.payments.jobs import reconcile_daily
 from app.timeutil import local_date, utcnow
 from app.wallet.ledger import post_debit
@@ -256,6 +257,8 @@ def test_accepted_gateway_refunds_are_confirmed(client, make, db, gateway, patie
     assert row["status"] == ours
     expected = [("gateway_refund_failed", "refund", row["id"])] if ours == "failed" else []
     assert open_findings(db) == expected
+    # a refused refund is still owed, not a broken ledger: the invariants agree
+    assert invariants.check_all(db) == []
 
 
 def test_unconfirmed_gateway_refund_is_reported_not_resent(client, make, db, gateway, patient, h,
