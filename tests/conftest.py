@@ -125,3 +125,9 @@ def db(app):
 def make(db):
     """Factories bound to the test database: make.user(...), make.hospital(...), …"""
     return factories.Factory(db)
+
+
+@pytest.fixture
+def world(make):
+    """The one cast of actors (tests.factories.World): hospitals, authorities, patients, an admin."""
+    return factories.build_world(make)
