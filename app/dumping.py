@@ -6,7 +6,8 @@ each request spent in marshmallow's generic ``Field.serialize`` path
 int out of a dict. ``ResponseSchema`` does exactly what marshmallow does for
 those fields (and for lists of plain strings or of nested ResponseSchemas
 without hooks), directly, and hands every other field (Money, Bool, Method,
-anything with a default or a dotted attribute) to marshmallow unchanged. Pre/post-dump hooks still run: only ``_serialize`` is replaced.
+anything with a default or a dotted attribute) to marshmallow unchanged.
+Pre/post-dump hooks still run: only ``_serialize`` is replaced.
 The output is identical; tests/test_dumping.py compares it with marshmallow's.
 """
 import marshmallow as ma

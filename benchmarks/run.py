@@ -246,7 +246,8 @@ class Run:
         log("\n" + "=" * 118)
         workers = (f"{args.workers} gthread workers x {args.threads} threads"
                    if args.worker_class == "gthread" else f"{args.workers} sync workers")
-        log(f"RESULTS  {time.strftime('%Y-%m-%d')}  {os.cpu_count()} cores  gunicorn {workers}  {args.connections} connections  {args.duration:g} s per scenario  "
+        log(f"RESULTS  {time.strftime('%Y-%m-%d')}  {os.cpu_count()} cores  gunicorn {workers}  "
+            f"{args.connections} connections  {args.duration:g} s per scenario  "
             f"synchronous={args.synchronous}")
         log(f"baseline (bare Flask, mean of {len(baselines)} runs): {base_rps:.1f} req/s, "
             f"p50 {base_p50:.2f} ms, p99 {base_p99:.2f} ms   "

@@ -6,7 +6,6 @@
 Each scenario (tests/stress/scenarios.py) arranges its data, fires its racing
 requests at a real gunicorn service (4 sync workers) from many threads, and then
 checks its expected outcome and every invariant in SQL (app.ops.invariants).
-Scenarios whose endpoints the build does not publish are reported as skipped.
 Exit status 1 if any round of any scenario found a problem.
 """
 import argparse
@@ -48,11 +47,7 @@ def main(argv=None):
                 for round_number in range(1, args.rounds + 1):
                     started = time.perf_counter()
                     target = server.database if kind == "sql" else server
-                    try:
-                        problems = scenario(target, **kwargs)
-                    except scenarios.Unavailable as missing:
-                        print(f"SKIPPED  {name}: {missing}", flush=True)
-                        break
+                    problems = scenario(target, **kwargs)
                     took = time.perf_counter() - started
                     verdict = "ok      " if not problems else "FAILED  "
                     print(f"{verdict}{name} round {round_number}/{args.rounds} "

@@ -5,6 +5,7 @@ bearer token for that user, so HTTP tests can act as any role.
 """
 import itertools
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 
 from app.auth.passwords import hash_password
@@ -150,3 +151,41 @@ class Factory:
     def auth(self, user):
         """Headers that authenticate as ``user``."""
         return {"Authorization": f"Bearer {self.token(user)}"}
+
+
+@dataclass
+class World:
+    """The one cast of the scenario tests: an approved hospital with beds, ICU and
+    prices, and its authority; a second hospital with its own authority; two patients
+    and an admin. ``headers[role]`` authenticates as each role ("anonymous": none),
+    ``make`` arranges more in the same database."""
+
+    hospital: dict
+    other_hospital: dict
+    authority: dict
+    other_authority: dict
+    patient: dict
+    other_patient: dict
+    admin: dict
+    headers: dict
+    make: Factory
+
+
+def build_world(make, *, status="approved", resources=None, prices=None, other_prices=None):
+    """The cast (the ``world`` fixture), its first hospital in ``status``. The hospitals'
+    stock and prices default to what the hospital, resource and pricing tests count
+    on; the booking tests ask for theirs (tests/bookings/conftest.py)."""
+    hospital = make.hospital(status=status, name="Dhaka Heart Centre",
+                             resources=resources or {"beds": 10, "icu": 2},
+                             prices=prices or {"beds": 150000}, specialties=("cardiology",))
+    other = make.hospital(name="Sylhet General", resources={"beds": 5}, prices=other_prices)
+    people = {
+        "authority": make.authority(hospital),
+        "other_authority": make.authority(other),
+        "patient": make.user(),
+        "other_patient": make.user(),
+        "admin": make.admin(),
+    }
+    headers = {role: make.auth(user) for role, user in people.items()}
+    headers["anonymous"] = {}
+    return World(hospital=hospital, other_hospital=other, headers=headers, make=make, **people)

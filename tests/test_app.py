@@ -42,6 +42,7 @@ def test_http_errors_use_the_one_body(client, method, path, code):
     assert r.json["code"] == code and r.json["status"] and "message" in r.json
 
 
+@pytest.mark.own_app
 def test_unhandled_exception_is_500_in_the_one_body_without_details(app):
     app.config["PROPAGATE_EXCEPTIONS"] = False
 
@@ -54,6 +55,7 @@ def test_unhandled_exception_is_500_in_the_one_body_without_details(app):
     assert r.json == {"code": 500, "status": "Internal Server Error", "message": "Internal server error"}
 
 
+@pytest.mark.own_app
 def test_integrity_error_is_409(app):
     @app.get("/conflict")
     def conflict():
@@ -63,6 +65,7 @@ def test_integrity_error_is_409(app):
     assert r.status_code == 409 and r.json["code"] == 409
 
 
+@pytest.mark.own_app
 def test_locked_database_is_503_with_retry_after(app):
     @app.get("/locked")
     def locked():

@@ -1,7 +1,10 @@
 """Path ids beyond SQLite's INTEGER range are an ordinary 404, never an OverflowError."""
+import pytest
+
 from app.db import get_db
 
 
+@pytest.mark.own_app
 def test_int_path_parameter_beyond_sqlite_range_is_404(app):
     app.config["PROPAGATE_EXCEPTIONS"] = False
 

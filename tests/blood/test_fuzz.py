@@ -23,24 +23,24 @@ FUZZ = settings(max_examples=60, deadline=None,
 
 
 @pytest.fixture
-def open_request(db, cast):
-    return insert_blood_request(db, cast.other_patient, blood_type="AB+")
+def open_request(db, world):
+    return insert_blood_request(db, world.other_patient, blood_type="AB+")
 
 
 @FUZZ
 @given(changes=st.dictionaries(st.sampled_from(REQUEST_FIELDS), JSON_VALUES, max_size=4))
-def test_post_request_never_500(client, cast, changes):
+def test_post_request_never_500(client, world, changes):
     r = client.post("/api/blood/request", json={**VALID_REQUEST, **changes},
-                    headers=cast.headers["patient"])
+                    headers=world.headers["patient"])
     assert r.status_code in (201, 422), (changes, r.json)
 
 
 @FUZZ
 @given(body=st.dictionaries(st.sampled_from(["donorBloodType", "phone", "x"]), JSON_VALUES,
                             max_size=3))
-def test_match_never_500(client, cast, open_request, body):
+def test_match_never_500(client, world, open_request, body):
     r = client.post(f"/api/blood/requests/{open_request['id']}/match", json=body,
-                    headers=cast.headers["patient"])
+                    headers=world.headers["patient"])
     assert r.status_code in (201, 409, 422), (body, r.json)
 
 
@@ -49,8 +49,8 @@ def test_match_never_500(client, cast, open_request, body):
     st.sampled_from(["bloodType", "urgency", "hospitalId", "location", "page", "page_size",
                      "donorBloodType", "status"]),
     QUERY_TEXT, max_size=4))
-def test_list_queries_never_500(client, cast, query):
+def test_list_queries_never_500(client, world, query):
     for path in ("/api/blood/requests", "/api/blood/requests/compatible",
                  "/api/blood/my-requests"):
-        r = client.get(path, query_string=query, headers=cast.headers["patient"])
+        r = client.get(path, query_string=query, headers=world.headers["patient"])
         assert r.status_code in (200, 422), (path, query, r.json)

@@ -16,8 +16,8 @@ def statuses(db):
     return {r["id"]: r["status"] for r in db.execute("SELECT id, status FROM blood_requests")}
 
 
-def test_expires_exactly_the_active_requests_past_their_deadline(app, db, cast):
-    p = cast.patient
+def test_expires_exactly_the_active_requests_past_their_deadline(app, db, world):
+    p = world.patient
     due = insert_blood_request(db, p, required_by=T0 + timedelta(hours=1))
     at_the_second = insert_blood_request(db, p, required_by=T0 + timedelta(hours=2))
     later = insert_blood_request(db, p, required_by=T0 + timedelta(hours=3))
@@ -44,17 +44,17 @@ def test_expires_exactly_the_active_requests_past_their_deadline(app, db, cast):
                       (due["id"],)).fetchone()["updated_at"].startswith("2031-03-01T10:00:00")
 
 
-def test_running_again_changes_nothing(app, db, cast):
-    insert_blood_request(db, cast.patient, required_by=T0)
+def test_running_again_changes_nothing(app, db, world):
+    insert_blood_request(db, world.patient, required_by=T0)
     assert expire_blood_requests(db, now=T0, config=app.config) == "expired 1 blood request(s)"
     assert expire_blood_requests(db, now=T0, config=app.config) == "expired 0 blood request(s)"
     assert db.execute("SELECT count(*) AS n FROM booking_notifications").fetchone()["n"] == 1
 
 
-def test_with_freezegun_time_moves_requests_out(app, db, cast, make, client):
+def test_with_freezegun_time_moves_requests_out(app, db, world, make, client):
     with freeze_time(T0) as frozen:
-        req = insert_blood_request(db, cast.other_patient, required_in=timedelta(hours=6))
-        listed = client.get("/api/blood/requests", headers=make.auth(cast.patient)).json
+        req = insert_blood_request(db, world.other_patient, required_in=timedelta(hours=6))
+        listed = client.get("/api/blood/requests", headers=make.auth(world.patient)).json
         assert [r["id"] for r in listed] == [req["id"]]
 
         frozen.tick(timedelta(hours=5, minutes=59))
@@ -63,11 +63,11 @@ def test_with_freezegun_time_moves_requests_out(app, db, cast, make, client):
         frozen.tick(timedelta(minutes=1))
         # Past its deadline the request leaves the lists at once, before the job runs.
         # (Tokens live an hour: make a fresh one in the frozen present.)
-        assert client.get("/api/blood/requests", headers=make.auth(cast.patient)).json == []
+        assert client.get("/api/blood/requests", headers=make.auth(world.patient)).json == []
         assert expire_blood_requests(db, now=utcnow(), config=app.config) == \
             "expired 1 blood request(s)"
         assert statuses(db) == {req["id"]: "expired"}
-        own = client.get("/api/blood/my-requests", headers=make.auth(cast.other_patient)).json
+        own = client.get("/api/blood/my-requests", headers=make.auth(world.other_patient)).json
         assert own[0]["status"] == "expired"
 
 

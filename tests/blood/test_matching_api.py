@@ -24,26 +24,26 @@ def match(client, request_id, headers, donor_type="O-", **extra):
 # --- compatible requests ---------------------------------------------------------------
 
 @pytest.mark.parametrize("donor_type", BLOOD_TYPES)
-def test_compatible_lists_exactly_the_requests_this_donor_can_give_to(client, db, cast,
+def test_compatible_lists_exactly_the_requests_this_donor_can_give_to(client, db, world,
                                                                      donor_type):
-    by_type = {t: insert_blood_request(db, cast.other_patient, blood_type=t)["id"]
+    by_type = {t: insert_blood_request(db, world.other_patient, blood_type=t)["id"]
                for t in BLOOD_TYPES}
     for t in BLOOD_TYPES:  # the caller's own requests never show up
-        insert_blood_request(db, cast.patient, blood_type=t)
+        insert_blood_request(db, world.patient, blood_type=t)
     for status in ("fulfilled", "cancelled", "expired"):
-        insert_blood_request(db, cast.other_patient, blood_type="AB+", status=status)
-    insert_blood_request(db, cast.other_patient, blood_type="AB+", required_by=past(seconds=1))
+        insert_blood_request(db, world.other_patient, blood_type="AB+", status=status)
+    insert_blood_request(db, world.other_patient, blood_type="AB+", required_by=past(seconds=1))
 
     r = client.get("/api/blood/requests/compatible", query_string={"donorBloodType": donor_type},
-                   headers=cast.headers["patient"])
+                   headers=world.headers["patient"])
     assert r.status_code == 200, r.json
     expected = {by_type[t] for t in BLOOD_TYPES if antigens(donor_type) <= antigens(t)}
     assert {item["id"] for item in r.json} == expected
     assert json.loads(r.headers["X-Pagination"])["total"] == len(expected)
 
 
-def test_compatible_is_most_urgent_then_soonest_needed_first(client, db, cast):
-    o = cast.other_patient
+def test_compatible_is_most_urgent_then_soonest_needed_first(client, db, world):
+    o = world.other_patient
     medium = insert_blood_request(db, o, blood_type="AB+", urgency="medium")
     critical_open = insert_blood_request(db, o, blood_type="O-", urgency="critical")
     critical_soon = insert_blood_request(db, o, blood_type="A-", urgency="critical",
@@ -51,11 +51,11 @@ def test_compatible_is_most_urgent_then_soonest_needed_first(client, db, cast):
     high = insert_blood_request(db, o, blood_type="B+", urgency="high",
                                 required_in=timedelta(hours=1))
     r = client.get("/api/blood/requests/compatible?donorBloodType=O-",
-                   headers=cast.headers["authority"])
+                   headers=world.headers["authority"])
     assert [item["id"] for item in r.json] == [
         critical_soon["id"], critical_open["id"], high["id"], medium["id"]]
     page = client.get("/api/blood/requests/compatible?donorBloodType=O-&page=2&page_size=3",
-                      headers=cast.headers["authority"])
+                      headers=world.headers["authority"])
     assert [item["id"] for item in page.json] == [medium["id"]]
 
 
@@ -66,18 +66,18 @@ def test_compatible_is_most_urgent_then_soonest_needed_first(client, db, cast):
      "donorBloodType=O%20-", "donorBloodType=5", "donorBloodType=" + "A" * 5000,
      "donorBloodType=O-&page_size=0", "donorBloodType=O-&page=0"],
 )
-def test_compatible_bad_queries_are_422(client, cast, query):
-    r = client.get(f"/api/blood/requests/compatible?{query}", headers=cast.headers["patient"])
+def test_compatible_bad_queries_are_422(client, world, query):
+    r = client.get(f"/api/blood/requests/compatible?{query}", headers=world.headers["patient"])
     assert r.status_code == 422 and r.json["code"] == 422
 
 
 # --- volunteering ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("role", ["patient", "authority", "other_authority", "admin"])
-def test_any_other_user_can_volunteer_and_the_requester_is_notified(client, db, cast, role):
-    req = insert_blood_request(db, cast.other_patient, blood_type="A+")
-    donor = getattr(cast, role)
-    r = match(client, req["id"], cast.headers[role], "O-", phone="+8801811111111")
+def test_any_other_user_can_volunteer_and_the_requester_is_notified(client, db, world, role):
+    req = insert_blood_request(db, world.other_patient, blood_type="A+")
+    donor = getattr(world, role)
+    r = match(client, req["id"], world.headers[role], "O-", phone="+8801811111111")
     assert r.status_code == 201, r.json
     assert r.json["bloodRequestId"] == req["id"] and r.json["donorId"] == donor["id"]
     assert r.json["donorBloodType"] == "O-" and r.json["phone"] == "+8801811111111"
@@ -86,60 +86,60 @@ def test_any_other_user_can_volunteer_and_the_requester_is_notified(client, db, 
     notes = db.execute("SELECT * FROM booking_notifications").fetchall()
     assert len(notes) == 1
     note = notes[0]
-    assert note["user_id"] == cast.other_patient["id"] and note["blood_request_id"] == req["id"]
+    assert note["user_id"] == world.other_patient["id"] and note["blood_request_id"] == req["id"]
     assert note["type"] == "blood_match" and note["title"] and note["booking_id"] is None
     assert "8801811111111" not in note["message"]
-    detail = client.get(f"/api/blood/requests/{req['id']}", headers=cast.headers["patient"])
+    detail = client.get(f"/api/blood/requests/{req['id']}", headers=world.headers["patient"])
     assert detail.json["matchCount"] == 1
 
 
-def test_phone_defaults_to_the_donor_profile_phone(client, db, cast):
-    db.execute("UPDATE users SET phone = '+8801999999999' WHERE id = ?", (cast.patient["id"],))
-    req = insert_blood_request(db, cast.other_patient, blood_type="B+")
-    r = match(client, req["id"], cast.headers["patient"], "B-")
+def test_phone_defaults_to_the_donor_profile_phone(client, db, world):
+    db.execute("UPDATE users SET phone = '+8801999999999' WHERE id = ?", (world.patient["id"],))
+    req = insert_blood_request(db, world.other_patient, blood_type="B+")
+    r = match(client, req["id"], world.headers["patient"], "B-")
     assert r.status_code == 201 and r.json["phone"] == "+8801999999999"
     assert "+8801999999999" not in db.execute(
         "SELECT message FROM booking_notifications").fetchone()["message"]
 
 
-def test_donor_phone_is_never_logged(client, db, cast, caplog):
-    req = insert_blood_request(db, cast.other_patient)
+def test_donor_phone_is_never_logged(client, db, world, caplog):
+    req = insert_blood_request(db, world.other_patient)
     with caplog.at_level(logging.DEBUG):
-        assert match(client, req["id"], cast.headers["patient"], phone="+8801555555555").status_code == 201
+        assert match(client, req["id"], world.headers["patient"], phone="+8801555555555").status_code == 201
     assert "8801555555555" not in caplog.text
 
 
-def test_volunteering_twice_is_409(client, db, cast):
-    req = insert_blood_request(db, cast.other_patient)
-    assert match(client, req["id"], cast.headers["patient"]).status_code == 201
-    again = match(client, req["id"], cast.headers["patient"], "O+")
+def test_volunteering_twice_is_409(client, db, world):
+    req = insert_blood_request(db, world.other_patient)
+    assert match(client, req["id"], world.headers["patient"]).status_code == 201
+    again = match(client, req["id"], world.headers["patient"], "O+")
     assert again.status_code == 409 and "already" in again.json["message"]
     assert count(db, "blood_donor_matches") == 1 and count(db, "booking_notifications") == 1
 
 
-def test_volunteering_for_your_own_request_is_409(client, db, cast):
-    req = insert_blood_request(db, cast.patient, blood_type="O+")
-    r = match(client, req["id"], cast.headers["patient"], "O+")
+def test_volunteering_for_your_own_request_is_409(client, db, world):
+    req = insert_blood_request(db, world.patient, blood_type="O+")
+    r = match(client, req["id"], world.headers["patient"], "O+")
     assert r.status_code == 409 and "own" in r.json["message"]
     assert count(db, "blood_donor_matches") == 0 and count(db, "booking_notifications") == 0
 
 
 @pytest.mark.parametrize("donor, recipient", [("A+", "O-"), ("O+", "A-"), ("AB-", "B-"),
                                               ("B+", "A+"), ("AB+", "O+")])
-def test_incompatible_donor_is_409(client, db, cast, donor, recipient):
-    req = insert_blood_request(db, cast.other_patient, blood_type=recipient)
-    r = match(client, req["id"], cast.headers["patient"], donor)
+def test_incompatible_donor_is_409(client, db, world, donor, recipient):
+    req = insert_blood_request(db, world.other_patient, blood_type=recipient)
+    r = match(client, req["id"], world.headers["patient"], donor)
     assert r.status_code == 409, r.json
     assert count(db, "blood_donor_matches") == 0 and count(db, "booking_notifications") == 0
 
 
 @pytest.mark.parametrize("state", ["fulfilled", "cancelled", "expired", "overdue"])
-def test_closed_or_overdue_request_refuses_donors(client, db, cast, state):
+def test_closed_or_overdue_request_refuses_donors(client, db, world, state):
     if state == "overdue":  # still 'active' because the expiry job has not run yet
-        req = insert_blood_request(db, cast.other_patient, required_by=past(seconds=1))
+        req = insert_blood_request(db, world.other_patient, required_by=past(seconds=1))
     else:
-        req = insert_blood_request(db, cast.other_patient, status=state)
-    r = match(client, req["id"], cast.headers["patient"])
+        req = insert_blood_request(db, world.other_patient, status=state)
+    r = match(client, req["id"], world.headers["patient"])
     assert r.status_code == 409 and "no longer active" in r.json["message"]
     assert count(db, "blood_donor_matches") == 0
 
@@ -155,17 +155,17 @@ def test_closed_or_overdue_request_refuses_donors(client, db, cast, state):
      ({"donorBloodType": "O-", "phone": 8801711}, "phone"),
      ({"donorBloodType": "O-", "donorId": 1}, "donorId")],
 )
-def test_bad_match_bodies_are_422(client, db, cast, body, field):
-    req = insert_blood_request(db, cast.other_patient)
+def test_bad_match_bodies_are_422(client, db, world, body, field):
+    req = insert_blood_request(db, world.other_patient)
     r = client.post(f"/api/blood/requests/{req['id']}/match", json=body,
-                    headers=cast.headers["patient"])
+                    headers=world.headers["patient"])
     assert r.status_code == 422 and field in r.json["errors"]["json"]
     assert count(db, "blood_donor_matches") == 0
 
 
-def test_concurrent_duplicate_volunteering_gives_one_match_and_409s(app, db, cast, make):
-    req = insert_blood_request(db, cast.other_patient)
-    headers = make.auth(cast.patient)
+def test_concurrent_duplicate_volunteering_gives_one_match_and_409s(app, db, world, make):
+    req = insert_blood_request(db, world.other_patient)
+    headers = make.auth(world.patient)
     barrier = threading.Barrier(6)
     codes = []
 
@@ -183,12 +183,12 @@ def test_concurrent_duplicate_volunteering_gives_one_match_and_409s(app, db, cas
     assert count(db, "blood_donor_matches") == 1 and count(db, "booking_notifications") == 1
 
 
-def test_unique_index_backs_the_duplicate_check(client, db, cast, monkeypatch):
+def test_unique_index_backs_the_duplicate_check(client, db, world, monkeypatch):
     """Even if the check were skipped, the UNIQUE index answers 409 and nothing half-written stays."""
-    req = insert_blood_request(db, cast.other_patient)
-    assert match(client, req["id"], cast.headers["patient"]).status_code == 201
+    req = insert_blood_request(db, world.other_patient)
+    assert match(client, req["id"], world.headers["patient"]).status_code == 201
     monkeypatch.setattr(queries, "donor_has_volunteered", lambda *args: False)
-    r = match(client, req["id"], cast.headers["patient"])
+    r = match(client, req["id"], world.headers["patient"])
     assert r.status_code == 409 and r.json["code"] == 409
     assert count(db, "blood_donor_matches") == 1 and count(db, "booking_notifications") == 1
 
@@ -200,13 +200,13 @@ def test_unique_index_backs_the_duplicate_check(client, db, cast, monkeypatch):
     [("patient", 200), ("other_patient", 403), ("authority", 200),
      ("other_authority", 403), ("admin", 200)],
 )
-def test_matches_are_visible_to_the_requester_its_hospital_and_admins(client, db, cast, make,
+def test_matches_are_visible_to_the_requester_its_hospital_and_admins(client, db, world, make,
                                                                      role, code):
-    req = insert_blood_request(db, cast.patient, blood_type="AB+", hospital_id=cast.hospital["id"])
+    req = insert_blood_request(db, world.patient, blood_type="AB+", hospital_id=world.hospital["id"])
     donors = [make.user(), make.user()]
     for donor in donors:
         assert match(client, req["id"], make.auth(donor), "A+", phone="+8801700000001").status_code == 201
-    r = client.get(f"/api/blood/requests/{req['id']}/matches", headers=cast.headers[role])
+    r = client.get(f"/api/blood/requests/{req['id']}/matches", headers=world.headers[role])
     assert r.status_code == code, r.json
     if code == 200:
         assert [m["donorId"] for m in r.json] == [d["id"] for d in donors]

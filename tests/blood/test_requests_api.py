@@ -29,8 +29,8 @@ def ids(response):
      ("PUT", "/api/blood/requests/1/status"), ("POST", "/api/blood/requests/1/match"),
      ("GET", "/api/blood/requests/1/matches")],
 )
-def test_anonymous_gets_401_everywhere(client, db, cast, method, path):
-    insert_blood_request(db, cast.patient)
+def test_anonymous_gets_401_everywhere(client, db, world, method, path):
+    insert_blood_request(db, world.patient)
     body = {"status": "cancelled"} if method == "PUT" else (
         {"donorBloodType": "O-"} if path.endswith("match") else VALID_REQUEST)
     r = client.open(path, method=method, json=body if method != "GET" else None)
@@ -42,38 +42,38 @@ def test_anonymous_gets_401_everywhere(client, db, cast, method, path):
 # --- posting ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("role", ["patient", "authority", "admin"])
-def test_any_logged_in_user_posts_an_active_request(client, db, cast, role):
-    r = client.post("/api/blood/request", json=VALID_REQUEST, headers=cast.headers[role])
+def test_any_logged_in_user_posts_an_active_request(client, db, world, role):
+    r = client.post("/api/blood/request", json=VALID_REQUEST, headers=world.headers[role])
     assert r.status_code == 201, r.json
     body = r.json
-    assert body["status"] == "active" and body["requesterId"] == getattr(cast, role)["id"]
+    assert body["status"] == "active" and body["requesterId"] == getattr(world, role)["id"]
     assert body["bloodType"] == "A+" and body["unitsNeeded"] == 2 and body["urgency"] == "high"
     assert body["hospitalId"] is None and body["requiredBy"] is None and body["matchCount"] == 0
     stored = db.execute("SELECT * FROM blood_requests WHERE id = ?", (body["id"],)).fetchone()
-    assert stored["requester_id"] == getattr(cast, role)["id"]
+    assert stored["requester_id"] == getattr(world, role)["id"]
     assert stored["location"] == VALID_REQUEST["location"] and stored["status"] == "active"
 
 
-def test_post_with_hospital_deadline_and_defaults(client, db, cast, make):
-    body = {**VALID_REQUEST, "hospitalId": cast.hospital["id"],
+def test_post_with_hospital_deadline_and_defaults(client, db, world, make):
+    body = {**VALID_REQUEST, "hospitalId": world.hospital["id"],
             "requiredBy": "2099-01-01T12:00:00+06:00", "medicalCondition": "  Surgery  ",
             "notes": ""}
     body.pop("urgency")
     with freeze_time("2098-06-01T00:00:00Z"):  # tokens expire: make one in the frozen time
-        r = client.post("/api/blood/request", json=body, headers=make.auth(cast.patient))
+        r = client.post("/api/blood/request", json=body, headers=make.auth(world.patient))
     assert r.status_code == 201, r.json
     assert r.json["urgency"] == "medium"
-    assert r.json["hospitalId"] == cast.hospital["id"]
-    assert r.json["hospitalName"] == cast.hospital["name"]
+    assert r.json["hospitalId"] == world.hospital["id"]
+    assert r.json["hospitalName"] == world.hospital["name"]
     # stored in UTC: 12:00 at +06:00 is 06:00Z
     assert from_iso(r.json["requiredBy"]) == datetime(2099, 1, 1, 6, tzinfo=timezone.utc)
     assert r.json["requiredBy"].endswith("+00:00")
     assert r.json["medicalCondition"] == "Surgery" and r.json["notes"] is None
 
 
-def test_required_by_must_be_strictly_in_the_future(client, cast, db, make):
+def test_required_by_must_be_strictly_in_the_future(client, world, db, make):
     with freeze_time("2030-05-01T10:00:00Z"):
-        headers = make.auth(cast.patient)
+        headers = make.auth(world.patient)
         late = client.post("/api/blood/request", headers=headers,
                            json={**VALID_REQUEST, "requiredBy": "2030-05-01T16:00:00+06:00"})
         soon = client.post("/api/blood/request", headers=headers,
@@ -136,9 +136,9 @@ BAD_BODIES = [
 
 
 @pytest.mark.parametrize("change, field", BAD_BODIES)
-def test_bad_input_is_422_and_writes_nothing(client, db, cast, change, field):
+def test_bad_input_is_422_and_writes_nothing(client, db, world, change, field):
     r = client.post("/api/blood/request", json={**VALID_REQUEST, **change},
-                    headers=cast.headers["patient"])
+                    headers=world.headers["patient"])
     assert r.status_code == 422, r.json
     assert field in r.json["errors"]["json"]
     assert count_requests(db) == 0
@@ -146,48 +146,48 @@ def test_bad_input_is_422_and_writes_nothing(client, db, cast, change, field):
 
 @pytest.mark.parametrize("field", ["patientName", "bloodType", "unitsNeeded", "contactPhone",
                                    "location"])
-def test_missing_required_field_is_422(client, db, cast, field):
+def test_missing_required_field_is_422(client, db, world, field):
     body = {k: v for k, v in VALID_REQUEST.items() if k != field}
-    r = client.post("/api/blood/request", json=body, headers=cast.headers["patient"])
+    r = client.post("/api/blood/request", json=body, headers=world.headers["patient"])
     assert r.status_code == 422 and field in r.json["errors"]["json"]
     assert count_requests(db) == 0
 
 
-def test_required_by_more_than_a_year_ahead_is_422(client, db, cast):
-    r = client.post("/api/blood/request", headers=cast.headers["patient"],
+def test_required_by_more_than_a_year_ahead_is_422(client, db, world):
+    r = client.post("/api/blood/request", headers=world.headers["patient"],
                     json={**VALID_REQUEST, "requiredBy": future(days=400).isoformat()})
     assert r.status_code == 422 and "requiredBy" in r.json["errors"]["json"]
     assert count_requests(db) == 0
 
 
 @pytest.mark.parametrize("status", ["pending", "rejected", "suspended", None])
-def test_hospital_must_exist_and_be_approved(client, db, cast, make, status):
+def test_hospital_must_exist_and_be_approved(client, db, world, make, status):
     hospital_id = make.hospital(status=status)["id"] if status else 987654
     r = client.post("/api/blood/request", json={**VALID_REQUEST, "hospitalId": hospital_id},
-                    headers=cast.headers["patient"])
+                    headers=world.headers["patient"])
     assert r.status_code == 422, r.json
     assert "hospitalId" in r.json["errors"]["json"]
     assert count_requests(db) == 0
 
 
 @pytest.mark.parametrize("payload", ["{not json", "[1, 2]", '"text"', "null", ""])
-def test_malformed_or_non_object_body_is_a_4xx(client, db, cast, payload):
+def test_malformed_or_non_object_body_is_a_4xx(client, db, world, payload):
     r = client.post("/api/blood/request", data=payload, content_type="application/json",
-                    headers=cast.headers["patient"])
+                    headers=world.headers["patient"])
     assert r.status_code in (400, 422) and r.json["code"] == r.status_code
     assert count_requests(db) == 0
 
 
-def test_oversized_body_is_413(client, db, cast):
+def test_oversized_body_is_413(client, db, world):
     r = client.post("/api/blood/request", json={**VALID_REQUEST, "notes": "x" * 200_000},
-                    headers=cast.headers["patient"])
+                    headers=world.headers["patient"])
     assert r.status_code == 413 and count_requests(db) == 0
 
 
 # --- listing active requests ------------------------------------------------------------
 
-def test_list_shows_only_open_requests_most_urgent_then_soonest_then_oldest(client, db, cast):
-    p, o = cast.patient, cast.other_patient
+def test_list_shows_only_open_requests_most_urgent_then_soonest_then_oldest(client, db, world):
+    p, o = world.patient, world.other_patient
     low = insert_blood_request(db, p, urgency="low")
     crit_late = insert_blood_request(db, o, urgency="critical", required_in=timedelta(days=3))
     crit_soon = insert_blood_request(db, p, urgency="critical", required_in=timedelta(hours=2))
@@ -198,7 +198,7 @@ def test_list_shows_only_open_requests_most_urgent_then_soonest_then_oldest(clie
         insert_blood_request(db, p, urgency="critical", status=status)
     insert_blood_request(db, p, urgency="critical", required_by=past(minutes=1))  # overdue
 
-    r = client.get("/api/blood/requests", headers=cast.headers["other_authority"])
+    r = client.get("/api/blood/requests", headers=world.headers["other_authority"])
     assert r.status_code == 200
     assert ids(r) == [crit_soon["id"], crit_late["id"], crit_open_old["id"],
                       crit_open_new["id"], high["id"], low["id"]]
@@ -206,24 +206,24 @@ def test_list_shows_only_open_requests_most_urgent_then_soonest_then_oldest(clie
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_every_role_reads_the_list_and_one_request(client, db, cast, role):
-    req = insert_blood_request(db, cast.patient, hospital_id=cast.hospital["id"])
-    listing = client.get("/api/blood/requests", headers=cast.headers[role])
+def test_every_role_reads_the_list_and_one_request(client, db, world, role):
+    req = insert_blood_request(db, world.patient, hospital_id=world.hospital["id"])
+    listing = client.get("/api/blood/requests", headers=world.headers[role])
     assert listing.status_code == 200 and ids(listing) == [req["id"]]
-    one = client.get(f"/api/blood/requests/{req['id']}", headers=cast.headers[role])
+    one = client.get(f"/api/blood/requests/{req['id']}", headers=world.headers[role])
     assert one.status_code == 200
     assert one.json["id"] == req["id"] and one.json["contactPhone"] == req["contact_phone"]
-    assert one.json["hospitalName"] == cast.hospital["name"]
+    assert one.json["hospitalName"] == world.hospital["name"]
 
 
-def test_filters(client, db, cast):
-    p = cast.patient
+def test_filters(client, db, world):
+    p = world.patient
     a_dhaka = insert_blood_request(db, p, blood_type="A+", urgency="high", location="Dhanmondi, Dhaka",
-                                   hospital_id=cast.hospital["id"])
+                                   hospital_id=world.hospital["id"])
     b_dhaka = insert_blood_request(db, p, blood_type="B-", urgency="low", location="Mirpur DHAKA")
     a_ctg = insert_blood_request(db, p, blood_type="A+", urgency="low", location="Chattogram",
-                                 hospital_id=cast.other_hospital["id"])
-    h = cast.headers["other_patient"]
+                                 hospital_id=world.other_hospital["id"])
+    h = world.headers["other_patient"]
 
     def found(**query):
         r = client.get("/api/blood/requests", query_string=query, headers=h)
@@ -234,16 +234,16 @@ def test_filters(client, db, cast):
     assert found(bloodType="B-") == {b_dhaka["id"]}
     assert found(bloodType="O-") == set()
     assert found(urgency="low") == {b_dhaka["id"], a_ctg["id"]}
-    assert found(hospitalId=cast.hospital["id"]) == {a_dhaka["id"]}
+    assert found(hospitalId=world.hospital["id"]) == {a_dhaka["id"]}
     assert found(location="dhaka") == {a_dhaka["id"], b_dhaka["id"]}
     assert found(location="  ") == {a_dhaka["id"], b_dhaka["id"], a_ctg["id"]}
     assert found(bloodType="A+", location="Dhaka", urgency="high") == {a_dhaka["id"]}
 
 
-def test_location_wildcards_are_literal(client, db, cast):
-    literal = insert_blood_request(db, cast.patient, location="Ward 50% block_B \\east")
-    other = insert_blood_request(db, cast.patient, location="Ward 500 blockXB")
-    h = cast.headers["patient"]
+def test_location_wildcards_are_literal(client, db, world):
+    literal = insert_blood_request(db, world.patient, location="Ward 50% block_B \\east")
+    other = insert_blood_request(db, world.patient, location="Ward 500 blockXB")
+    h = world.headers["patient"]
 
     def found(location):
         return set(ids(client.get("/api/blood/requests", query_string={"location": location},
@@ -266,16 +266,16 @@ def test_location_wildcards_are_literal(client, db, cast):
      ("page_size=0", "page_size"), ("page_size=-5", "page_size"),
      ("page_size=99999999999999999999", "page_size"), ("page_size=1.5", "page_size")],
 )
-def test_bad_list_queries_are_422(client, cast, query, field):
-    r = client.get(f"/api/blood/requests?{query}", headers=cast.headers["patient"])
+def test_bad_list_queries_are_422(client, world, query, field):
+    r = client.get(f"/api/blood/requests?{query}", headers=world.headers["patient"])
     assert r.status_code == 422, r.json
     assert field in r.json["errors"]["query"]
 
 
-def test_pagination_pages_and_cap(app, client, db, cast):
-    created = [insert_blood_request(db, cast.patient, created_at=past(minutes=10 - i))["id"]
+def test_pagination_pages_and_cap(app, client, db, world):
+    created = [insert_blood_request(db, world.patient, created_at=past(minutes=10 - i))["id"]
                for i in range(5)]
-    h = cast.headers["other_patient"]
+    h = world.headers["other_patient"]
     first = client.get("/api/blood/requests?page=1&page_size=2", headers=h)
     third = client.get("/api/blood/requests?page=3&page_size=2", headers=h)
     beyond = client.get("/api/blood/requests?page=50&page_size=2", headers=h)
@@ -292,29 +292,29 @@ def test_pagination_pages_and_cap(app, client, db, cast):
 
 # --- own requests ----------------------------------------------------------------------
 
-def test_my_requests_are_own_any_status_newest_first(client, db, cast):
-    mine = [insert_blood_request(db, cast.patient, status=status, created_at=past(hours=h))["id"]
+def test_my_requests_are_own_any_status_newest_first(client, db, world):
+    mine = [insert_blood_request(db, world.patient, status=status, created_at=past(hours=h))["id"]
             for h, status in [(4, "active"), (3, "fulfilled"), (2, "expired"), (1, "cancelled")]]
-    insert_blood_request(db, cast.other_patient)
-    r = client.get("/api/blood/my-requests", headers=cast.headers["patient"])
+    insert_blood_request(db, world.other_patient)
+    r = client.get("/api/blood/my-requests", headers=world.headers["patient"])
     assert r.status_code == 200 and ids(r) == list(reversed(mine))
-    only = client.get("/api/blood/my-requests?status=expired", headers=cast.headers["patient"])
+    only = client.get("/api/blood/my-requests?status=expired", headers=world.headers["patient"])
     assert ids(only) == [mine[2]]
-    bad = client.get("/api/blood/my-requests?status=deleted", headers=cast.headers["patient"])
+    bad = client.get("/api/blood/my-requests?status=deleted", headers=world.headers["patient"])
     assert bad.status_code == 422
-    others = client.get("/api/blood/my-requests", headers=cast.headers["other_patient"])
-    assert len(others.json) == 1 and others.json[0]["requesterId"] == cast.other_patient["id"]
-    admin = client.get("/api/blood/my-requests", headers=cast.headers["admin"])
+    others = client.get("/api/blood/my-requests", headers=world.headers["other_patient"])
+    assert len(others.json) == 1 and others.json[0]["requesterId"] == world.other_patient["id"]
+    admin = client.get("/api/blood/my-requests", headers=world.headers["admin"])
     assert admin.json == []
 
 
 @pytest.mark.parametrize("request_id", ["987654", str(2**63), "9" * 40, "-1", "abc"])
-def test_unknown_request_is_404(client, cast, request_id):
+def test_unknown_request_is_404(client, world, request_id):
     for method, suffix, body in [("GET", "", None), ("PUT", "/status", {"status": "cancelled"}),
                                  ("POST", "/match", {"donorBloodType": "O-"}),
                                  ("GET", "/matches", None)]:
         r = client.open(f"/api/blood/requests/{request_id}{suffix}", method=method, json=body,
-                        headers=cast.headers["admin"])
+                        headers=world.headers["admin"])
         assert r.status_code == 404, (method, suffix, r.json)
 
 
@@ -326,10 +326,10 @@ def test_unknown_request_is_404(client, cast, request_id):
      ("other_authority", 403), ("admin", 200)],
 )
 @pytest.mark.parametrize("new_status", ["fulfilled", "cancelled"])
-def test_status_change_per_role(client, db, cast, role, code, new_status):
-    req = insert_blood_request(db, cast.patient, hospital_id=cast.hospital["id"])
+def test_status_change_per_role(client, db, world, role, code, new_status):
+    req = insert_blood_request(db, world.patient, hospital_id=world.hospital["id"])
     r = client.put(f"/api/blood/requests/{req['id']}/status", json={"status": new_status},
-                   headers=cast.headers[role])
+                   headers=world.headers[role])
     assert r.status_code == code, r.json
     stored = db.execute("SELECT status FROM blood_requests WHERE id = ?", (req["id"],)).fetchone()
     assert stored["status"] == (new_status if code == 200 else "active")
@@ -337,44 +337,44 @@ def test_status_change_per_role(client, db, cast, role, code, new_status):
         assert r.json["status"] == new_status
 
 
-def test_authority_cannot_close_a_request_without_hospital(client, db, cast, make):
-    req = insert_blood_request(db, cast.patient)
+def test_authority_cannot_close_a_request_without_hospital(client, db, world, make):
+    req = insert_blood_request(db, world.patient)
     homeless = make.user("hospital-authority")  # no hospital yet: hospital_id NULL
-    for headers in (cast.headers["authority"], make.auth(homeless)):
+    for headers in (world.headers["authority"], make.auth(homeless)):
         r = client.put(f"/api/blood/requests/{req['id']}/status", json={"status": "cancelled"},
                        headers=headers)
         assert r.status_code == 403
     assert db.execute("SELECT status FROM blood_requests").fetchone()["status"] == "active"
 
 
-def test_requester_is_notified_when_someone_else_closes_the_request(client, db, cast):
-    own = insert_blood_request(db, cast.patient, hospital_id=cast.hospital["id"])
-    by_hospital = insert_blood_request(db, cast.patient, hospital_id=cast.hospital["id"])
+def test_requester_is_notified_when_someone_else_closes_the_request(client, db, world):
+    own = insert_blood_request(db, world.patient, hospital_id=world.hospital["id"])
+    by_hospital = insert_blood_request(db, world.patient, hospital_id=world.hospital["id"])
     client.put(f"/api/blood/requests/{own['id']}/status", json={"status": "cancelled"},
-               headers=cast.headers["patient"])
+               headers=world.headers["patient"])
     client.put(f"/api/blood/requests/{by_hospital['id']}/status", json={"status": "fulfilled"},
-               headers=cast.headers["authority"])
+               headers=world.headers["authority"])
     rows = db.execute("SELECT user_id, blood_request_id, type FROM booking_notifications").fetchall()
-    assert rows == [{"user_id": cast.patient["id"], "blood_request_id": by_hospital["id"],
+    assert rows == [{"user_id": world.patient["id"], "blood_request_id": by_hospital["id"],
                      "type": "blood_request_fulfilled"}]
 
 
 @pytest.mark.parametrize("current", ["fulfilled", "cancelled", "expired"])
 @pytest.mark.parametrize("new_status", ["fulfilled", "cancelled"])
-def test_only_active_requests_change_status(client, db, cast, current, new_status):
-    req = insert_blood_request(db, cast.patient, status=current)
+def test_only_active_requests_change_status(client, db, world, current, new_status):
+    req = insert_blood_request(db, world.patient, status=current)
     r = client.put(f"/api/blood/requests/{req['id']}/status", json={"status": new_status},
-                   headers=cast.headers["patient"])
+                   headers=world.headers["patient"])
     assert r.status_code == 409 and r.json["code"] == 409
     stored = db.execute("SELECT status, updated_at FROM blood_requests").fetchone()
     assert stored == {"status": current, "updated_at": req["updated_at"]}
 
 
-def test_closing_twice_is_409(client, db, cast):
-    req = insert_blood_request(db, cast.patient)
+def test_closing_twice_is_409(client, db, world):
+    req = insert_blood_request(db, world.patient)
     url = f"/api/blood/requests/{req['id']}/status"
-    assert client.put(url, json={"status": "fulfilled"}, headers=cast.headers["patient"]).status_code == 200
-    again = client.put(url, json={"status": "cancelled"}, headers=cast.headers["admin"])
+    assert client.put(url, json={"status": "fulfilled"}, headers=world.headers["patient"]).status_code == 200
+    again = client.put(url, json={"status": "cancelled"}, headers=world.headers["admin"])
     assert again.status_code == 409
     assert db.execute("SELECT status FROM blood_requests").fetchone()["status"] == "fulfilled"
 
@@ -384,10 +384,10 @@ def test_closing_twice_is_409(client, db, cast):
     [{"status": "active"}, {"status": "expired"}, {"status": "FULFILLED"}, {"status": ""},
      {"status": None}, {"status": 1}, {}, {"status": "cancelled", "reason": "x"}],
 )
-def test_bad_status_bodies_are_422(client, db, cast, body):
-    req = insert_blood_request(db, cast.patient)
+def test_bad_status_bodies_are_422(client, db, world, body):
+    req = insert_blood_request(db, world.patient)
     r = client.put(f"/api/blood/requests/{req['id']}/status", json=body,
-                   headers=cast.headers["patient"])
+                   headers=world.headers["patient"])
     assert r.status_code == 422
     assert db.execute("SELECT status FROM blood_requests").fetchone()["status"] == "active"
 

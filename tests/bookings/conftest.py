@@ -1,27 +1,12 @@
-"""The cast of every booking scenario: a hospital with beds and a price, its
-authority, another hospital with its own authority, two patients and an admin."""
-from types import SimpleNamespace
-
+"""The booking tests use the shared cast (``world``, tests/conftest.py) with the stock
+their counts assume: 5 beds and 1 ICU unit, both priced, and priced beds at the other
+hospital."""
 import pytest
+
+from tests.factories import build_world
 
 
 @pytest.fixture
 def world(make):
-    hospital = make.hospital(resources={"beds": 5, "icu": 1}, prices={"beds": 150000, "icu": 500000})
-    other_hospital = make.hospital(resources={"beds": 5}, prices={"beds": 100000})
-    cast = SimpleNamespace(
-        hospital=hospital,
-        other_hospital=other_hospital,
-        patient=make.user(),
-        other_patient=make.user(),
-        authority=make.authority(hospital),
-        other_authority=make.authority(other_hospital),
-        admin=make.admin(),
-        make=make,
-    )
-    cast.headers = {
-        role: make.auth(getattr(cast, role))
-        for role in ("patient", "other_patient", "authority", "other_authority", "admin")
-    }
-    cast.headers["anonymous"] = {}
-    return cast
+    return build_world(make, resources={"beds": 5, "icu": 1},
+                       prices={"beds": 150000, "icu": 500000}, other_prices={"beds": 100000})

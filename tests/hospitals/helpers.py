@@ -1,43 +1,8 @@
-"""Shared arrangement for the hospital, resource, pricing and admin tests."""
-from dataclasses import dataclass
-
-import pytest
-
-
-@dataclass
-class World:
-    """An approved hospital with its authority, a second hospital with its own
-    authority, two patients and an admin; ``headers[role]`` authenticates as each."""
-
-    hospital: dict
-    other_hospital: dict
-    authority: dict
-    other_authority: dict
-    patient: dict
-    other_patient: dict
-    admin: dict
-    headers: dict
-
+"""Roles and denials shared by the hospital, resource, pricing and admin tests
+(the cast itself is the ``world`` fixture, tests/conftest.py)."""
 
 ROLES = ("anonymous", "patient", "other_patient", "authority", "other_authority", "admin")
 MANAGERS = ("authority", "admin")
-
-
-def build_world(make, *, status="approved"):
-    hospital = make.hospital(status=status, name="Dhaka Heart Centre",
-                             resources={"beds": 10, "icu": 2}, prices={"beds": 150000},
-                             specialties=("cardiology",))
-    other = make.hospital(name="Sylhet General", resources={"beds": 5})
-    people = {
-        "authority": make.authority(hospital),
-        "other_authority": make.authority(other),
-        "patient": make.user(),
-        "other_patient": make.user(),
-        "admin": make.admin(),
-    }
-    headers = {role: make.auth(user) for role, user in people.items()}
-    headers["anonymous"] = {}
-    return World(hospital=hospital, other_hospital=other, headers=headers, **people)
 
 
 def expected_denial(role):
@@ -48,8 +13,3 @@ def expected_denial(role):
     if role in ("patient", "other_patient"):
         return 403
     return 404
-
-
-@pytest.fixture
-def world(make):
-    return build_world(make)

@@ -5,7 +5,8 @@ import sqlite3
 import pytest
 from freezegun import freeze_time
 
-from tests.hospitals.helpers import ROLES, build_world
+from tests.factories import build_world
+from tests.hospitals.helpers import ROLES
 
 
 def audit_rows(db, action=None):

@@ -2,7 +2,8 @@
 who may see a hospital in each status."""
 import pytest
 
-from tests.hospitals.helpers import ROLES, build_world
+from tests.factories import build_world
+from tests.hospitals.helpers import ROLES
 
 NEW = {
     "name": "Rajshahi Care Hospital",

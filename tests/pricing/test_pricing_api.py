@@ -9,7 +9,8 @@ from freezegun import freeze_time
 from app.pricing import queries
 from app.pricing.rules import calculate_amount
 from app.timeutil import to_iso, utcnow
-from tests.hospitals.helpers import MANAGERS, ROLES, build_world, expected_denial
+from tests.factories import build_world
+from tests.hospitals.helpers import MANAGERS, ROLES, expected_denial
 
 PRICE = {"basePrice": "2000.00", "pricePerHour": "50.50", "pricePerDay": "1000",
          "emergencyMultiplier": "1.5"}

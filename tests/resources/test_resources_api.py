@@ -7,7 +7,8 @@ from freezegun import freeze_time
 
 from app.db import transaction
 from app.resources import queries
-from tests.hospitals.helpers import MANAGERS, ROLES, build_world, expected_denial
+from tests.factories import build_world
+from tests.hospitals.helpers import MANAGERS, ROLES, expected_denial
 
 
 def url(world, resource_type="beds", suffix=""):

@@ -1,7 +1,5 @@
 """Races over HTTP against several gunicorn workers, each followed by the SQL invariants
 (app.ops.invariants). Fast versions; benchmarks/stress.py runs them larger.
-
-Scenarios whose endpoints are not in this build skip with the missing routes named.
 """
 import pytest
 
@@ -11,11 +9,7 @@ pytestmark = pytest.mark.slow
 
 
 def run(scenario, *args, **kwargs):
-    try:
-        problems = scenario(*args, **kwargs)
-    except scenarios.Unavailable as missing:
-        pytest.skip(f"{scenario.__name__}: {missing}")
-    assert problems == []
+    assert scenario(*args, **kwargs) == []
 
 
 def test_guarded_allocation_never_exceeds_capacity(tmp_path):

@@ -1,1 +1,0 @@
-from tests.hospitals.helpers import world  # noqa: F401  (fixture)
