@@ -2,11 +2,11 @@
 import importlib
 from functools import wraps
 
+import flask_smorest
+import marshmallow as ma
 from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
 from apispec.ext.marshmallow.common import resolve_schema_instance
 from flask import current_app, request
-import flask_smorest
-import marshmallow as ma
 from flask_smorest.pagination import PaginationMetadataSchema
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from webargs import core

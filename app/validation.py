@@ -1,5 +1,4 @@
 """Field validators and schema bases shared by every domain's schemas."""
-import re
 
 import marshmallow as ma
 from marshmallow import fields, validate

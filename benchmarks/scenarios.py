@@ -11,9 +11,9 @@ repeats another's work.
 """
 import random
 import uuid
-from urllib.parse import quote
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import quote
 
 from app.auth.tokens import new_token
 from app.db import transaction

@@ -9,9 +9,9 @@ from app.bookings import queries as booking_queries
 from app.bookings.schemas import BookingSchema
 from app.db import get_db
 from app.dumping import ResponseSchema
-from app.money import Money
 from app.hospitals import service as hospital_service
 from app.hospitals.schemas import HospitalDetailSchema, HospitalListItemSchema
+from app.money import Money
 
 
 class Plain(ma.Schema):

@@ -6,7 +6,11 @@ from marshmallow import fields, validate
 
 from app.blood.compatibility import BLOOD_TYPES
 from app.validation import (
-    PHONE, SQLITE_MAX_INTEGER, Schema, StrippedString, no_control_chars,
+    PHONE,
+    SQLITE_MAX_INTEGER,
+    Schema,
+    StrippedString,
+    no_control_chars,
 )
 
 URGENCIES = ("low", "medium", "high", "critical")

@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 from app.bookings.service import STATUSES, URGENCIES
 from app.dumping import ResponseSchema
 from app.money import Money
-from app.validation import Bool, PHONE, Schema, StrippedString, no_control_chars
+from app.validation import PHONE, Bool, Schema, StrippedString, no_control_chars
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range; larger ids could only fail to bind
 RESOURCE_TYPES = ("beds", "icu", "operationTheatres")

@@ -36,8 +36,17 @@ from pathlib import Path
 from app import migrator
 from app.ops import checks, locks
 from app.ops.backup import (
-    BACKUP_KIND, PRE_RESTORE_KIND, BackupError, backup_name, compress_atomically, copy_database,
-    fsync_directory, human_age, human_size, latest_backup, list_backups,
+    BACKUP_KIND,
+    PRE_RESTORE_KIND,
+    BackupError,
+    backup_name,
+    compress_atomically,
+    copy_database,
+    fsync_directory,
+    human_age,
+    human_size,
+    latest_backup,
+    list_backups,
 )
 
 GZIP_MAGIC = b"\x1f\x8b"

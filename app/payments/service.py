@@ -20,14 +20,23 @@ from datetime import timedelta
 from app.auth.queries import get_user
 from app.db import transaction
 from app.errors import (
-    BadGateway, BadRequest, Conflict, NotFound, PaymentRequired, ServiceUnavailable,
+    BadGateway,
+    BadRequest,
+    Conflict,
+    NotFound,
+    PaymentRequired,
+    ServiceUnavailable,
 )
 from app.money import format_minor, parse_minor, split_fee
 from app.payments import queries
 from app.payments.idempotency import record_effect, recorded_effect
 from app.payments.queries import PAID_STATUSES
 from app.payments.sslcommerz import (
-    FAILED_STATUSES, VALID_STATUSES, GatewayNotConfigured, GatewayRefused, GatewayUnavailable,
+    FAILED_STATUSES,
+    VALID_STATUSES,
+    GatewayNotConfigured,
+    GatewayRefused,
+    GatewayUnavailable,
 )
 from app.pricing.queries import get_payment_policy
 from app.pricing.rules import refund_for_cancellation

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from app import migrator
-
 from app.db import connect, transaction
 from app.ops import locks, restore
 from app.ops.backup import backup_database, list_backups

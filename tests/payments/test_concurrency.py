@@ -11,7 +11,11 @@ from app.db import connect
 from tests.factories import Factory
 from tests.live_server import LiveServer
 from tests.payments.helpers import (
-    PRICE, assert_money_invariants, balance, fund, payment_due,
+    PRICE,
+    assert_money_invariants,
+    balance,
+    fund,
+    payment_due,
 )
 
 pytestmark = pytest.mark.slow

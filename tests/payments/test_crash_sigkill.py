@@ -25,7 +25,12 @@ from tests.factories import Factory
 from tests.live_server import LiveServer, _running
 from tests.payments.fake_gateway import STORE_ID, STORE_PASSWORD
 from tests.payments.helpers import (
-    PRICE, approved_booking, assert_money_invariants, count, hospital, tx,
+    PRICE,
+    approved_booking,
+    assert_money_invariants,
+    count,
+    hospital,
+    tx,
 )
 
 pytestmark = pytest.mark.slow

@@ -16,8 +16,15 @@ from app.db import transaction
 from app.payments import idempotency
 from app.timeutil import to_iso, utcnow
 from tests.payments.helpers import (
-    PRICE, approved_booking, assert_money_invariants, balance, count, fund, hospital,
-    key_headers, tx,
+    PRICE,
+    approved_booking,
+    assert_money_invariants,
+    balance,
+    count,
+    fund,
+    hospital,
+    key_headers,
+    tx,
 )
 
 IPN = "/api/payments/sslcommerz/ipn"

@@ -9,7 +9,13 @@ from app.db import transaction
 from app.payments import idempotency
 from app.timeutil import to_iso, utcnow
 from tests.payments.helpers import (
-    PRICE, approved_booking, balance, count, fund, hospital, key_headers,
+    PRICE,
+    approved_booking,
+    balance,
+    count,
+    fund,
+    hospital,
+    key_headers,
 )
 
 URL = "/api/payments/process"

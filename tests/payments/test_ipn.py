@@ -3,7 +3,13 @@ import pytest
 
 from tests.payments.fake_gateway import STORE_ID, sign
 from tests.payments.helpers import (
-    approved_booking, assert_money_invariants, balance, count, hospital, key_headers, tx,
+    approved_booking,
+    assert_money_invariants,
+    balance,
+    count,
+    hospital,
+    key_headers,
+    tx,
 )
 
 IPN = "/api/payments/sslcommerz/ipn"

@@ -2,8 +2,16 @@
 import pytest
 
 from tests.payments.helpers import (
-    PRICE, approved_booking, assert_money_invariants, balance, count, fund, hospital,
-    key_headers, payment_due, tx,
+    PRICE,
+    approved_booking,
+    assert_money_invariants,
+    balance,
+    count,
+    fund,
+    hospital,
+    key_headers,
+    payment_due,
+    tx,
 )
 
 URL = "/api/payments/process"

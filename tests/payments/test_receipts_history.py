@@ -4,7 +4,11 @@ import json
 import pytest
 
 from tests.payments.helpers import (
-    PRICE, approved_booking, fund, hospital, key_headers,
+    PRICE,
+    approved_booking,
+    fund,
+    hospital,
+    key_headers,
 )
 
 

@@ -10,8 +10,15 @@ from app.payments.jobs import reconcile_daily
 from app.timeutil import local_date, utcnow
 from app.wallet.ledger import post_debit
 from tests.payments.helpers import (
-    PRICE, approved_booking, assert_money_invariants, balance, count, fund, hospital,
-    key_headers, tx,
+    PRICE,
+    approved_booking,
+    assert_money_invariants,
+    balance,
+    count,
+    fund,
+    hospital,
+    key_headers,
+    tx,
 )
 
 IPN = "/api/payments/sslcommerz/ipn"

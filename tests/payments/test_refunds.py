@@ -6,8 +6,16 @@ import pytest
 from app.payments.service import prorate
 from app.timeutil import utcnow
 from tests.payments.helpers import (
-    PRICE, approved_booking, assert_money_invariants, balance, cancel_booking, count, fund,
-    hospital, key_headers, tx,
+    PRICE,
+    approved_booking,
+    assert_money_invariants,
+    balance,
+    cancel_booking,
+    count,
+    fund,
+    hospital,
+    key_headers,
+    tx,
 )
 
 IPN = "/api/payments/sslcommerz/ipn"

@@ -5,7 +5,10 @@ import time
 import pytest
 
 from app.payments.sslcommerz import (
-    GatewayNotConfigured, GatewayRefused, GatewayUnavailable, SslcommerzClient,
+    GatewayNotConfigured,
+    GatewayRefused,
+    GatewayUnavailable,
+    SslcommerzClient,
     verify_ipn_signature,
 )
 from tests.payments.fake_gateway import STORE_PASSWORD, sign

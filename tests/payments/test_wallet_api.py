@@ -4,7 +4,11 @@ import json
 import pytest
 
 from tests.payments.helpers import (
-    assert_money_invariants, balance, count, fund, key_headers,
+    assert_money_invariants,
+    balance,
+    count,
+    fund,
+    key_headers,
 )
 
 
