@@ -22,7 +22,7 @@ DEFAULTS = {
     "SQLITE_SYNCHRONOUS": "NORMAL",
     "SQLITE_BUSY_TIMEOUT_MS": 5000,
     # A worker checkpoints the WAL after this many of its commits, once the response
-    # is sent (app/db.py); 0 leaves it to SQLite, inside a COMMIT, every 1000 pages.
+    # is sent (app/db/checkpoints.py); 0 leaves it to SQLite, inside a COMMIT, every 1000 pages.
     "SQLITE_CHECKPOINT_COMMITS": 100,
     "MIGRATIONS_DIR": str(PROJECT_ROOT / "migrations"),
     "TIMEZONE": "Asia/Dhaka",

@@ -129,7 +129,7 @@ def test_in_memory_database_has_no_writer_queue():
     conn = connect(":memory:")
     with transaction(conn):
         conn.execute("CREATE TABLE t (x INTEGER)")
-    assert conn.writer_lock_path is None
+    assert conn.writer_queue is None
     conn.close()
 
 
