@@ -24,6 +24,10 @@ DEFAULTS = {
     # A worker checkpoints the WAL after this many of its commits, once the response
     # is sent (app/db/checkpoints.py); 0 leaves it to SQLite, inside a COMMIT, every 1000 pages.
     "SQLITE_CHECKPOINT_COMMITS": 100,
+    # Writers wait in a flock queue before BEGIN IMMEDIATE (app/db/writer_queue.py).
+    # Off here (the scheduler, CLI commands, tests); gunicorn.conf.py turns it on for
+    # the service's workers unless RAPIDCARE_SQLITE_WRITER_QUEUE is set.
+    "SQLITE_WRITER_QUEUE": False,
     "MIGRATIONS_DIR": str(PROJECT_ROOT / "migrations"),
     "TIMEZONE": "Asia/Dhaka",
     "CURRENCY": "BDT",
@@ -128,6 +132,8 @@ def check_config(config):
     commits = config["SQLITE_CHECKPOINT_COMMITS"]
     if isinstance(commits, bool) or not isinstance(commits, int) or commits < 0:
         raise ConfigError("RAPIDCARE_SQLITE_CHECKPOINT_COMMITS must be a whole number >= 0")
+    if not isinstance(config["SQLITE_WRITER_QUEUE"], bool):
+        raise ConfigError("RAPIDCARE_SQLITE_WRITER_QUEUE must be true or false")
     config["SESSION_COOKIE_SECURE"] = config["ENV"] == "production" and str(
         config["PUBLIC_BASE_URL"]
     ).startswith("https://")

@@ -6,14 +6,14 @@ a busy timeout, dict rows.
 Writes: ``with transaction(conn):`` and nothing else. It issues BEGIN IMMEDIATE
 so the write lock is taken (or waited for, up to busy_timeout) up front; a plain
 BEGIN that later writes can fail with "database is locked" without waiting.
-Before BEGIN IMMEDIATE it waits in the writer queue, if the connection has one
-(app/db/writer_queue.py).
+Before BEGIN IMMEDIATE it waits in the writer queue if the connection was opened
+with one (``writer_queue=True``, the SQLITE_WRITER_QUEUE setting; app/db/writer_queue.py).
 """
 import os
 import sqlite3
 from contextlib import contextmanager
 
-from app.db import writer_queue
+from app.db import writer_queue as flock_queue
 
 
 def dict_row(cursor, row):
@@ -23,7 +23,7 @@ def dict_row(cursor, row):
 class Connection(sqlite3.Connection):
     """sqlite3.Connection plus its writer queue and its commit count (for checkpoints)."""
 
-    writer_queue = None  # None: no queue (an in-memory database)
+    writer_queue = None  # None: no queue (the setting is off, or an in-memory database)
     busy_timeout_s = 5.0
     checkpoint_commits = 0  # 0: SQLite checkpoints on its own (app/db/checkpoints.py)
     commits_since_checkpoint = 0
@@ -34,8 +34,9 @@ class Connection(sqlite3.Connection):
         super().close()
 
 
-def connect(path, *, busy_timeout_ms=5000, synchronous="NORMAL"):
-    """Open a connection with the project's pragmas (read back in tests/test_db.py)."""
+def connect(path, *, busy_timeout_ms=5000, synchronous="NORMAL", writer_queue=False):
+    """Open a connection with the project's pragmas (read back in tests/test_db.py);
+    ``writer_queue``: its writers wait in the flock queue of ``path``."""
     conn = sqlite3.connect(
         path,
         isolation_level=None,
@@ -43,8 +44,8 @@ def connect(path, *, busy_timeout_ms=5000, synchronous="NORMAL"):
         check_same_thread=False,
         factory=Connection,
     )
-    if path != ":memory:" and not str(path).startswith("file:"):
-        conn.writer_queue = writer_queue.WriterQueue(path)
+    if writer_queue and path != ":memory:" and not str(path).startswith("file:"):
+        conn.writer_queue = flock_queue.WriterQueue(path)
     conn.busy_timeout_s = busy_timeout_ms / 1000
     conn.row_factory = dict_row
     conn.execute("PRAGMA journal_mode = WAL")
@@ -62,6 +63,7 @@ def connect_from_config(config):
         path,
         busy_timeout_ms=int(config["SQLITE_BUSY_TIMEOUT_MS"]),
         synchronous=str(config["SQLITE_SYNCHRONOUS"]).upper(),
+        writer_queue=config["SQLITE_WRITER_QUEUE"],
     )
 
 
@@ -83,7 +85,7 @@ def transaction(conn):
             conn.commits_since_checkpoint += 1
     finally:
         if queued is not None:
-            writer_queue.leave(queued)
+            flock_queue.leave(queued)
 
 
 def _enter_writer_queue(conn):
@@ -91,4 +93,4 @@ def _enter_writer_queue(conn):
     queue = getattr(conn, "writer_queue", None)
     if queue is None:
         return None  # a plain sqlite3 connection, an in-memory database, or the queue is off
-    return writer_queue.enter(queue, conn.busy_timeout_s)
+    return flock_queue.enter(queue, conn.busy_timeout_s)
