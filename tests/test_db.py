@@ -175,8 +175,8 @@ def test_writer_queue_setting_must_be_true_or_false(monkeypatch, tmp_path, value
 
 
 @pytest.mark.parametrize("env, queued", [({}, True), ({"RAPIDCARE_SQLITE_WRITER_QUEUE": "false"}, False)])
-def test_gunicorn_workers_queue_their_writers_unless_the_operator_says_no(tmp_path, monkeypatch, env,
-                                                                          queued):
+def test_gunicorn_workers_queue_their_writers_unless_the_operator_says_no(
+        tmp_path, monkeypatch, env, queued):
     import requests
 
     from tests.live_server import LiveServer
@@ -189,6 +189,73 @@ def test_gunicorn_workers_queue_their_writers_unless_the_operator_says_no(tmp_pa
 
 
 REGISTER = {"name": "Queue Tester", "email": "queue@example.test", "password": "long-enough-1"}
+
+
+# --- exactly one way to write: the write guard ------------------------------------------
+
+INSERT_RUN = "INSERT INTO job_runs (job_name, started_at, status) VALUES ('g', 't', 'running')"
+
+
+@pytest.fixture
+def guarded(app):
+    conn = connect(app.config["DATABASE"], write_guard=True)
+    yield conn
+    conn.close()
+
+
+@pytest.mark.parametrize("sql", [
+    INSERT_RUN,
+    "UPDATE job_runs SET status = 'failed'",
+    "DELETE FROM job_runs",
+    "CREATE TABLE stray (x INTEGER)",
+    "CREATE INDEX stray_idx ON job_runs (status)",
+    "DROP TABLE job_runs",
+    "ALTER TABLE job_runs ADD COLUMN stray INTEGER",
+    "CREATE TEMP TABLE stray (x INTEGER)",
+    "ANALYZE",
+])
+def test_a_write_outside_transaction_is_refused(guarded, db, sql):
+    with transaction(db):
+        db.execute(INSERT_RUN)
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        guarded.execute(sql)
+    assert db.execute("SELECT count(*) AS n FROM job_runs").fetchone()["n"] == 1
+    assert guarded.execute("SELECT name FROM sqlite_schema WHERE name LIKE 'stray%'").fetchall() == []
+
+
+def test_writes_inside_transaction_work_and_the_guard_closes_after_it(guarded):
+    with transaction(guarded):
+        guarded.execute(INSERT_RUN)
+        guarded.execute("UPDATE job_runs SET status = 'failed'")
+    with pytest.raises(ZeroDivisionError):
+        with transaction(guarded):
+            1 / 0
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        guarded.execute("DELETE FROM job_runs")  # never prepared inside: refused
+    assert guarded.execute("SELECT status FROM job_runs").fetchall() == [{"status": "failed"}]
+
+
+def test_reads_are_unaffected_by_the_guard(guarded, db):
+    with transaction(db):
+        db.execute(INSERT_RUN)
+    assert guarded.execute("SELECT job_name FROM job_runs").fetchall() == [{"job_name": "g"}]
+    # table-valued functions and FTS5 make SQLite report schema-table writes while
+    # it prepares a plain SELECT
+    assert guarded.execute("SELECT value FROM json_each('[1, 2]')").fetchall() == [
+        {"value": 1}, {"value": 2}]
+    fts = [r["name"] for r in guarded.execute(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE '%fts5%'")]
+    assert fts, "the schema has an FTS5 table"
+    guarded.execute(f"SELECT count(*) FROM {fts[0]} WHERE {fts[0]} MATCH 'x'").fetchall()
+    guarded.execute("PRAGMA wal_checkpoint(PASSIVE)")  # pragmas are not writes
+
+
+def test_request_connections_are_guarded_and_others_are_not(app, db):
+    with app.app_context():
+        conn = get_db()
+        with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+            conn.execute(INSERT_RUN)
+    db.execute(INSERT_RUN)  # a connection of one's own (tests arranging data) is not
 
 
 # --- checkpoints after the response -------------------------------------------------------
@@ -347,7 +414,8 @@ assert signal.getsignal(signal.SIGALRM) is None, signal.getsignal(signal.SIGALRM
 
 database = sys.argv[1]
 conn = connect(database, busy_timeout_ms=300, writer_queue=True)
-conn.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+with transaction(conn):
+    conn.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
 holder = os.open(database + ".writer.lock", os.O_RDWR | os.O_CREAT)
 fcntl.flock(holder, fcntl.LOCK_EX)  # another open file: the writer below must queue
 threading.Timer(0.1, os.close, (holder,)).start()

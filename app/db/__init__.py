@@ -10,7 +10,8 @@ Public API (import it from here, never from the modules below):
 - ``close_db()``: close this thread's cached connection (tests and shutdown).
 - ``connect(path, ...)`` / ``connect_from_config(config)``: a connection of one's
   own (CLI commands, the scheduler, operator scripts, tests).
-- ``transaction(conn)``: the one way to write, ``with transaction(conn): ...``.
+- ``transaction(conn)``: the one way to write, ``with transaction(conn): ...``;
+  on a request connection a write outside it is refused (app/db/sqlite.py).
 
 The parts, one module each:
 
@@ -41,7 +42,7 @@ def get_db():
             conn.close()
         conn = None  # a forked child never touches its parent's connection
     if conn is None:
-        conn = connect_from_config(current_app.config)
+        conn = connect_from_config(current_app.config, write_guard=True)
         checkpoints.checkpoint_after_responses(conn, current_app.config["SQLITE_CHECKPOINT_COMMITS"])
         _local.conn, _local.key = conn, key
     return conn
