@@ -250,6 +250,16 @@ def test_reads_are_unaffected_by_the_guard(guarded, db):
     guarded.execute("PRAGMA wal_checkpoint(PASSIVE)")  # pragmas are not writes
 
 
+def test_the_migrators_table_is_the_one_named_exception(app):
+    from app import migrator
+
+    with app.app_context():
+        conn = get_db()
+        with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER)")
+        assert migrator.status(conn, app.config["MIGRATIONS_DIR"])  # ensure_table, then reads
+
+
 def test_request_connections_are_guarded_and_others_are_not(app, db):
     with app.app_context():
         conn = get_db()

@@ -25,10 +25,11 @@ import threading
 from flask import current_app
 
 from app.db import checkpoints
-from app.db.sqlite import Connection, connect, connect_from_config, dict_row, transaction
+from app.db.sqlite import (Connection, connect, connect_from_config, dict_row, transaction,
+                           writes_outside_transaction)
 
 __all__ = ["Connection", "connect", "connect_from_config", "dict_row", "transaction",
-           "get_db", "release_db", "close_db", "init_app"]
+           "writes_outside_transaction", "get_db", "release_db", "close_db", "init_app"]
 
 _local = threading.local()
 

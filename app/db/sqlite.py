@@ -9,7 +9,8 @@ BEGIN that later writes can fail with "database is locked" without waiting.
 This is checked on request connections (get_db()): an authorizer
 (``WriteGuard``) refuses, as sqlite3.DatabaseError "not authorized", any
 statement that would change the database unless it is prepared inside
-transaction(). SQLite consults an authorizer when it prepares a statement, not
+transaction() (or ``writes_outside_transaction()``, the migrator's one named
+exception). SQLite consults an authorizer when it prepares a statement, not
 each time it runs one, so reads cost nothing once their statements are cached;
 for the same reason a write statement prepared inside transaction() and reused
 from the statement cache outside it is not refused (the rule is checked, not
@@ -74,6 +75,14 @@ def _writes_allowed(conn):
         yield
     finally:
         guard.open = False
+
+
+def writes_outside_transaction(conn):
+    """The one named exception to "writes only inside transaction()": the migrator's
+    ``CREATE TABLE IF NOT EXISTS schema_migrations``, which runs before any
+    migration's own transaction, also for a read of the migration status on a
+    request connection (GET /api/monitoring/migrations). Nothing else should need it."""
+    return _writes_allowed(conn)
 
 
 def dict_row(cursor, row):
