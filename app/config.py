@@ -22,8 +22,12 @@ DEFAULTS = {
     "SQLITE_SYNCHRONOUS": "NORMAL",
     "SQLITE_BUSY_TIMEOUT_MS": 5000,
     # A worker checkpoints the WAL after this many of its commits, once the response
-    # is sent (app/db.py); 0 leaves it to SQLite, inside a COMMIT, every 1000 pages.
+    # is sent (app/db/checkpoints.py); 0 leaves it to SQLite, inside a COMMIT, every 1000 pages.
     "SQLITE_CHECKPOINT_COMMITS": 100,
+    # Writers wait in a flock queue before BEGIN IMMEDIATE (app/db/writer_queue.py).
+    # Off here (the scheduler, CLI commands, tests); gunicorn.conf.py turns it on for
+    # the service's workers unless RAPIDCARE_SQLITE_WRITER_QUEUE is set.
+    "SQLITE_WRITER_QUEUE": False,
     "MIGRATIONS_DIR": str(PROJECT_ROOT / "migrations"),
     "TIMEZONE": "Asia/Dhaka",
     "CURRENCY": "BDT",
@@ -137,6 +141,8 @@ def check_config(config):
     if isinstance(claim_timeout, bool) or not isinstance(claim_timeout, (int, float)) \
             or not claim_timeout > 0:
         raise ConfigError("RAPIDCARE_IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS must be a number > 0")
+    if not isinstance(config["SQLITE_WRITER_QUEUE"], bool):
+        raise ConfigError("RAPIDCARE_SQLITE_WRITER_QUEUE must be true or false")
     config["SESSION_COOKIE_SECURE"] = config["ENV"] == "production" and str(
         config["PUBLIC_BASE_URL"]
     ).startswith("https://")

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.db import transaction
+from app.db import transaction, writes_outside_transaction
 from app.timeutil import to_iso, utcnow
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.py$")
@@ -47,16 +47,19 @@ def load_module(migration):
 
 
 def ensure_table(conn):
-    conn.execute(
-        """
-        CREATE TABLE IF NOT EXISTS schema_migrations (
-            version      INTEGER PRIMARY KEY,
-            name         TEXT NOT NULL,
-            applied_at   TEXT NOT NULL,
-            execution_ms INTEGER NOT NULL
-        ) STRICT
-        """
-    )
+    # Before any migration's transaction, and also when only the status is read
+    # (on a request connection too): app/db's one named exception to the rule.
+    with writes_outside_transaction(conn):
+        conn.execute(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version      INTEGER PRIMARY KEY,
+                name         TEXT NOT NULL,
+                applied_at   TEXT NOT NULL,
+                execution_ms INTEGER NOT NULL
+            ) STRICT
+            """
+        )
 
 
 def applied(conn):

@@ -1,6 +1,6 @@
 """Check three design leads by measurement (same client, same machine, same run):
 
-1. one SQLite connection reused per worker (app/db.py) vs one opened per request;
+1. one SQLite connection reused per worker (app/db/) vs one opened per request;
 2. synchronous=NORMAL vs FULL (WAL) for write throughput;
 3. sync vs gthread gunicorn workers for write latency (p99) under a mixed load.
 

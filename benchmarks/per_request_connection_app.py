@@ -1,5 +1,5 @@
 """The service with one SQLite connection opened (and closed) per request, for
-benchmarks/leads.py only: the alternative app/db.py deliberately does not take.
+benchmarks/leads.py only: the alternative app/db/ deliberately does not take.
 
 app.db.get_db is replaced before create_app() imports the blueprints, which take
 ``get_db`` by name; everything else is the real application.

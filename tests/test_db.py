@@ -87,6 +87,18 @@ def test_rows_are_dicts(db):
     assert db.execute("SELECT 1 AS one").fetchone() == {"one": 1}
 
 
+def _queued(app, busy_timeout_ms=5000):
+    """A connection whose writers wait in the writer queue, as in a gunicorn worker."""
+    return connect(app.config["DATABASE"], busy_timeout_ms=busy_timeout_ms, writer_queue=True)
+
+
+@pytest.fixture
+def queued_db(app):
+    conn = _queued(app)
+    yield conn
+    conn.close()
+
+
 def _queue_is_free(database):
     """True when nobody holds the writer-queue flock of ``database``."""
     fd = os.open(f"{os.path.abspath(database)}.writer.lock", os.O_RDWR | os.O_CREAT)
@@ -99,8 +111,8 @@ def _queue_is_free(database):
         os.close(fd)
 
 
-def test_writer_queue_is_held_only_inside_a_transaction(app, db):
-    database = app.config["DATABASE"]
+def test_writer_queue_is_held_only_inside_a_transaction(app, queued_db):
+    db, database = queued_db, app.config["DATABASE"]
     with transaction(db):
         assert not _queue_is_free(database)
     assert _queue_is_free(database)
@@ -110,10 +122,10 @@ def test_writer_queue_is_held_only_inside_a_transaction(app, db):
     assert _queue_is_free(database)  # released after a rollback too
 
 
-def test_queued_writer_still_times_out_as_database_locked(app, db):
+def test_queued_writer_still_times_out_as_database_locked(app, queued_db):
     """After busy_timeout in the queue, SQLite's own timeout decides: 'locked' (a 503), no hang."""
-    other = connect(app.config["DATABASE"], busy_timeout_ms=100)
-    with transaction(db):
+    other = _queued(app, busy_timeout_ms=100)
+    with transaction(queued_db):
         started = time.monotonic()
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             with transaction(other):
@@ -126,11 +138,134 @@ def test_queued_writer_still_times_out_as_database_locked(app, db):
 
 
 def test_in_memory_database_has_no_writer_queue():
-    conn = connect(":memory:")
+    conn = connect(":memory:", writer_queue=True)
     with transaction(conn):
         conn.execute("CREATE TABLE t (x INTEGER)")
-    assert conn.writer_lock_path is None
+    assert conn.writer_queue is None
     conn.close()
+
+
+# --- the SQLITE_WRITER_QUEUE setting ----------------------------------------------------
+
+def test_writer_queue_is_off_by_default(app, db, client):
+    """The scheduler, CLI commands and tests write without the queue: no lock file appears."""
+    assert app.config["SQLITE_WRITER_QUEUE"] is False and db.writer_queue is None
+    with transaction(db):
+        db.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('o', 't', 'running')")
+    assert client.post("/api/auth/register", json=REGISTER).status_code == 201
+    assert not os.path.exists(app.config["DATABASE"] + ".writer.lock")
+
+
+def test_writer_queue_setting_gives_request_connections_the_queue(app, client):
+    app.config["SQLITE_WRITER_QUEUE"] = True  # read when the request connection opens
+    assert client.post("/api/auth/register", json=REGISTER).status_code == 201
+    with app.app_context():
+        assert get_db().writer_queue.lock_path == app.config["DATABASE"] + ".writer.lock"
+    assert os.path.exists(app.config["DATABASE"] + ".writer.lock")
+
+
+@pytest.mark.parametrize("value", ["1", "yes", '"true"'])
+def test_writer_queue_setting_must_be_true_or_false(monkeypatch, tmp_path, value):
+    from app import create_app
+    from app.config import ConfigError
+
+    monkeypatch.setenv("RAPIDCARE_SQLITE_WRITER_QUEUE", value)
+    with pytest.raises(ConfigError):
+        create_app({"ENV": "development", "DATABASE": str(tmp_path / "x.sqlite3")})
+
+
+@pytest.mark.parametrize("env, queued", [({}, True), ({"RAPIDCARE_SQLITE_WRITER_QUEUE": "false"}, False)])
+def test_gunicorn_workers_queue_their_writers_unless_the_operator_says_no(
+        tmp_path, monkeypatch, env, queued):
+    import requests
+
+    from tests.live_server import LiveServer
+
+    monkeypatch.delenv("RAPIDCARE_SQLITE_WRITER_QUEUE", raising=False)
+    with LiveServer(tmp_path, workers=1, env=env) as server:
+        response = requests.post(server.url + "/api/auth/register", json=REGISTER, timeout=30)
+        assert response.status_code == 201, response.text
+        assert os.path.exists(server.database + ".writer.lock") is queued
+
+
+REGISTER = {"name": "Queue Tester", "email": "queue@example.test", "password": "long-enough-1"}
+
+
+# --- exactly one way to write: the write guard ------------------------------------------
+
+INSERT_RUN = "INSERT INTO job_runs (job_name, started_at, status) VALUES ('g', 't', 'running')"
+
+
+@pytest.fixture
+def guarded(app):
+    conn = connect(app.config["DATABASE"], write_guard=True)
+    yield conn
+    conn.close()
+
+
+@pytest.mark.parametrize("sql", [
+    INSERT_RUN,
+    "UPDATE job_runs SET status = 'failed'",
+    "DELETE FROM job_runs",
+    "CREATE TABLE stray (x INTEGER)",
+    "CREATE INDEX stray_idx ON job_runs (status)",
+    "DROP TABLE job_runs",
+    "ALTER TABLE job_runs ADD COLUMN stray INTEGER",
+    "CREATE TEMP TABLE stray (x INTEGER)",
+    "ANALYZE",
+])
+def test_a_write_outside_transaction_is_refused(guarded, db, sql):
+    with transaction(db):
+        db.execute(INSERT_RUN)
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        guarded.execute(sql)
+    assert db.execute("SELECT count(*) AS n FROM job_runs").fetchone()["n"] == 1
+    assert guarded.execute("SELECT name FROM sqlite_schema WHERE name LIKE 'stray%'").fetchall() == []
+
+
+def test_writes_inside_transaction_work_and_the_guard_closes_after_it(guarded):
+    with transaction(guarded):
+        guarded.execute(INSERT_RUN)
+        guarded.execute("UPDATE job_runs SET status = 'failed'")
+    with pytest.raises(ZeroDivisionError):
+        with transaction(guarded):
+            1 / 0
+    with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+        guarded.execute("DELETE FROM job_runs")  # never prepared inside: refused
+    assert guarded.execute("SELECT status FROM job_runs").fetchall() == [{"status": "failed"}]
+
+
+def test_reads_are_unaffected_by_the_guard(guarded, db):
+    with transaction(db):
+        db.execute(INSERT_RUN)
+    assert guarded.execute("SELECT job_name FROM job_runs").fetchall() == [{"job_name": "g"}]
+    # table-valued functions and FTS5 make SQLite report schema-table writes while
+    # it prepares a plain SELECT
+    assert guarded.execute("SELECT value FROM json_each('[1, 2]')").fetchall() == [
+        {"value": 1}, {"value": 2}]
+    fts = [r["name"] for r in guarded.execute(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE '%fts5%'")]
+    assert fts, "the schema has an FTS5 table"
+    guarded.execute(f"SELECT count(*) FROM {fts[0]} WHERE {fts[0]} MATCH 'x'").fetchall()
+    guarded.execute("PRAGMA wal_checkpoint(PASSIVE)")  # pragmas are not writes
+
+
+def test_the_migrators_table_is_the_one_named_exception(app):
+    from app import migrator
+
+    with app.app_context():
+        conn = get_db()
+        with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER)")
+        assert migrator.status(conn, app.config["MIGRATIONS_DIR"])  # ensure_table, then reads
+
+
+def test_request_connections_are_guarded_and_others_are_not(app, db):
+    with app.app_context():
+        conn = get_db()
+        with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+            conn.execute(INSERT_RUN)
+    db.execute(INSERT_RUN)  # a connection of one's own (tests arranging data) is not
 
 
 # --- checkpoints after the response -------------------------------------------------------
@@ -205,7 +340,7 @@ def _hold_queue(database, seconds, ready):
     os.close(fd)
 
 
-def test_main_thread_writer_blocks_until_the_queue_is_handed_over(app, db):
+def test_main_thread_writer_blocks_until_the_queue_is_handed_over(app, queued_db):
     import multiprocessing
     import signal
 
@@ -215,16 +350,16 @@ def test_main_thread_writer_blocks_until_the_queue_is_handed_over(app, db):
     holder.start()
     assert ready.wait(5)
     started = time.monotonic()
-    with transaction(db):  # the main thread: blocks in flock(), no SIGALRM left behind
+    with transaction(queued_db):  # the main thread: blocks in flock(), no SIGALRM left behind
         waited = time.monotonic() - started
-        db.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('m', 't', 'running')")
+        queued_db.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('m', 't', 'running')")
     holder.join(5)
     assert 0.15 < waited < 2
     assert signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
-def test_main_thread_wait_ends_at_busy_timeout_and_restores_the_alarm_handler(app, db):
+def test_main_thread_wait_ends_at_busy_timeout_and_restores_the_alarm_handler(app, queued_db):
     import signal
 
     def mine(signum, frame):
@@ -232,8 +367,8 @@ def test_main_thread_wait_ends_at_busy_timeout_and_restores_the_alarm_handler(ap
 
     previous = signal.signal(signal.SIGALRM, mine)
     try:
-        other = connect(app.config["DATABASE"], busy_timeout_ms=150)
-        with transaction(db):
+        other = _queued(app, busy_timeout_ms=150)
+        with transaction(queued_db):
             started = time.monotonic()
             with pytest.raises(sqlite3.OperationalError, match="locked"):
                 with transaction(other):  # 150 ms in the queue, then 150 ms in SQLite
@@ -248,7 +383,7 @@ def test_main_thread_wait_ends_at_busy_timeout_and_restores_the_alarm_handler(ap
         signal.signal(signal.SIGALRM, previous)
 
 
-def test_a_running_interval_timer_is_left_alone(app, db):
+def test_a_running_interval_timer_is_left_alone(app, queued_db):
     """Someone else's ITIMER_REAL: the writer polls instead of taking over the timer."""
     import signal
 
@@ -256,8 +391,8 @@ def test_a_running_interval_timer_is_left_alone(app, db):
     previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(True))
     signal.setitimer(signal.ITIMER_REAL, 30)
     try:
-        other = connect(app.config["DATABASE"], busy_timeout_ms=100)
-        with transaction(db):
+        other = _queued(app, busy_timeout_ms=100)
+        with transaction(queued_db):
             with pytest.raises(sqlite3.OperationalError, match="locked"):
                 with transaction(other):
                     pass
@@ -288,8 +423,9 @@ spec.loader.exec_module(spec.loader.create_module(spec))
 assert signal.getsignal(signal.SIGALRM) is None, signal.getsignal(signal.SIGALRM)
 
 database = sys.argv[1]
-conn = connect(database, busy_timeout_ms=300)
-conn.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+conn = connect(database, busy_timeout_ms=300, writer_queue=True)
+with transaction(conn):
+    conn.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
 holder = os.open(database + ".writer.lock", os.O_RDWR | os.O_CREAT)
 fcntl.flock(holder, fcntl.LOCK_EX)  # another open file: the writer below must queue
 threading.Timer(0.1, os.close, (holder,)).start()

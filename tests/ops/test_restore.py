@@ -366,4 +366,4 @@ def test_restore_is_refused_when_the_current_database_cannot_be_copied(live, mon
                         migrations_dir=helpers.MIGRATIONS_DIR, now=NOW, log=lambda line: None)
     assert helpers.fingerprint(database) == before
     assert sorted(os.listdir(Path(database).parent)) == [
-        "backups", "live.sqlite3", "live.sqlite3.lock", "live.sqlite3.writer.lock"]
+        "backups", "live.sqlite3", "live.sqlite3.lock"]
