@@ -4,10 +4,11 @@ from flask import Flask
 
 def create_app(config=None):
     """Build the app. ``config`` overrides defaults and RAPIDCARE_* environment variables."""
-    from app import api, cli, db, errors, logging_setup
+    from app import cli, db, errors, logging_setup
     from app.auth import guards, session
     from app.config import load_config
-    from app.json_provider import JsonRequest, OrjsonProvider
+    from app.extensions import api
+    from app.extensions.json import JsonRequest, OrjsonProvider
 
     app = Flask(__name__)
     app.request_class = JsonRequest

@@ -8,7 +8,7 @@ from marshmallow import fields
 from app.bookings import queries as booking_queries
 from app.bookings.schemas import BookingSchema
 from app.db import get_db
-from app.dumping import ResponseSchema
+from app.extensions.dumping import ResponseSchema
 from app.money import Money
 from app.hospitals import service as hospital_service
 from app.hospitals.schemas import HospitalDetailSchema, HospitalListItemSchema

@@ -6,7 +6,7 @@ from flask import Flask
 from flask.views import MethodView
 
 from app import errors
-from app.api import HARD_MAX_PAGE, Api, Blueprint, page_bounds
+from app.extensions.api import HARD_MAX_PAGE, Api, Blueprint, page_bounds
 
 
 @pytest.fixture

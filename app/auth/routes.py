@@ -3,7 +3,7 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_login import current_user, logout_user
 
-from app.api import Blueprint
+from app.extensions.api import Blueprint
 from app.auth import schemas, service
 from app.auth.guards import login_required
 from app.auth.queries import get_user

@@ -2,7 +2,7 @@
 from flask import current_app
 from flask.views import MethodView
 
-from app.api import Blueprint, page_bounds
+from app.extensions.api import Blueprint, page_bounds
 from app.auth.guards import get_current_user, roles_required
 from app.db import get_db
 from app.hospitals import schemas, service

@@ -5,7 +5,7 @@ import sqlite3
 from flask import current_app, make_response
 from flask.views import MethodView
 
-from app.api import Blueprint
+from app.extensions.api import Blueprint
 from app.auth.guards import roles_required
 from app.db import get_db
 from app.errors import ServiceUnavailable

@@ -69,7 +69,7 @@ class _SchemaReusingParser(FlaskParser):
         No body: nothing (the schema, and Blueprint.arguments' ``required``, decide).
         A body in another content type: 415 (webargs ignored it, and the schema then
         reported every field as missing). Otherwise the app's one JSON parser via
-        ``request.get_json`` (app/json_provider.py): refusals are a 400 "Invalid JSON
+        ``request.get_json`` (app/extensions/json.py): refusals are a 400 "Invalid JSON
         body: <reason>" rather than webargs' fixed sentence.
         """
         if not req.get_data(cache=True):
