@@ -25,7 +25,8 @@ from app.extensions import dumping, json as ext_json, login
 
 # (library class, hook, our override or None, its caller in the library or None, who needs it)
 HOOKS = [
-    (FlaskParser, "_get_schema", ext_api._SchemaReusingParser, webargs_core.Parser._prepare_for_parse,
+    (FlaskParser, "_get_schema", ext_api._SchemaReusingParser,
+     webargs_core.Parser._prepare_for_parse,
      "the argument parser's one Schema instance per class (app/extensions/api.py)"),
     (FlaskParser, "_raw_load_json", ext_api._SchemaReusingParser, webargs_core.Parser.load_json,
      "JSON bodies through request.get_json, 415 for other content types (app/extensions/api.py)"),
@@ -178,5 +179,6 @@ def test_marshmallow_internals_response_schema_uses():
     field_attributes = {"dump_default", "attribute", "data_key"}
     assert field_attributes <= set(vars(ma.fields.Str())), (
         "Field attributes ResponseSchema's plan reads are gone")
-    assert hasattr(ma.fields.Int(), "as_string") and hasattr(ma.fields.List(ma.fields.Str()), "inner")
+    assert hasattr(ma.fields.Int(), "as_string")
+    assert hasattr(ma.fields.List(ma.fields.Str()), "inner")
     assert ma.fields.Nested(NoHooks).schema.__class__ is NoHooks
