@@ -1,13 +1,31 @@
 """RapidCare: hospital resource booking and payments."""
+import importlib
+
 from flask import Flask
+
+# Every domain's blueprint, registered in this order. A new domain adds one line.
+BLUEPRINT_MODULES = [
+    "app.ops.routes",
+    "app.auth.routes",
+    "app.blood.routes",
+    "app.bookings.routes",
+    "app.hospitals.routes",
+    "app.resources.routes",
+    "app.pricing.routes",
+    "app.admin.routes",
+    "app.payments.routes",
+    "app.wallet.routes",
+    "app.reconciliation.routes",
+]
 
 
 def create_app(config=None):
     """Build the app. ``config`` overrides defaults and RAPIDCARE_* environment variables."""
-    from app import api, cli, db, errors, logging_setup
+    from app import cli, db, errors, logging_setup
     from app.auth import guards, session
     from app.config import load_config
-    from app.json_provider import JsonRequest, OrjsonProvider
+    from app.extensions import api
+    from app.extensions.json import JsonRequest, OrjsonProvider
 
     app = Flask(__name__)
     app.request_class = JsonRequest
@@ -18,6 +36,8 @@ def create_app(config=None):
     logging_setup.init_app(app)
     session.init_app(app)
     guards.init_app(app)  # after the CSRF check, before any view parses its body
-    api.init_app(app)
+    smorest_api = api.init_app(app)
+    for module_name in BLUEPRINT_MODULES:
+        smorest_api.register_blueprint(importlib.import_module(module_name).blp)
     cli.init_app(app)
     return app

@@ -38,6 +38,7 @@ DEFAULTS = {
     "METRICS_DIR": "",
     # Requests larger than this are answered 413 before any view runs.
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Items in a page of a list when the request has no page_size (then capped to MAX_PAGE_SIZE).
     "DEFAULT_PAGE_SIZE": 20,
     "MAX_PAGE_SIZE": 100,
     "BCRYPT_ROUNDS": 12,
@@ -137,6 +138,9 @@ def check_config(config):
     commits = config["SQLITE_CHECKPOINT_COMMITS"]
     if isinstance(commits, bool) or not isinstance(commits, int) or commits < 0:
         raise ConfigError("RAPIDCARE_SQLITE_CHECKPOINT_COMMITS must be a whole number >= 0")
+    page_size = config["DEFAULT_PAGE_SIZE"]
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        raise ConfigError("RAPIDCARE_DEFAULT_PAGE_SIZE must be a whole number >= 1")
     claim_timeout = config["IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS"]
     if isinstance(claim_timeout, bool) or not isinstance(claim_timeout, (int, float)) \
             or not claim_timeout > 0:

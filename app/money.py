@@ -99,7 +99,7 @@ class Money(ma.fields.Field):
 
     def plain_dump(self, value):
         """What _serialize does, without marshmallow's per-field call chain
-        (app.dumping.ResponseSchema uses it on hot read paths)."""
+        (app.extensions.dumping.ResponseSchema uses it on hot read paths)."""
         return format_minor(value)
 
     def _deserialize(self, value, attr, data, **kwargs):

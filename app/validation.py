@@ -64,7 +64,7 @@ def _json_names(schema, attribute_names):
 
 
 def openapi_constraints(schema):
-    """What a schema enforces beyond its fields, as JSON Schema keywords (for app.api's
+    """What a schema enforces beyond its fields, as JSON Schema keywords (for app.extensions.api's
     converter): ``minProperties: 1`` for ANY_FIELD, else ``anyOf`` of ``required``."""
     wanted = getattr(schema, "at_least_one_of", ())
     if not wanted:

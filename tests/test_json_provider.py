@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from app.json_provider import OrjsonProvider
+from app.extensions.json import OrjsonProvider
 
 
 @dataclass

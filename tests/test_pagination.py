@@ -1,4 +1,5 @@
-"""Our Blueprint.paginate: capped page_size, absurd page or page_size refused (never a 500)."""
+"""Our Blueprint.paginate: DEFAULT_PAGE_SIZE when page_size is absent, capped page_size,
+absurd page or page_size refused (never a 500)."""
 import json
 
 import pytest
@@ -6,13 +7,15 @@ from flask import Flask
 from flask.views import MethodView
 
 from app import errors
-from app.api import HARD_MAX_PAGE, Api, Blueprint, page_bounds
+from app.config import ConfigError
+from app.extensions.api import HARD_MAX_PAGE, Api, Blueprint, page_bounds
 
 
 @pytest.fixture
 def paged_client():
     app = Flask(__name__)
-    app.config.update(API_TITLE="t", API_VERSION="1", OPENAPI_VERSION="3.0.3", MAX_PAGE_SIZE=5)
+    app.config.update(API_TITLE="t", API_VERSION="1", OPENAPI_VERSION="3.0.3", MAX_PAGE_SIZE=5,
+                      DEFAULT_PAGE_SIZE=3)
     errors.init_app(app)
     api = Api(app)
     blp = Blueprint("paged", __name__, url_prefix="/paged")
@@ -34,6 +37,50 @@ def test_page_size_is_capped_and_offset_follows(paged_client):
     r = paged_client.get("/paged?page=3&page_size=50")
     assert r.status_code == 200 and r.json == {"limit": 5, "offset": 10}
     assert json.loads(r.headers["X-Pagination"])["page"] == 3
+
+
+def test_without_page_size_a_page_has_the_configured_default(paged_client):
+    r = paged_client.get("/paged?page=2")
+    assert r.status_code == 200 and r.json == {"limit": 3, "offset": 3}
+    assert paged_client.get("/paged?page_size=4").json == {"limit": 4, "offset": 0}
+
+
+def test_a_default_above_the_cap_is_capped(paged_client):
+    paged_client.application.config["DEFAULT_PAGE_SIZE"] = 50
+    assert paged_client.get("/paged").json == {"limit": 5, "offset": 0}
+
+
+def test_openapi_states_the_configured_default(paged_client):
+    api = paged_client.application.extensions["flask-smorest"]["apis"][""]["ext_obj"]
+    parameters = api.spec.to_dict()["paths"]["/paged"]["get"]["parameters"]
+    page_size = next(p for p in parameters if p["name"] == "page_size")
+    assert page_size["schema"]["default"] == 3
+
+
+@pytest.fixture
+def app_config(app_config):
+    return {**app_config, "DEFAULT_PAGE_SIZE": 5}
+
+
+def test_the_service_reads_default_page_size(client, make):
+    for i in range(7):
+        make.hospital(name=f"Hospital {i}")
+    r = client.get("/api/hospitals")
+    assert r.status_code == 200 and len(r.json) == 5
+    assert json.loads(r.headers["X-Pagination"])["total_pages"] == 2
+    assert len(client.get("/api/hospitals?page_size=7").json) == 7
+    spec = client.get("/openapi.json").json
+    page_size = next(p for p in spec["paths"]["/api/hospitals"]["get"]["parameters"]
+                     if p["name"] == "page_size")
+    assert page_size["schema"]["default"] == 5
+
+
+@pytest.mark.parametrize("bad", [0, -1, "20", 2.5, True])
+def test_a_bad_default_page_size_is_refused_at_start(app_config, bad):
+    from app import create_app
+
+    with pytest.raises(ConfigError, match="DEFAULT_PAGE_SIZE"):
+        create_app({**app_config, "DEFAULT_PAGE_SIZE": bad})
 
 
 @pytest.mark.parametrize(

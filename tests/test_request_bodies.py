@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from app.json_provider import MAX_JSON_DEPTH
+from app.extensions.json import MAX_JSON_DEPTH
 
 JSON = "application/json"
 

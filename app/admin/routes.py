@@ -3,10 +3,10 @@ from flask import current_app, request
 from flask.views import MethodView
 
 from app.admin import schemas, service
-from app.api import Blueprint, page_bounds
 from app.auth.guards import get_current_user, roles_required
 from app.auth.schemas import UserSchema
 from app.db import get_db
+from app.extensions.api import Blueprint, page_bounds
 from app.hospitals import service as hospitals_service
 from app.hospitals.schemas import HospitalSchema, HospitalStatusArgsSchema, RequiredReasonSchema
 from app.timeutil import utcnow

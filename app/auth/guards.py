@@ -14,17 +14,16 @@ answers 401 (not logged in), then 403 (role not allowed), and only then looks
 at the body (400/415/422). The decorators stay the one place that says who may
 call what; their own check also holds where the hook is not installed.
 """
-from functools import wraps
-
 from flask import current_app, request
 from flask_login import current_user
 
 from app.errors import Forbidden, Unauthorized
+from app.extensions.api import with_doc
 
 ROLES = ("user", "hospital-authority", "admin")
 
 # Attribute a guarded view carries: the roles it allows (empty: any logged-in user).
-# functools.wraps copies it onto every decorator stacked above (as it does _apidoc).
+# functools.wraps copies it onto every decorator stacked above (as it does the OpenAPI doc).
 REQUIRED_ROLES = "_rapidcare_required_roles"
 
 
@@ -48,20 +47,14 @@ def roles_required(*roles):
 
 
 def _guard(view, roles):
-    @wraps(view)
     def wrapper(*args, **kwargs):
         check_access(roles)
         return view(*args, **kwargs)
 
+    # The OpenAPI operation needs the bearer token.
+    wrapper = with_doc(view, wrapper, security=[{"bearerAuth": []}])
     setattr(wrapper, REQUIRED_ROLES, roles)
-    _document_security(wrapper)
     return wrapper
-
-
-def _document_security(view):
-    """Mark the operation as needing the bearer token in the OpenAPI document."""
-    apidoc = view.__dict__.setdefault("_apidoc", {})
-    apidoc.setdefault("manual_doc", {})["security"] = [{"bearerAuth": []}]
 
 
 def declared_roles(view_function, method):

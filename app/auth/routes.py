@@ -3,12 +3,12 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_login import current_user, logout_user
 
-from app.api import Blueprint
 from app.auth import schemas, service
 from app.auth.guards import login_required
 from app.auth.queries import get_user
 from app.auth.session import start_cookie_session
 from app.db import get_db
+from app.extensions.api import Blueprint
 from app.timeutil import to_iso, utcnow
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Accounts and sessions")

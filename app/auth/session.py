@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import request, session
-from flask.sessions import SecureCookieSessionInterface
-from flask_login import LoginManager, login_user
+from flask_login import login_user
 
 from app.auth import queries
 from app.auth.passwords import dummy_hash
 from app.auth.tokens import bearer_from_header, hash_token
 from app.db import get_db
 from app.errors import Forbidden
+from app.extensions.login import CookieSessionInterface, LoginManager
 from app.timeutil import to_iso, utcnow
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -36,17 +36,7 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_EXEMPT_ENDPOINTS = {"auth.Register", "auth.Login", "payments.SslcommerzIpn"}
 
 
-class _LoginManager(LoginManager):
-    def _session_protection_failed(self):
-        # flask-login hashes the client's address and user agent on every request and
-        # then ignores the hash when the session is empty (every bearer-token call);
-        # skip the hashing in exactly that case.
-        if not session:
-            return False
-        return super()._session_protection_failed()
-
-
-login_manager = _LoginManager()
+login_manager = LoginManager()
 
 
 @dataclass(frozen=True)
@@ -141,18 +131,6 @@ def check_csrf():
     sent = request.headers.get(CSRF_HEADER) or ""
     if not expected or not hmac.compare_digest(expected, sent):
         raise Forbidden(f"Missing or invalid {CSRF_HEADER} header for a cookie session.")
-
-
-class CookieSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie session, minus building the itsdangerous signer for a
-    request that carries no session cookie (every bearer-token API call). Flask
-    builds it first and only then looks for the cookie; profiling the read
-    endpoints put that at ~5 % of a small request. With a cookie, nothing changes."""
-
-    def open_session(self, app, request):
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
-            return self.session_class()
-        return super().open_session(app, request)
 
 
 def init_app(app):

@@ -2,10 +2,10 @@
 from flask.views import MethodView
 from flask_login import current_user
 
-from app.api import Blueprint, page_bounds
 from app.auth.guards import login_required
 from app.blood import schemas, service
 from app.db import get_db
+from app.extensions.api import Blueprint, page_bounds
 from app.timeutil import utcnow
 
 blp = Blueprint(

@@ -8,11 +8,11 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_login import current_user
 
-from app.api import Blueprint, page_bounds
 from app.auth.guards import login_required, roles_required
 from app.bookings import schemas, service
 from app.config import ConfigError
 from app.db import get_db
+from app.extensions.api import Blueprint, page_bounds
 from app.timeutil import utcnow
 
 blp = Blueprint(

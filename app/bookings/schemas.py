@@ -5,7 +5,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.bookings.service import STATUSES, URGENCIES
-from app.dumping import ResponseSchema
+from app.extensions.dumping import ResponseSchema
 from app.money import Money
 from app.validation import PHONE, Bool, Schema, StrippedString, no_control_chars
 

@@ -5,7 +5,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.auth.schemas import Email
-from app.dumping import ResponseSchema
+from app.extensions.dumping import ResponseSchema
 from app.hospitals import HOSPITAL_STATUSES
 from app.pricing.schemas import PriceSchema
 from app.resources import RESOURCE_TYPES

@@ -20,12 +20,12 @@ are read at scrape time, from the database, by the worker that answers.
 import logging
 import os
 import time
-from functools import wraps
 
 from flask import current_app, g, request
 from flask_login import current_user
 
 from app.errors import Forbidden, Unauthorized
+from app.extensions.api import with_doc
 
 log = logging.getLogger("rapidcare.metrics")
 
@@ -109,7 +109,6 @@ def is_local_scrape():
 def local_scrape_or_admin(view):
     """Admins, or (when METRICS_ALLOW_LOCAL) an unproxied request from this host."""
 
-    @wraps(view)
     def wrapper(*args, **kwargs):
         if not (current_app.config["METRICS_ALLOW_LOCAL"] and is_local_scrape()):
             if not current_user.is_authenticated:
@@ -118,9 +117,8 @@ def local_scrape_or_admin(view):
                 raise Forbidden("This action needs the role: admin.")
         return view(*args, **kwargs)
 
-    apidoc = wrapper.__dict__.setdefault("_apidoc", {})
-    apidoc.setdefault("manual_doc", {})["security"] = [{"bearerAuth": []}, {}]
-    return wrapper
+    # OpenAPI: the bearer token, or nothing at all (a local scrape).
+    return with_doc(view, wrapper, security=[{"bearerAuth": []}, {}])
 
 
 def render(gauges):

@@ -5,10 +5,10 @@ import sqlite3
 from flask import current_app, make_response
 from flask.views import MethodView
 
-from app.api import Blueprint
 from app.auth.guards import roles_required
 from app.db import get_db
 from app.errors import ServiceUnavailable
+from app.extensions.api import Blueprint
 from app.ops import metrics, schemas, service
 from app.timeutil import utcnow
 

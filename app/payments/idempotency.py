@@ -45,14 +45,12 @@ because it must see the serialized HTTP response):
     @blp.alt_response(...)
     @login_required
 """
-import copy
 import hashlib
 import json
 import logging
 import re
 import sqlite3
 from datetime import timedelta
-from functools import wraps
 
 from flask import current_app, g, jsonify, request
 from flask_login import current_user
@@ -60,6 +58,7 @@ from flask_login import current_user
 from app.config import DEFAULTS
 from app.db import get_db, transaction
 from app.errors import BadRequest, Conflict, DomainError, error_body
+from app.extensions.api import with_doc
 from app.timeutil import from_iso, to_iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -292,7 +291,6 @@ def record_effect(conn, claim_id, kind, effect_id):
 def idempotent(view):
     """Make an unsafe view idempotent per Idempotency-Key (see the module docstring)."""
 
-    @wraps(view)
     def wrapper(*args, **kwargs):
         if not current_user.is_authenticated:
             return view(*args, **kwargs)  # the view's own guard answers 401
@@ -336,7 +334,6 @@ def idempotent(view):
             raise refusal
         return response
 
-    apidoc = copy.deepcopy(getattr(view, "_apidoc", {}))
-    apidoc.setdefault("manual_doc", {}).setdefault("parameters", []).append(HEADER_DOC)
-    wrapper._apidoc = apidoc
-    return wrapper
+    # The header in the OpenAPI operation. Blueprint.doc replaces, not extends, a list:
+    # no decorator below @idempotent documents parameters of its own.
+    return with_doc(view, wrapper, parameters=[HEADER_DOC])

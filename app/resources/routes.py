@@ -2,9 +2,9 @@
 from flask import request
 from flask.views import MethodView
 
-from app.api import Blueprint, page_bounds
 from app.auth.guards import get_current_user, roles_required
 from app.db import get_db
+from app.extensions.api import Blueprint, page_bounds
 from app.resources import RESOURCE_TYPE_CONVERTER as TYPE
 from app.resources import schemas, service
 from app.timeutil import utcnow

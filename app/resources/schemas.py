@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.dumping import ResponseSchema
+from app.extensions.dumping import ResponseSchema
 from app.resources import RESOURCE_TYPES
 from app.validation import Bool, Schema, clean_text
 

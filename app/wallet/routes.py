@@ -3,9 +3,9 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_login import current_user
 
-from app.api import Blueprint, page_bounds
 from app.auth.guards import login_required, roles_required
 from app.db import get_db
+from app.extensions.api import Blueprint, page_bounds
 from app.payments import service as payments_service
 from app.payments.idempotency import current_claim, idempotent
 from app.payments.routes import gateway

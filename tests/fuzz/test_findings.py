@@ -51,11 +51,12 @@ def test_pagination_header_is_documented_as_the_json_it_is():
     from flask.views import MethodView
     from schemathesis.specs.openapi.checks import response_headers_conformance
 
-    from app import api as api_module
+    from app.extensions import api as api_module
 
     app = Flask(__name__)
     app.config.update(API_TITLE="t", API_VERSION="1", OPENAPI_VERSION="3.0.3",
-                      OPENAPI_URL_PREFIX="/", OPENAPI_JSON_PATH="openapi.json", MAX_PAGE_SIZE=100)
+                      OPENAPI_URL_PREFIX="/", OPENAPI_JSON_PATH="openapi.json", MAX_PAGE_SIZE=100,
+                      DEFAULT_PAGE_SIZE=20)
     api = api_module.Api(app)
     blp = api_module.Blueprint("things", __name__, url_prefix="/things")
 
