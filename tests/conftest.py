@@ -25,7 +25,10 @@ from tests import factories
 # app a process builds. Give each test process one directory that outlives every
 # test, rather than the first test's tmp_path (deleted later, leaving the counters
 # writing into unlinked files). gunicorn started by a test sets its own.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="rapidcare-test-metrics-"))
+# Set, not setdefault: xdist workers inherit the controller's environment, and a
+# directory shared by both workers made one worker's requests show up in the other's
+# counters (the multiprocess collector sums every file in the directory).
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"rapidcare-test-metrics-{os.getpid()}-")
 
 # The settings that are per-test paths. Every other setting (and every RAPIDCARE_*
 # environment variable) decides which app a test gets, so a test that overrides
