@@ -9,6 +9,7 @@ import json
 import logging
 from datetime import timedelta
 
+from app.auth.policy import can_manage_blood_request
 from app.auth.queries import get_user
 from app.blood import compatibility, queries
 from app.db import transaction
@@ -96,17 +97,6 @@ def list_compatible_requests(conn, *, donor_id, donor_blood_type, now, limit, of
     )
 
 
-def may_manage(request, actor):
-    """The requester, the linked hospital's authority, or an admin."""
-    if actor.role == "admin" or actor.id == request["requester_id"]:
-        return True
-    return (
-        actor.role == "hospital-authority"
-        and actor.hospital_id is not None
-        and actor.hospital_id == request["hospital_id"]
-    )
-
-
 def change_status(conn, *, request_id, new_status, actor, now):
     """active -> fulfilled | cancelled.
 
@@ -115,7 +105,7 @@ def change_status(conn, *, request_id, new_status, actor, now):
     """
     with transaction(conn):
         request = get_request(conn, request_id)
-        if not may_manage(request, actor):
+        if not can_manage_blood_request(actor, request):
             raise Forbidden("Only the requester, the linked hospital's authority or an admin "
                             "can change this request.")
         if not queries.close_request(conn, request_id, new_status, to_iso(now)):
@@ -183,7 +173,7 @@ def list_matches(conn, *, request_id, actor, limit, offset):
     an admin.
     """
     request = get_request(conn, request_id)
-    if not may_manage(request, actor):
+    if not can_manage_blood_request(actor, request):
         raise Forbidden("Only the requester, the linked hospital's authority or an admin "
                         "can see the volunteers.")
     return (

@@ -14,6 +14,7 @@ import secrets
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from app.auth.policy import can_see_booking, is_admin, manages_hospital, scope_for
 from app.bookings import queries
 from app.db import transaction
 from app.errors import Conflict, NotFound, TooManyRequests, Unprocessable
@@ -49,21 +50,9 @@ def parse_rate_limit(value):
 
 # --- who may see and act ------------------------------------------------------
 
-def _is_staff_of(actor, hospital_id):
-    """Admin, or the authority of exactly this hospital."""
-    if actor.role == "admin":
-        return True
-    return (actor.role == "hospital-authority" and actor.hospital_id is not None
-            and actor.hospital_id == hospital_id)
-
-
-def _can_see(actor, booking):
-    return booking["user_id"] == actor.id or _is_staff_of(actor, booking["hospital_id"])
-
-
 def _visible(booking, actor):
     """``booking`` if the actor may see it; 404 for a missing one and for anyone else's."""
-    if booking is None or not _can_see(actor, booking):
+    if booking is None or not can_see_booking(actor, booking):
         raise NotFound("Booking not found.")
     return booking
 
@@ -75,14 +64,14 @@ def _visible_booking(conn, booking_id, actor):
 def _managed_booking(conn, booking_id, actor):
     """A booking the actor may approve, decline or complete (staff of its hospital)."""
     booking = queries.get_booking(conn, booking_id)
-    if booking is None or not _is_staff_of(actor, booking["hospital_id"]):
+    if booking is None or not manages_hospital(actor, booking["hospital_id"]):
         raise NotFound("Booking not found.")
     return booking
 
 
 def _staff_hospital(conn, hospital_id, actor):
     hospital = queries.get_hospital(conn, hospital_id)
-    if hospital is None or not _is_staff_of(actor, hospital_id):
+    if hospital is None or not manages_hospital(actor, hospital_id):
         raise NotFound("Hospital not found.")
     return hospital
 
@@ -258,7 +247,7 @@ def complete_booking(conn, booking_id, *, actor, reason, now, ip_address, user_a
 
 def _cancellable_from(actor, booking):
     """The statuses from which ``actor`` may cancel ``booking`` (already visible to them)."""
-    if actor.role == "admin" or booking["user_id"] == actor.id:
+    if is_admin(actor) or booking["user_id"] == actor.id:
         return ("pending", "approved")
     return ("approved",)  # its hospital's authority: a pending request is declined instead
 
@@ -377,21 +366,10 @@ def _date_filters(start_date, end_date, tz_name):
     return filters
 
 
-def _search_scope(actor):
-    """The filters every search by ``actor`` is confined to; None when nothing is visible.
-
-    An authority without a hospital sees nothing: never "all bookings" (defect 2).
-    """
-    if actor.role == "admin":
-        return {}
-    if actor.role == "hospital-authority":
-        return {"hospital_id": actor.hospital_id} if actor.hospital_id is not None else None
-    return {"user_id": actor.id}
-
-
 def search_bookings(conn, *, actor, criteria, limit, offset, config):
     """(page, total) of the bookings matching ``criteria`` within the actor's scope."""
-    scope = _search_scope(actor)
+    # An authority without a hospital sees nothing: never "all bookings" (defect 2).
+    scope = scope_for(actor)
     wanted = {key: value for key, value in criteria.items()
               if value is not None and key not in ("start_date", "end_date")}
     if scope is None or any(key in wanted and wanted[key] != value

@@ -12,6 +12,7 @@ None for anonymous callers.
 """
 from app.admin.queries import insert_audit_entry
 from app.db import transaction
+from app.auth.policy import manages_hospital
 from app.errors import Conflict, NotFound
 from app.hospitals import fts, queries
 from app.pricing.queries import list_active_prices
@@ -22,22 +23,14 @@ EDITABLE_FIELDS = ("name", "description", "address", "city", "phone", "email", "
                    "specialties", "timezone")
 
 
-def can_manage(actor, hospital_id):
-    """Admins manage every hospital; an authority manages its own and no other."""
-    if actor is None:
-        return False
-    if actor.role == "admin":
-        return True
-    return actor.role == "hospital-authority" and actor.hospital_id == hospital_id
-
-
 def visible_hospital(conn, hospital_id, actor):
     """The hospital if the caller may see it: approved, or managed by the caller.
 
     :raise 404: missing, or not approved and not the caller's.
     """
     hospital = queries.get_hospital(conn, hospital_id)
-    if hospital is None or (hospital["status"] != "approved" and not can_manage(actor, hospital_id)):
+    if hospital is None or (hospital["status"] != "approved"
+                            and not manages_hospital(actor, hospital_id)):
         raise NotFound("Hospital not found.")
     return hospital
 
@@ -48,7 +41,7 @@ def managed_hospital(conn, hospital_id, actor):
     :raise 404: missing, or another hospital's authority asking.
     """
     hospital = queries.get_hospital(conn, hospital_id)
-    if hospital is None or not can_manage(actor, hospital_id):
+    if hospital is None or not manages_hospital(actor, hospital_id):
         raise NotFound("Hospital not found.")
     return hospital
 

@@ -224,16 +224,16 @@ def list_refunds(conn, transaction_id):
     ).fetchall()
 
 
-# Who sees which transactions: the caller's own, its hospital's, or all (admin).
-_SCOPES = {
-    "own": "t.user_id = :scope_id",
-    "hospital": "t.hospital_id = :scope_id",
-    "all": "1 = 1",
+# The caller's scope (app.auth.policy.scope_for: {}, {"user_id": …} or
+# {"hospital_id": …}) as fixed fragments, so no input ever becomes SQL text.
+_SCOPE_FILTERS = {
+    "user_id": "t.user_id = :user_id",
+    "hospital_id": "t.hospital_id = :hospital_id",
 }
 
 
 def _history_where(scope, status, kind):
-    clauses = [_SCOPES[scope]]
+    clauses = [_SCOPE_FILTERS[key] for key in scope] or ["1 = 1"]
     if status is not None:
         clauses.append("t.status = :status")
     if kind is not None:
@@ -241,7 +241,7 @@ def _history_where(scope, status, kind):
     return " AND ".join(clauses)
 
 
-def list_transactions(conn, *, scope, scope_id, status, kind, limit, offset):
+def list_transactions(conn, *, scope, status, kind, limit, offset):
     return conn.execute(
         f"""
         SELECT t.*, b.booking_reference
@@ -250,14 +250,14 @@ def list_transactions(conn, *, scope, scope_id, status, kind, limit, offset):
         ORDER BY t.created_at DESC, t.id DESC
         LIMIT :limit OFFSET :offset
         """,
-        {"scope_id": scope_id, "status": status, "kind": kind, "limit": limit, "offset": offset},
+        {**scope, "status": status, "kind": kind, "limit": limit, "offset": offset},
     ).fetchall()
 
 
-def count_transactions(conn, *, scope, scope_id, status, kind):
+def count_transactions(conn, *, scope, status, kind):
     return conn.execute(
         f"SELECT count(*) AS n FROM transactions AS t WHERE {_history_where(scope, status, kind)}",
-        {"scope_id": scope_id, "status": status, "kind": kind},
+        {**scope, "status": status, "kind": kind},
     ).fetchone()["n"]
 
 

@@ -17,6 +17,7 @@ import logging
 import secrets
 from datetime import timedelta
 
+from app.auth.policy import can_refund_payment, can_see_payment, scope_for
 from app.auth.queries import get_user
 from app.db import transaction
 from app.errors import (
@@ -53,23 +54,9 @@ def prorate(part_minor, numerator, denominator):
 # -- visibility --------------------------------------------------------------------
 
 
-def can_see(user, tx):
-    if user.role == "admin" or tx["user_id"] == user.id:
-        return True
-    return (user.role == "hospital-authority" and tx["hospital_id"] is not None
-            and tx["hospital_id"] == user.hospital_id)
-
-
-def can_refund(user, tx):
-    if user.role == "admin":
-        return True
-    return (user.role == "hospital-authority" and tx["hospital_id"] is not None
-            and tx["hospital_id"] == user.hospital_id)
-
-
 def get_visible_transaction(conn, user, transaction_id):
     tx = queries.get_transaction(conn, transaction_id)
-    if tx is None or not can_see(user, tx):
+    if tx is None or not can_see_payment(user, tx):
         raise NotFound("Payment not found.")
     return tx
 
@@ -511,7 +498,7 @@ def refund_payment(conn, *, actor, transaction_id, amount_minor, reason, now, ga
             refund = queries.get_refund(conn, recorded)
         else:
             tx = queries.get_transaction(conn, transaction_id)
-            if tx is None or not can_refund(actor, tx):
+            if tx is None or not can_refund_payment(actor, tx):
                 raise NotFound("Payment not found.")
             refund = record_refund(conn, tx, amount_minor=amount_minor, reason=reason,
                                    requested_by=actor.id, now=now)
@@ -567,18 +554,12 @@ def refund_cancelled_booking(conn, booking_id, *, actor_id, now, config, gateway
 
 def history(conn, *, user, status, kind, limit, offset):
     """Own transactions; an authority's hospital's; everything for an admin."""
-    if user.role == "admin":
-        scope, scope_id = "all", None
-    elif user.role == "hospital-authority":
-        if user.hospital_id is None:
-            return [], 0
-        scope, scope_id = "hospital", user.hospital_id
-    else:
-        scope, scope_id = "own", user.id
-    rows = queries.list_transactions(conn, scope=scope, scope_id=scope_id, status=status,
-                                     kind=kind, limit=limit, offset=offset)
-    total = queries.count_transactions(conn, scope=scope, scope_id=scope_id, status=status,
-                                       kind=kind)
+    scope = scope_for(user)
+    if scope is None:
+        return [], 0  # an authority without a hospital: nothing, never everything
+    rows = queries.list_transactions(conn, scope=scope, status=status, kind=kind,
+                                     limit=limit, offset=offset)
+    total = queries.count_transactions(conn, scope=scope, status=status, kind=kind)
     return rows, total
 
 
