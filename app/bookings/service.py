@@ -18,7 +18,9 @@ from app.auth.policy import can_see_booking, is_admin, manages_hospital, scope_f
 from app.bookings import queries
 from app.db import transaction
 from app.errors import Conflict, NotFound, TooManyRequests, Unprocessable
+from app.hospitals.queries import get_hospital
 from app.payments.hooks import on_booking_cancelled
+from app.payments.queries import insert_transaction
 from app.pricing.queries import get_active_price
 from app.pricing.rules import calculate_amount
 from app.resources import queries as resources
@@ -70,7 +72,7 @@ def _managed_booking(conn, booking_id, actor):
 
 
 def _staff_hospital(conn, hospital_id, actor):
-    hospital = queries.get_hospital(conn, hospital_id)
+    hospital = get_hospital(conn, hospital_id)
     if hospital is None or not manages_hospital(actor, hospital_id):
         raise NotFound("Hospital not found.")
     return hospital
@@ -115,7 +117,7 @@ def create_booking(conn, *, actor, data, now, config):
         # see each other's bookings and cannot all slip under the limit.
         if rate_limit:
             _enforce_rate_limit(conn, actor.id, rate_limit, now)
-        hospital = queries.get_hospital(conn, hospital_id)
+        hospital = get_hospital(conn, hospital_id)
         if hospital is None or hospital["status"] != "approved":
             raise NotFound("Hospital not found or not taking bookings.")
         resource = resources.get_resource(conn, hospital_id, resource_type)
@@ -174,7 +176,7 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
         booking = _managed_booking(conn, booking_id, actor)
         _require_status(booking, "pending", "approved")
         hospital_id, resource_type = booking["hospital_id"], booking["resource_type"]
-        hospital = queries.get_hospital(conn, hospital_id)
+        hospital = get_hospital(conn, hospital_id)
         if hospital["status"] != "approved":
             raise Conflict("The hospital is not approved; it cannot take bookings.")
         price = get_active_price(conn, hospital_id, resource_type)
@@ -197,10 +199,11 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
             raise Conflict(f"No {resource_type} available at this hospital; cannot approve.")
         # A free booking (zero price) owes nothing, so it gets no payment row.
         if amount_minor > 0:
-            queries.insert_payment_due(
-                conn, transaction_ref=_transaction_ref(booking), booking_id=booking_id,
-                user_id=booking["user_id"], hospital_id=hospital_id,
-                amount_minor=amount_minor, currency=price["currency"], now=now_iso,
+            insert_transaction(
+                conn, transaction_ref=_transaction_ref(booking), kind="booking_payment",
+                booking_id=booking_id, user_id=booking["user_id"], hospital_id=hospital_id,
+                amount_minor=amount_minor, currency=price["currency"], method=None,
+                status="pending", now=now_iso,
             )
     return _as_read(approved, hospital)
 

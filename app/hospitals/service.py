@@ -11,8 +11,9 @@ else it does not exist (404).
 None for anonymous callers.
 """
 from app.admin.queries import insert_audit_entry
-from app.db import transaction
 from app.auth.policy import manages_hospital
+from app.auth.queries import attach_authority
+from app.db import transaction
 from app.errors import Conflict, NotFound
 from app.hospitals import fts, queries
 from app.pricing.queries import list_active_prices
@@ -99,7 +100,7 @@ def register(conn, actor, fields, *, default_timezone, now):
         )
         # Guarded: two registrations racing cannot both attach, and the loser's
         # hospital row goes away with its rolled-back transaction.
-        if not queries.attach_authority(conn, actor.id, hospital_id, to_iso(now)):
+        if not attach_authority(conn, actor.id, hospital_id, to_iso(now)):
             raise Conflict("You are already the authority of a hospital.")
     return queries.get_hospital(conn, hospital_id)
 

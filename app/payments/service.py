@@ -19,10 +19,12 @@ from datetime import timedelta
 
 from app.auth.policy import can_refund_payment, can_see_payment, scope_for
 from app.auth.queries import get_user
+from app.bookings.queries import get_booking
 from app.db import transaction
 from app.errors import (
     BadGateway, BadRequest, Conflict, NotFound, PaymentRequired, ServiceUnavailable,
 )
+from app.hospitals.queries import get_hospital
 from app.money import format_minor, parse_minor, split_fee
 from app.payments import queries
 from app.payments.idempotency import record_effect, recorded_effect
@@ -65,7 +67,7 @@ def get_visible_transaction(conn, user, transaction_id):
 
 
 def _payable_booking(conn, user, booking_id):
-    booking = queries.get_booking(conn, booking_id)
+    booking = get_booking(conn, booking_id)
     if booking is None or booking["user_id"] != user.id:
         raise NotFound("Booking not found.")
     if booking["status"] != "approved":
@@ -151,7 +153,7 @@ def pay_from_wallet(conn, *, user, booking_id, now, config, claim=None):
 def _require_gateway(conn, gateway):
     if not gateway.configured:
         raise ServiceUnavailable("Online payment is not configured.")
-    setting = queries.get_gateway_setting(conn, "sslcommerz")
+    setting = queries.get_payment_config(conn, "sslcommerz")
     if setting is not None and not setting["is_active"]:
         raise ServiceUnavailable("Online payment is currently disabled.")
 
@@ -526,7 +528,7 @@ def refund_cancelled_booking(conn, booking_id, *, actor_id, now, config, gateway
         return None
     if live["status"] not in ("completed", "partially_refunded"):
         return None
-    booking = queries.get_booking(conn, booking_id)
+    booking = get_booking(conn, booking_id)
     policy = get_payment_policy(conn, live["hospital_id"], config)
     hours_before = (from_iso(booking["scheduled_date"]) - now).total_seconds() / 3600
     entitled = refund_for_cancellation(live["amount_minor"], hours_before_start=hours_before,
@@ -563,20 +565,25 @@ def history(conn, *, user, status, kind, limit, offset):
     return rows, total
 
 
+def _hospital_name(conn, hospital_id):
+    """The paid hospital's name; None for a top-up (no hospital)."""
+    hospital = get_hospital(conn, hospital_id) if hospital_id is not None else None
+    return hospital["name"] if hospital else None
+
+
 def receipt(conn, *, user, transaction_id):
     """:raise 404: not visible to the caller. :raise 409: not paid (no receipt yet)."""
     tx = get_visible_transaction(conn, user, transaction_id)
     if tx["status"] not in PAID_STATUSES:
         raise Conflict("There is no receipt: the payment is not completed.")
     payer = get_user(conn, tx["user_id"])
-    booking = queries.get_booking(conn, tx["booking_id"]) if tx["booking_id"] else None
+    booking = get_booking(conn, tx["booking_id"]) if tx["booking_id"] else None
     return {
         **tx,
         "receipt_number": f"RCPT-{tx['transaction_ref']}",
         "payer_name": payer["name"],
         "payer_email": payer["email"],
-        "hospital_name": queries.get_hospital_name(conn, tx["hospital_id"])
-        if tx["hospital_id"] else None,
+        "hospital_name": _hospital_name(conn, tx["hospital_id"]),
         "booking_reference": booking["booking_reference"] if booking else None,
         "resource_type": booking["resource_type"] if booking else None,
         "scheduled_date": booking["scheduled_date"] if booking else None,
