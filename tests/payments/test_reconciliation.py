@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from app.db import transaction
-from app.payments.jobs import reconcile_daily
+from app.reconciliation.jobs import reconcile_daily
 from app.timeutil import local_date, utcnow
 from app.wallet.ledger import post_debit
 from tests.payments.helpers import (
