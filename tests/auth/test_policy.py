@@ -40,17 +40,42 @@ def _table(*rows):
     return [pytest.param(ACTORS[name], expected, id=name) for name, expected in rows]
 
 
-@pytest.mark.parametrize("actor, expected", _table(
-    ("admin", True),
-    ("authority of this hospital", True),
-    ("authority of another hospital", False),
-    ("authority without a hospital", False),
-    ("owner", False),
-    ("another user", False),
-    ("anonymous", False),
-))
-def test_manages_hospital(actor, expected):
-    assert policy.manages_hospital(actor, HERE) is expected
+# Each yes/no rule applied to one object: the columns of the table below.
+RULES = (
+    ("manages this hospital", lambda actor: policy.manages_hospital(actor, HERE)),
+    ("sees the booking", lambda actor: policy.can_see_booking(actor, BOOKING)),
+    ("sees the payment", lambda actor: policy.can_see_payment(actor, PAYMENT)),
+    ("sees the top-up", lambda actor: policy.can_see_payment(actor, TOPUP)),
+    ("refunds the payment", lambda actor: policy.can_refund_payment(actor, PAYMENT)),
+    ("refunds the top-up", lambda actor: policy.can_refund_payment(actor, TOPUP)),
+    ("manages the blood request",
+     lambda actor: policy.can_manage_blood_request(actor, BLOOD_REQUEST)),
+    ("manages the unlinked blood request",
+     lambda actor: policy.can_manage_blood_request(actor, BLOOD_REQUEST_NO_HOSPITAL)),
+)
+
+Y, N = True, False
+# Role x object: one row per actor, one column per rule above, in the same order.
+# The payer never refunds itself; objects without a hospital belong to no authority.
+TABLE = {
+    #                                  hosp booking pay topup refund refund-topup blood unlinked
+    "admin":                          (Y,   Y,      Y,  Y,    Y,     Y,           Y,    Y),
+    "authority of this hospital":     (Y,   Y,      Y,  N,    Y,     N,           Y,    N),
+    "authority of another hospital":  (N,   N,      N,  N,    N,     N,           N,    N),
+    "authority without a hospital":   (N,   N,      N,  N,    N,     N,           N,    N),
+    "owner":                          (N,   Y,      Y,  Y,    N,     N,           Y,    Y),
+    "another user":                   (N,   N,      N,  N,    N,     N,           N,    N),
+    "anonymous":                      (N,   N,      N,  N,    N,     N,           N,    N),
+}
+
+
+@pytest.mark.parametrize("actor, rule, expected", [
+    pytest.param(ACTORS[name], rule, expected, id=f"{name} {label}")
+    for name, row in TABLE.items()
+    for (label, rule), expected in zip(RULES, row, strict=True)
+])
+def test_rule(actor, rule, expected):
+    assert rule(actor) is expected
 
 
 @pytest.mark.parametrize("actor", [
@@ -61,67 +86,6 @@ def test_nobody_but_an_admin_manages_a_missing_hospital(actor):
     # An authority without a hospital has hospital_id None: None never matches None.
     assert policy.manages_hospital(actor, None) is False
     assert policy.manages_hospital(ACTORS["admin"], None) is True
-
-
-@pytest.mark.parametrize("actor, expected", _table(
-    ("admin", True),
-    ("authority of this hospital", True),
-    ("authority of another hospital", False),
-    ("authority without a hospital", False),
-    ("owner", True),
-    ("another user", False),
-    ("anonymous", False),
-))
-def test_can_see_booking(actor, expected):
-    assert policy.can_see_booking(actor, BOOKING) is expected
-
-
-@pytest.mark.parametrize("actor, expected_payment, expected_topup", [
-    pytest.param(ACTORS[name], payment, topup, id=name) for name, payment, topup in (
-        ("admin", True, True),
-        ("authority of this hospital", True, False),
-        ("authority of another hospital", False, False),
-        ("authority without a hospital", False, False),
-        ("owner", True, True),
-        ("another user", False, False),
-        ("anonymous", False, False),
-    )
-])
-def test_can_see_payment(actor, expected_payment, expected_topup):
-    assert policy.can_see_payment(actor, PAYMENT) is expected_payment
-    assert policy.can_see_payment(actor, TOPUP) is expected_topup
-
-
-@pytest.mark.parametrize("actor, expected_payment, expected_topup", [
-    pytest.param(ACTORS[name], payment, topup, id=name) for name, payment, topup in (
-        ("admin", True, True),
-        ("authority of this hospital", True, False),
-        ("authority of another hospital", False, False),
-        ("authority without a hospital", False, False),
-        ("owner", False, False),  # a payer never refunds itself
-        ("another user", False, False),
-        ("anonymous", False, False),
-    )
-])
-def test_can_refund_payment(actor, expected_payment, expected_topup):
-    assert policy.can_refund_payment(actor, PAYMENT) is expected_payment
-    assert policy.can_refund_payment(actor, TOPUP) is expected_topup
-
-
-@pytest.mark.parametrize("actor, expected_linked, expected_unlinked", [
-    pytest.param(ACTORS[name], linked, unlinked, id=name) for name, linked, unlinked in (
-        ("admin", True, True),
-        ("authority of this hospital", True, False),
-        ("authority of another hospital", False, False),
-        ("authority without a hospital", False, False),
-        ("owner", True, True),
-        ("another user", False, False),
-        ("anonymous", False, False),
-    )
-])
-def test_can_manage_blood_request(actor, expected_linked, expected_unlinked):
-    assert policy.can_manage_blood_request(actor, BLOOD_REQUEST) is expected_linked
-    assert policy.can_manage_blood_request(actor, BLOOD_REQUEST_NO_HOSPITAL) is expected_unlinked
 
 
 @pytest.mark.parametrize("actor, expected", _table(
