@@ -1,9 +1,15 @@
 """Demo data for `flask seed-demo`: approved hospitals with resources and prices,
-one authority per hospital and one patient. Running it again changes nothing."""
-import json
+one authority per hospital and one patient. Running it again changes nothing.
 
+Every row is written by its table's owner (the domains' queries.py), so demo data
+obeys the same statements, defaults and guards as data made through the API.
+"""
+from app.auth import queries as users
 from app.auth.passwords import hash_password
 from app.db import transaction
+from app.hospitals import queries as hospitals
+from app.pricing.queries import insert_price
+from app.resources.queries import upsert_counts
 from app.timeutil import to_iso
 
 DEMO_PASSWORD = "demo-password-1"
@@ -48,18 +54,41 @@ PRICES = {
 PATIENT_EMAIL = "patient@demo.rapidcare.local"
 
 
-def _ensure_user(conn, *, name, email, role, password_hash, now, hospital_id=None):
-    row = conn.execute("SELECT id FROM users WHERE email = ?", (email,)).fetchone()
+def _ensure_user(conn, *, name, email, role, password_hash, now):
+    row = users.get_user_by_email(conn, email)
     if row:
         return row["id"], False
-    user_id = conn.execute(
-        """
-        INSERT INTO users (name, email, password_hash, role, hospital_id, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id
-        """,
-        (name, email, password_hash, role, hospital_id, now, now),
-    ).fetchone()["id"]
+    user_id = users.insert_user(conn, name=name, email=email, password_hash=password_hash,
+                                phone=None, role=role, now=now)
     return user_id, True
+
+
+def _first_admin_id(conn):
+    admins = users.list_users(conn, role="admin", status=None, hospital_id=None,
+                              limit=1, offset=0)
+    return admins[0]["id"] if admins else None
+
+
+def _create_hospital(conn, spec, *, authority_id, approver, config, now):
+    """The hospital as its authority registers it, approved at once, with resources and prices."""
+    fields = {
+        "name": spec["name"], "description": None, "address": spec["address"],
+        "city": spec["city"], "phone": spec["phone"], "email": None, "website": None,
+        "specialties": spec["specialties"], "timezone": config["TIMEZONE"],
+    }
+    hospital_id = hospitals.insert_hospital(conn, fields=fields, created_by=authority_id,
+                                            now=now)
+    users.attach_authority(conn, authority_id, hospital_id, now)
+    hospitals.approve(conn, hospital_id, approved_by=approver, now=now)
+    for resource_type, total in spec["resources"].items():
+        upsert_counts(conn, hospital_id=hospital_id, resource_type=resource_type, total=total,
+                      occupied=0, reserved=0, maintenance=0, updated_by=authority_id, now=now)
+        base, per_hour, per_day, multiplier = PRICES[resource_type]
+        insert_price(conn, hospital_id=hospital_id, resource_type=resource_type,
+                     base_price_minor=base, price_per_hour_minor=per_hour,
+                     price_per_day_minor=per_day, emergency_multiplier_bp=multiplier,
+                     currency=config["CURRENCY"], created_by=authority_id, now=now)
+    return hospital_id
 
 
 def seed(conn, config, now):
@@ -67,50 +96,18 @@ def seed(conn, config, now):
     password_hash = hash_password(DEMO_PASSWORD, int(config["BCRYPT_ROUNDS"]))
     lines = []
     with transaction(conn):
-        admin = conn.execute("SELECT id FROM users WHERE role = 'admin' ORDER BY id LIMIT 1").fetchone()
-        approver = admin["id"] if admin else None
+        approver = _first_admin_id(conn)
         for spec in HOSPITALS:
-            existing = conn.execute(
-                "SELECT id FROM hospitals WHERE name = ?", (spec["name"],)
-            ).fetchone()
+            existing = hospitals.get_hospital_by_name(conn, spec["name"])
             if existing:
                 lines.append(f"hospital exists: {spec['name']} (id {existing['id']})")
                 continue
-            hospital_id = conn.execute(
-                """
-                INSERT INTO hospitals (name, address, city, phone, specialties, status,
-                                       approved_by, approved_at, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, 'approved', ?, ?, ?, ?) RETURNING id
-                """,
-                (spec["name"], spec["address"], spec["city"], spec["phone"],
-                 json.dumps(spec["specialties"]), approver, stamp, stamp, stamp),
-            ).fetchone()["id"]
             authority_id, _ = _ensure_user(
                 conn, name=f"Authority of {spec['name']}", email=spec["authority_email"],
                 role="hospital-authority", password_hash=password_hash, now=stamp,
-                hospital_id=hospital_id,
             )
-            conn.execute("UPDATE hospitals SET created_by = ? WHERE id = ?", (authority_id, hospital_id))
-            for resource_type, total in spec["resources"].items():
-                conn.execute(
-                    """
-                    INSERT INTO hospital_resources (hospital_id, resource_type, total, available,
-                                                    updated_by, last_updated)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """,
-                    (hospital_id, resource_type, total, total, authority_id, stamp),
-                )
-                base, per_hour, per_day, multiplier = PRICES[resource_type]
-                conn.execute(
-                    """
-                    INSERT INTO hospital_pricing (hospital_id, resource_type, base_price_minor,
-                        price_per_hour_minor, price_per_day_minor, emergency_multiplier_bp,
-                        effective_from, created_by, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                    (hospital_id, resource_type, base, per_hour, per_day, multiplier,
-                     stamp, authority_id, stamp),
-                )
+            hospital_id = _create_hospital(conn, spec, authority_id=authority_id,
+                                           approver=approver, config=config, now=stamp)
             lines.append(f"hospital created: {spec['name']} (id {hospital_id}), "
                          f"authority {spec['authority_email']}")
         _, created = _ensure_user(

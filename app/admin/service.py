@@ -4,12 +4,16 @@ Admin-only (the original also let hospital authorities list and deactivate
 users). Every change is written to admin_audit_log in its own transaction.
 """
 from app.admin import queries
+from app.auth import queries as users
 from app.auth.guards import ROLES
 from app.auth.queries import get_user
 from app.auth.service import end_sessions
+from app.bookings import queries as bookings
 from app.db import transaction
 from app.errors import Conflict, NotFound
 from app.hospitals import HOSPITAL_STATUSES
+from app.hospitals import queries as hospitals
+from app.payments import queries as payments
 from app.timeutil import to_iso
 
 BOOKING_STATUSES = ("pending", "approved", "declined", "cancelled", "completed")
@@ -19,8 +23,8 @@ GATEWAYS = ("sslcommerz",)
 def list_users(conn, *, role, status, hospital_id, limit, offset):
     """One page of users (filters may be None) and the total count."""
     filters = {"role": role, "status": status, "hospital_id": hospital_id}
-    total = queries.count_users(conn, **filters)
-    return queries.list_users(conn, **filters, limit=limit, offset=offset), total
+    total = users.count_users(conn, **filters)
+    return users.list_users(conn, **filters, limit=limit, offset=offset), total
 
 
 def set_user_status(conn, user_id, status, *, admin_id, reason, ip_address, now):
@@ -37,7 +41,7 @@ def set_user_status(conn, user_id, status, *, admin_id, reason, ip_address, now)
         user = get_user(conn, user_id)
         if user is None:
             raise NotFound("User not found.")
-        queries.set_user_status(conn, user_id, status, stamp)
+        users.set_user_status(conn, user_id, status, stamp)
         if status != "active":
             end_sessions(conn, user_id, now)
         queries.insert_audit_entry(
@@ -56,11 +60,11 @@ def _counts(rows, key, known):
 
 def stats(conn, *, currency):
     """Counts by status and role, and revenue from paid booking payments (minor units)."""
-    revenue = queries.booking_revenue(conn)
+    revenue = payments.booking_revenue(conn)
     return {
-        "hospitals": _counts(queries.count_hospitals_by_status(conn), "status", HOSPITAL_STATUSES),
-        "bookings": _counts(queries.count_bookings_by_status(conn), "status", BOOKING_STATUSES),
-        "users": _counts(queries.count_users_by_role(conn), "role", ROLES),
+        "hospitals": _counts(hospitals.count_per_status(conn), "status", HOSPITAL_STATUSES),
+        "bookings": _counts(bookings.count_per_status(conn), "status", BOOKING_STATUSES),
+        "users": _counts(users.count_users_by_role(conn), "role", ROLES),
         "revenue": {
             **revenue,
             "net_minor": revenue["gross_minor"] - revenue["refunded_minor"],
@@ -76,7 +80,7 @@ def _default_config(gateway):
 
 def payment_configs(conn):
     """Every supported gateway's configuration (the defaults until an admin saves one)."""
-    return [queries.get_payment_config(conn, gateway) or _default_config(gateway)
+    return [payments.get_payment_config(conn, gateway) or _default_config(gateway)
             for gateway in GATEWAYS]
 
 
@@ -85,12 +89,12 @@ def set_payment_config(conn, changes, *, admin_id, ip_address, now):
     gateway = changes["gateway"]
     stamp = to_iso(now)
     with transaction(conn):
-        old = queries.get_payment_config(conn, gateway) or _default_config(gateway)
+        old = payments.get_payment_config(conn, gateway) or _default_config(gateway)
         new = {field: changes.get(field, old[field]) for field in ("is_active", "mode", "settings")}
-        queries.upsert_payment_config(conn, gateway=gateway, **new, now=stamp)
+        payments.upsert_payment_config(conn, gateway=gateway, **new, now=stamp)
         queries.insert_audit_entry(
             conn, actor_id=admin_id, action="payment_config.set", target_type="payment_config",
             target_id=None, ip_address=ip_address, now=stamp,
             details={"gateway": gateway, "old": {k: old[k] for k in new}, "new": new},
         )
-    return queries.get_payment_config(conn, gateway)
+    return payments.get_payment_config(conn, gateway)

@@ -145,3 +145,55 @@ def recent_failures_for_ip(conn, ip_address, since):
         """,
         (ip_address, since),
     ).fetchone()
+
+
+_USER_FILTER = """
+    (:role IS NULL OR role = :role)
+    AND (:status IS NULL OR status = :status)
+    AND (:hospital_id IS NULL OR hospital_id = :hospital_id)
+"""
+
+
+def list_users(conn, *, role, status, hospital_id, limit, offset):
+    return conn.execute(
+        f"""
+        SELECT {USER_COLUMNS} FROM users
+        WHERE {_USER_FILTER}
+        ORDER BY id
+        LIMIT :limit OFFSET :offset
+        """,
+        {"role": role, "status": status, "hospital_id": hospital_id,
+         "limit": limit, "offset": offset},
+    ).fetchall()
+
+
+def count_users(conn, *, role, status, hospital_id):
+    return conn.execute(
+        f"""
+        SELECT count(*) AS n FROM users
+        WHERE {_USER_FILTER}
+        """,
+        {"role": role, "status": status, "hospital_id": hospital_id},
+    ).fetchone()["n"]
+
+
+def set_user_status(conn, user_id, status, now):
+    conn.execute(
+        "UPDATE users SET status = ?, updated_at = ? WHERE id = ?", (status, now, user_id)
+    )
+
+
+def count_users_by_role(conn):
+    return conn.execute("SELECT role, count(*) AS n FROM users GROUP BY role").fetchall()
+
+
+def attach_authority(conn, user_id, hospital_id, now):
+    """Make a hospital-authority without a hospital its authority. True if it happened."""
+    cursor = conn.execute(
+        """
+        UPDATE users SET hospital_id = :hospital_id, updated_at = :now
+        WHERE id = :user_id AND role = 'hospital-authority' AND hospital_id IS NULL
+        """,
+        {"hospital_id": hospital_id, "user_id": user_id, "now": now},
+    )
+    return cursor.rowcount == 1

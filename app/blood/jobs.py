@@ -1,5 +1,6 @@
 """Scheduled jobs of the blood domain (registered by the scheduler process)."""
 from app.blood import queries
+from app.bookings.queries import insert_blood_request_notifications
 from app.db import transaction
 from app.timeutil import to_iso
 
@@ -13,7 +14,7 @@ def expire_blood_requests(conn, *, now, config):
     now_iso = to_iso(now)
     with transaction(conn):
         expired = queries.expire_overdue_requests(conn, now_iso)
-        queries.insert_notifications(conn, [
+        insert_blood_request_notifications(conn, [
             {
                 "user_id": row["requester_id"], "blood_request_id": row["id"],
                 "type": "blood_request_expired", "title": "Blood request expired",

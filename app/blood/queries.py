@@ -1,4 +1,4 @@
-"""SQL for blood_requests, blood_donor_matches and their notifications.
+"""SQL for blood_requests and blood_donor_matches (notifications: app.bookings.queries).
 
 Functions take ``conn``, return dicts, never commit. Optional filters are
 written as ``(:x IS NULL OR column = :x)`` so every statement is a constant.
@@ -40,12 +40,6 @@ _MOST_URGENT_FIRST = """
 def like_pattern(text):
     """Escape LIKE's wildcards so user text matches literally (used with ESCAPE '\\')."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def get_hospital_status(conn, hospital_id):
-    return conn.execute(
-        "SELECT id, status FROM hospitals WHERE id = ?", (hospital_id,)
-    ).fetchone()
 
 
 def insert_request(conn, *, requester_id, patient_name, blood_type, units_needed, urgency,
@@ -202,14 +196,3 @@ def list_matches(conn, request_id, *, limit, offset):
         (request_id, limit, offset),
     ).fetchall()
 
-
-def insert_notifications(conn, notifications):
-    """Rows of {user_id, blood_request_id, type, title, message, created_at}."""
-    conn.executemany(
-        """
-        INSERT INTO booking_notifications (user_id, blood_request_id, type, title, message,
-                                           created_at)
-        VALUES (:user_id, :blood_request_id, :type, :title, :message, :created_at)
-        """,
-        notifications,
-    )

@@ -9,10 +9,13 @@ import json
 import logging
 from datetime import timedelta
 
+from app.auth.policy import can_manage_blood_request
 from app.auth.queries import get_user
 from app.blood import compatibility, queries
+from app.bookings.queries import insert_blood_request_notifications
 from app.db import transaction
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.hospitals.queries import get_hospital
 from app.timeutil import to_iso
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,7 @@ def create_request(conn, *, requester_id, data, now):
     with transaction(conn):
         hospital_id = data.get("hospital_id")
         if hospital_id is not None:
-            hospital = queries.get_hospital_status(conn, hospital_id)
+            hospital = get_hospital(conn, hospital_id)
             if hospital is None or hospital["status"] != "approved":
                 raise _field_error("hospitalId", "No approved hospital with this id.")
         request_id = queries.insert_request(
@@ -96,17 +99,6 @@ def list_compatible_requests(conn, *, donor_id, donor_blood_type, now, limit, of
     )
 
 
-def may_manage(request, actor):
-    """The requester, the linked hospital's authority, or an admin."""
-    if actor.role == "admin" or actor.id == request["requester_id"]:
-        return True
-    return (
-        actor.role == "hospital-authority"
-        and actor.hospital_id is not None
-        and actor.hospital_id == request["hospital_id"]
-    )
-
-
 def change_status(conn, *, request_id, new_status, actor, now):
     """active -> fulfilled | cancelled.
 
@@ -115,14 +107,14 @@ def change_status(conn, *, request_id, new_status, actor, now):
     """
     with transaction(conn):
         request = get_request(conn, request_id)
-        if not may_manage(request, actor):
+        if not can_manage_blood_request(actor, request):
             raise Forbidden("Only the requester, the linked hospital's authority or an admin "
                             "can change this request.")
         if not queries.close_request(conn, request_id, new_status, to_iso(now)):
             raise Conflict(f"The request is {request['status']}; only an active request can "
                            "change status.")
         if actor.id != request["requester_id"]:
-            queries.insert_notifications(conn, [{
+            insert_blood_request_notifications(conn, [{
                 "user_id": request["requester_id"], "blood_request_id": request_id,
                 "type": f"blood_request_{new_status}",
                 "title": f"Blood request {new_status}",
@@ -162,7 +154,7 @@ def volunteer(conn, *, request_id, donor, donor_blood_type, phone, now):
             conn, request_id=request_id, donor_id=donor.id,
             donor_blood_type=donor_blood_type, phone=phone, now=now_iso,
         )
-        queries.insert_notifications(conn, [{
+        insert_blood_request_notifications(conn, [{
             "user_id": request["requester_id"], "blood_request_id": request_id,
             "type": "blood_match",
             "title": "A donor volunteered",
@@ -183,7 +175,7 @@ def list_matches(conn, *, request_id, actor, limit, offset):
     an admin.
     """
     request = get_request(conn, request_id)
-    if not may_manage(request, actor):
+    if not can_manage_blood_request(actor, request):
         raise Forbidden("Only the requester, the linked hospital's authority or an admin "
                         "can see the volunteers.")
     return (

@@ -36,14 +36,6 @@ def like_pattern(text):
     return f"%{escaped}%"
 
 
-# --- hospitals and users, as bookings need them -------------------------------
-
-def get_hospital(conn, hospital_id):
-    return conn.execute(
-        "SELECT id, name, status, timezone FROM hospitals WHERE id = ?", (hospital_id,)
-    ).fetchone()
-
-
 # --- creation -----------------------------------------------------------------
 
 def nth_latest_booking_since(conn, user_id, since, n):
@@ -226,26 +218,24 @@ def finish_booking(conn, booking_id, *, new_status, from_statuses, actor_id, rea
     return cursor.rowcount == 1
 
 
-# --- payment due --------------------------------------------------------------
-
-def insert_payment_due(conn, *, transaction_ref, booking_id, user_id, hospital_id,
-                       amount_minor, currency, now):
-    return conn.execute(
-        """
-        INSERT INTO transactions (transaction_ref, kind, booking_id, user_id, hospital_id,
-                                  amount_minor, currency, status, created_at, updated_at)
-        VALUES (?, 'booking_payment', ?, ?, ?, ?, ?, 'pending', ?, ?)
-        RETURNING id
-        """,
-        (transaction_ref, booking_id, user_id, hospital_id, amount_minor, currency, now, now),
-    ).fetchone()["id"]
-
-
 # --- notifications ------------------------------------------------------------
 
 NOTIFICATION_COLUMNS = """
     id, user_id, booking_id, blood_request_id, type, title, message, is_read, created_at
 """
+
+
+def insert_blood_request_notifications(conn, notifications):
+    """Rows of {user_id, blood_request_id, type, title, message, created_at} (the blood
+    domain's notices share the table, without a booking)."""
+    conn.executemany(
+        """
+        INSERT INTO booking_notifications (user_id, blood_request_id, type, title, message,
+                                           created_at)
+        VALUES (:user_id, :blood_request_id, :type, :title, :message, :created_at)
+        """,
+        notifications,
+    )
 
 
 def count_notifications(conn, user_id, is_read):
@@ -288,3 +278,10 @@ def mark_all_notifications_read(conn, user_id):
         "UPDATE booking_notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0",
         (user_id,),
     ).rowcount
+
+
+def count_per_status(conn):
+    """(status, n) rows, by status: how many bookings are in each state."""
+    return conn.execute(
+        "SELECT status, count(*) AS n FROM bookings GROUP BY status ORDER BY status"
+    ).fetchall()

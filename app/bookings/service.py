@@ -14,10 +14,13 @@ import secrets
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from app.auth.policy import can_see_booking, is_admin, manages_hospital, scope_for
 from app.bookings import queries
 from app.db import transaction
 from app.errors import Conflict, NotFound, TooManyRequests, Unprocessable
+from app.hospitals.queries import get_hospital
 from app.payments.hooks import on_booking_cancelled
+from app.payments.queries import insert_transaction
 from app.pricing.queries import get_active_price
 from app.pricing.rules import calculate_amount
 from app.resources import queries as resources
@@ -49,21 +52,9 @@ def parse_rate_limit(value):
 
 # --- who may see and act ------------------------------------------------------
 
-def _is_staff_of(actor, hospital_id):
-    """Admin, or the authority of exactly this hospital."""
-    if actor.role == "admin":
-        return True
-    return (actor.role == "hospital-authority" and actor.hospital_id is not None
-            and actor.hospital_id == hospital_id)
-
-
-def _can_see(actor, booking):
-    return booking["user_id"] == actor.id or _is_staff_of(actor, booking["hospital_id"])
-
-
 def _visible(booking, actor):
     """``booking`` if the actor may see it; 404 for a missing one and for anyone else's."""
-    if booking is None or not _can_see(actor, booking):
+    if booking is None or not can_see_booking(actor, booking):
         raise NotFound("Booking not found.")
     return booking
 
@@ -75,14 +66,14 @@ def _visible_booking(conn, booking_id, actor):
 def _managed_booking(conn, booking_id, actor):
     """A booking the actor may approve, decline or complete (staff of its hospital)."""
     booking = queries.get_booking(conn, booking_id)
-    if booking is None or not _is_staff_of(actor, booking["hospital_id"]):
+    if booking is None or not manages_hospital(actor, booking["hospital_id"]):
         raise NotFound("Booking not found.")
     return booking
 
 
 def _staff_hospital(conn, hospital_id, actor):
-    hospital = queries.get_hospital(conn, hospital_id)
-    if hospital is None or not _is_staff_of(actor, hospital_id):
+    hospital = get_hospital(conn, hospital_id)
+    if hospital is None or not manages_hospital(actor, hospital_id):
         raise NotFound("Hospital not found.")
     return hospital
 
@@ -126,7 +117,7 @@ def create_booking(conn, *, actor, data, now, config):
         # see each other's bookings and cannot all slip under the limit.
         if rate_limit:
             _enforce_rate_limit(conn, actor.id, rate_limit, now)
-        hospital = queries.get_hospital(conn, hospital_id)
+        hospital = get_hospital(conn, hospital_id)
         if hospital is None or hospital["status"] != "approved":
             raise NotFound("Hospital not found or not taking bookings.")
         resource = resources.get_resource(conn, hospital_id, resource_type)
@@ -185,7 +176,7 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
         booking = _managed_booking(conn, booking_id, actor)
         _require_status(booking, "pending", "approved")
         hospital_id, resource_type = booking["hospital_id"], booking["resource_type"]
-        hospital = queries.get_hospital(conn, hospital_id)
+        hospital = get_hospital(conn, hospital_id)
         if hospital["status"] != "approved":
             raise Conflict("The hospital is not approved; it cannot take bookings.")
         price = get_active_price(conn, hospital_id, resource_type)
@@ -208,10 +199,11 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
             raise Conflict(f"No {resource_type} available at this hospital; cannot approve.")
         # A free booking (zero price) owes nothing, so it gets no payment row.
         if amount_minor > 0:
-            queries.insert_payment_due(
-                conn, transaction_ref=_transaction_ref(booking), booking_id=booking_id,
-                user_id=booking["user_id"], hospital_id=hospital_id,
-                amount_minor=amount_minor, currency=price["currency"], now=now_iso,
+            insert_transaction(
+                conn, transaction_ref=_transaction_ref(booking), kind="booking_payment",
+                booking_id=booking_id, user_id=booking["user_id"], hospital_id=hospital_id,
+                amount_minor=amount_minor, currency=price["currency"], method=None,
+                status="pending", now=now_iso,
             )
     return _as_read(approved, hospital)
 
@@ -258,7 +250,7 @@ def complete_booking(conn, booking_id, *, actor, reason, now, ip_address, user_a
 
 def _cancellable_from(actor, booking):
     """The statuses from which ``actor`` may cancel ``booking`` (already visible to them)."""
-    if actor.role == "admin" or booking["user_id"] == actor.id:
+    if is_admin(actor) or booking["user_id"] == actor.id:
         return ("pending", "approved")
     return ("approved",)  # its hospital's authority: a pending request is declined instead
 
@@ -377,21 +369,10 @@ def _date_filters(start_date, end_date, tz_name):
     return filters
 
 
-def _search_scope(actor):
-    """The filters every search by ``actor`` is confined to; None when nothing is visible.
-
-    An authority without a hospital sees nothing: never "all bookings" (defect 2).
-    """
-    if actor.role == "admin":
-        return {}
-    if actor.role == "hospital-authority":
-        return {"hospital_id": actor.hospital_id} if actor.hospital_id is not None else None
-    return {"user_id": actor.id}
-
-
 def search_bookings(conn, *, actor, criteria, limit, offset, config):
     """(page, total) of the bookings matching ``criteria`` within the actor's scope."""
-    scope = _search_scope(actor)
+    # An authority without a hospital sees nothing: never "all bookings" (defect 2).
+    scope = scope_for(actor)
     wanted = {key: value for key, value in criteria.items()
               if value is not None and key not in ("start_date", "end_date")}
     if scope is None or any(key in wanted and wanted[key] != value

@@ -37,6 +37,12 @@ def get_hospital(conn, hospital_id):
     ).fetchone())
 
 
+def get_hospital_by_name(conn, name):
+    return _decode(conn.execute(
+        f"SELECT {HOSPITAL_COLUMNS} FROM hospitals AS h WHERE h.name = ?", (name,)
+    ).fetchone())
+
+
 def search_public(conn, *, match, resource_type, min_available, limit, offset):
     """Approved hospitals, best full-text match first (``match`` None: all, by name)."""
     source = _SEARCH_SOURCE if match is not None else _BROWSE_SOURCE
@@ -115,18 +121,6 @@ def update_details(conn, hospital_id, *, fields, now):
     )
 
 
-def attach_authority(conn, user_id, hospital_id, now):
-    """Make a hospital-authority without a hospital its authority. True if it happened."""
-    cursor = conn.execute(
-        """
-        UPDATE users SET hospital_id = :hospital_id, updated_at = :now
-        WHERE id = :user_id AND role = 'hospital-authority' AND hospital_id IS NULL
-        """,
-        {"hospital_id": hospital_id, "user_id": user_id, "now": now},
-    )
-    return cursor.rowcount == 1
-
-
 def approve(conn, hospital_id, *, approved_by, now):
     """pending -> approved. True if it happened."""
     cursor = conn.execute(
@@ -163,3 +157,8 @@ def suspend(conn, hospital_id, *, reason, now):
         {"reason": reason, "now": now, "id": hospital_id},
     )
     return cursor.rowcount == 1
+
+
+def count_per_status(conn):
+    """(status, n) rows: how many hospitals are in each state."""
+    return conn.execute("SELECT status, count(*) AS n FROM hospitals GROUP BY status").fetchall()

@@ -11,6 +11,8 @@ else it does not exist (404).
 None for anonymous callers.
 """
 from app.admin.queries import insert_audit_entry
+from app.auth.policy import manages_hospital
+from app.auth.queries import attach_authority
 from app.db import transaction
 from app.errors import Conflict, NotFound
 from app.hospitals import fts, queries
@@ -22,22 +24,14 @@ EDITABLE_FIELDS = ("name", "description", "address", "city", "phone", "email", "
                    "specialties", "timezone")
 
 
-def can_manage(actor, hospital_id):
-    """Admins manage every hospital; an authority manages its own and no other."""
-    if actor is None:
-        return False
-    if actor.role == "admin":
-        return True
-    return actor.role == "hospital-authority" and actor.hospital_id == hospital_id
-
-
 def visible_hospital(conn, hospital_id, actor):
     """The hospital if the caller may see it: approved, or managed by the caller.
 
     :raise 404: missing, or not approved and not the caller's.
     """
     hospital = queries.get_hospital(conn, hospital_id)
-    if hospital is None or (hospital["status"] != "approved" and not can_manage(actor, hospital_id)):
+    if hospital is None or (hospital["status"] != "approved"
+                            and not manages_hospital(actor, hospital_id)):
         raise NotFound("Hospital not found.")
     return hospital
 
@@ -48,7 +42,7 @@ def managed_hospital(conn, hospital_id, actor):
     :raise 404: missing, or another hospital's authority asking.
     """
     hospital = queries.get_hospital(conn, hospital_id)
-    if hospital is None or not can_manage(actor, hospital_id):
+    if hospital is None or not manages_hospital(actor, hospital_id):
         raise NotFound("Hospital not found.")
     return hospital
 
@@ -106,7 +100,7 @@ def register(conn, actor, fields, *, default_timezone, now):
         )
         # Guarded: two registrations racing cannot both attach, and the loser's
         # hospital row goes away with its rolled-back transaction.
-        if not queries.attach_authority(conn, actor.id, hospital_id, to_iso(now)):
+        if not attach_authority(conn, actor.id, hospital_id, to_iso(now)):
             raise Conflict("You are already the authority of a hospital.")
     return queries.get_hospital(conn, hospital_id)
 

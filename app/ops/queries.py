@@ -74,12 +74,6 @@ def row_count(conn, table):
     return conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]
 
 
-def bookings_by_status(conn):
-    return conn.execute(
-        "SELECT status, count(*) AS n FROM bookings GROUP BY status ORDER BY status"
-    ).fetchall()
-
-
 def pragma_value(conn, name):
     """One of a few read-only pragmas (a whitelist: pragma names cannot be bound)."""
     if name not in ("journal_mode", "foreign_keys", "page_size", "page_count", "freelist_count"):

@@ -46,7 +46,8 @@ JOBS = [
     JobSpec("backup", "app.ops.backup:run_backup", "cron", {"hour": 3, "minute": 30}, 3 * 3600),
     JobSpec("integrity-check", "app.ops.jobs:check_integrity", "interval", {"hours": 1}, 30 * 60),
     JobSpec("blood-request-expiry", "app.blood.jobs:expire_blood_requests", "interval", {"minutes": 15}, 10 * 60),
-    JobSpec("payment-reconciliation", "app.payments.jobs:reconcile_daily", "cron", {"hour": 2, "minute": 0}, 3 * 3600),
+    JobSpec("payment-reconciliation", "app.reconciliation.jobs:reconcile_daily", "cron",
+            {"hour": 2, "minute": 0}, 3 * 3600),
     JobSpec("idempotency-key-purge", "app.payments.jobs:purge_idempotency_keys", "interval", {"hours": 1}, 30 * 60),
 ]
 

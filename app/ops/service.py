@@ -2,6 +2,7 @@
 import os
 
 from app import migrator
+from app.bookings.queries import count_per_status as count_bookings_per_status
 from app.ops import checks, invariants, metrics, queries
 from app.ops.backup import latest_backup
 from app.ops.scheduler import JOBS
@@ -100,7 +101,7 @@ def metrics_text(conn, config, *, now):
     """The /metrics body: request metrics of every worker plus database gauges."""
     database = config["DATABASE"]
     bookings = dict.fromkeys(BOOKING_STATUSES, 0)
-    bookings.update({row["status"]: row["n"] for row in queries.bookings_by_status(conn)})
+    bookings.update({row["status"]: row["n"] for row in count_bookings_per_status(conn)})
     gauges = [
         ("rapidcare_database_size_bytes", "Size of the database files", ("file",),
          {("main",): _file_size(database), ("wal",): _file_size(f"{database}-wal")}),

@@ -20,12 +20,12 @@ The refund is the policy's share of the amount paid (100 % when cancelled at lea
 ``cancellation_window_hours`` before scheduledDate, else ``refund_inside_window_bp``),
 less anything already refunded.
 """
-from app.payments import service
+from app.payments import refunds
 from app.payments.sslcommerz import SslcommerzClient
 
 
 def on_booking_cancelled(conn, booking, *, actor_id, now, config):
-    return service.refund_cancelled_booking(
+    return refunds.refund_cancelled_booking(
         conn, booking["id"], actor_id=actor_id, now=now, config=config,
         gateway_factory=lambda: SslcommerzClient.from_config(config),
     )

@@ -1,4 +1,4 @@
-"""SQL for transactions, refunds and hospital_earnings.
+"""SQL for transactions, refunds, hospital_earnings and payment_config.
 
 Functions take ``conn``, return dicts and never commit.
 
@@ -6,30 +6,30 @@ Every status change is a guarded UPDATE (the expected current status in the
 WHERE clause, RETURNING the row): callers look at the result, never at a row
 they read earlier. The forward-only trigger of migration 0001 backs them.
 """
+import json
 
 PAID_STATUSES = ("completed", "partially_refunded", "refunded")
 
 
-def get_booking(conn, booking_id):
-    return conn.execute(
+def get_payment_config(conn, gateway):
+    row = conn.execute("SELECT * FROM payment_config WHERE gateway = ?", (gateway,)).fetchone()
+    if row is not None:
+        row["settings"] = json.loads(row["settings"])
+    return row
+
+
+def upsert_payment_config(conn, *, gateway, is_active, mode, settings, now):
+    conn.execute(
         """
-        SELECT id, booking_reference, user_id, hospital_id, resource_type, status,
-               scheduled_date, amount_minor, currency
-        FROM bookings WHERE id = ?
+        INSERT INTO payment_config (gateway, is_active, mode, settings, updated_at)
+        VALUES (:gateway, :is_active, :mode, :settings, :now)
+        ON CONFLICT (gateway) DO UPDATE SET
+            is_active = excluded.is_active, mode = excluded.mode,
+            settings = excluded.settings, updated_at = excluded.updated_at
         """,
-        (booking_id,),
-    ).fetchone()
-
-
-def get_hospital_name(conn, hospital_id):
-    row = conn.execute("SELECT name FROM hospitals WHERE id = ?", (hospital_id,)).fetchone()
-    return row["name"] if row else None
-
-
-def get_gateway_setting(conn, gateway):
-    return conn.execute(
-        "SELECT is_active, mode FROM payment_config WHERE gateway = ?", (gateway,)
-    ).fetchone()
+        {"gateway": gateway, "is_active": int(is_active), "mode": mode,
+         "settings": json.dumps(settings), "now": now},
+    )
 
 
 def get_transaction(conn, transaction_id):
@@ -224,16 +224,16 @@ def list_refunds(conn, transaction_id):
     ).fetchall()
 
 
-# Who sees which transactions: the caller's own, its hospital's, or all (admin).
-_SCOPES = {
-    "own": "t.user_id = :scope_id",
-    "hospital": "t.hospital_id = :scope_id",
-    "all": "1 = 1",
+# The caller's scope (app.auth.policy.scope_for: {}, {"user_id": …} or
+# {"hospital_id": …}) as fixed fragments, so no input ever becomes SQL text.
+_SCOPE_FILTERS = {
+    "user_id": "t.user_id = :user_id",
+    "hospital_id": "t.hospital_id = :hospital_id",
 }
 
 
 def _history_where(scope, status, kind):
-    clauses = [_SCOPES[scope]]
+    clauses = [_SCOPE_FILTERS[key] for key in scope] or ["1 = 1"]
     if status is not None:
         clauses.append("t.status = :status")
     if kind is not None:
@@ -241,7 +241,7 @@ def _history_where(scope, status, kind):
     return " AND ".join(clauses)
 
 
-def list_transactions(conn, *, scope, scope_id, status, kind, limit, offset):
+def list_transactions(conn, *, scope, status, kind, limit, offset):
     return conn.execute(
         f"""
         SELECT t.*, b.booking_reference
@@ -250,14 +250,14 @@ def list_transactions(conn, *, scope, scope_id, status, kind, limit, offset):
         ORDER BY t.created_at DESC, t.id DESC
         LIMIT :limit OFFSET :offset
         """,
-        {"scope_id": scope_id, "status": status, "kind": kind, "limit": limit, "offset": offset},
+        {**scope, "status": status, "kind": kind, "limit": limit, "offset": offset},
     ).fetchall()
 
 
-def count_transactions(conn, *, scope, scope_id, status, kind):
+def count_transactions(conn, *, scope, status, kind):
     return conn.execute(
         f"SELECT count(*) AS n FROM transactions AS t WHERE {_history_where(scope, status, kind)}",
-        {"scope_id": scope_id, "status": status, "kind": kind},
+        {**scope, "status": status, "kind": kind},
     ).fetchone()["n"]
 
 
@@ -283,3 +283,18 @@ def list_open_gateway_refunds(conn, older_than):
         """,
         (older_than,),
     ).fetchall()
+
+
+def booking_revenue(conn):
+    """Totals over booking payments that were actually paid (refunds included as such)."""
+    return conn.execute(
+        """
+        SELECT count(*) AS payments,
+               coalesce(sum(amount_minor), 0) AS gross_minor,
+               coalesce(sum(platform_fee_minor), 0) AS platform_fee_minor,
+               coalesce(sum(refunded_minor), 0) AS refunded_minor
+        FROM transactions
+        WHERE kind = 'booking_payment'
+          AND status IN ('completed', 'partially_refunded', 'refunded')
+        """
+    ).fetchone()

@@ -6,17 +6,13 @@ from flask_login import current_user
 from app.auth.guards import login_required, roles_required
 from app.db import get_db
 from app.extensions.api import Blueprint, page_bounds
-from app.payments import schemas, service
+from app.payments import refunds, schemas, service, settlement
 from app.payments.idempotency import current_claim, idempotent
-from app.payments.sslcommerz import SslcommerzClient
+from app.payments.sslcommerz import gateway_from_app
 from app.timeutil import utcnow
 
 blp = Blueprint("payments", __name__, url_prefix="/api/payments",
                 description="Booking payments (wallet or SSLCommerz), refunds, receipts")
-
-
-def gateway():
-    return SslcommerzClient.from_config(current_app.config)
 
 
 @blp.route("/process")
@@ -45,7 +41,8 @@ class ProcessPayment(MethodView):
         """
         tx, gateway_url = service.process_payment(
             get_db(), user=current_user, booking_id=data["booking_id"], method=data["method"],
-            now=utcnow(), config=current_app.config, gateway=gateway(), claim=current_claim(),
+            now=utcnow(), config=current_app.config, gateway=gateway_from_app(),
+            claim=current_claim(),
         )
         if gateway_url is None:
             return tx
@@ -70,8 +67,8 @@ class SslcommerzIpn(MethodView):
         validation API decides: its tran_id, amount and currency must match too.
         Duplicates are harmless: the payment is settled once.
         """
-        return service.handle_ipn(get_db(), form=form, now=utcnow(),
-                                  config=current_app.config, gateway=gateway())
+        return settlement.handle_ipn(get_db(), form=form, now=utcnow(),
+                                     config=current_app.config, gateway=gateway_from_app())
 
 
 @blp.route("/sslcommerz/return/<any(success, fail, cancel):outcome>")
@@ -146,9 +143,9 @@ class PaymentRefund(MethodView):
         reference RF<refund id>. A retry with the same Idempotency-Key never
         refunds again, even when the first request died after recording the refund.
         """
-        refund, tx = service.refund_payment(
+        refund, tx = refunds.refund_payment(
             get_db(), actor=current_user, transaction_id=payment_id,
-            amount_minor=data["amount"], reason=data["reason"], now=utcnow(), gateway=gateway(),
-            claim=current_claim(),
+            amount_minor=data["amount"], reason=data["reason"], now=utcnow(),
+            gateway=gateway_from_app(), claim=current_claim(),
         )
         return {**refund, "currency": tx["currency"], "payment": tx}

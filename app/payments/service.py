@@ -1,11 +1,12 @@
-"""Payment rules: paying a booking, top-ups, the verified gateway path, refunds, receipts.
+"""Payment rules: paying a booking, wallet top-ups, reading payments and receipts.
 
 Money moves only inside ``transaction(conn)`` and only together with its record:
-a wallet debit with the completed payment and its earnings row; a gateway
-payment only after its IPN signature AND the gateway's validation API agree with
-our transaction (tran_id, amount, currency). Network calls never happen while
-the write lock is held. A gateway answer we could not get (timeout, 5xx) leaves
-the payment 'processing' for reconciliation; nothing is retried blindly.
+a wallet debit with the completed payment and its earnings row. A gateway payment
+is only started here (a session opened, the row 'processing'); it is settled by
+the verified path of app.payments.settlement (IPN or reconciliation), and refunds
+live in app.payments.refunds. Network calls never happen while the write lock is
+held. A gateway answer we could not get (timeout, 5xx) leaves the payment
+'processing' for reconciliation; nothing is retried blindly.
 
 Idempotent operations (paying, topping up, refunding) take the request's
 Idempotency-Key ``claim`` and link their effect to it inside the transaction
@@ -15,33 +16,22 @@ effect instead of repeating it.
 """
 import logging
 import secrets
-from datetime import timedelta
 
+from app.auth.policy import can_see_payment, scope_for
 from app.auth.queries import get_user
+from app.bookings.queries import get_booking
 from app.db import transaction
-from app.errors import (
-    BadGateway,
-    BadRequest,
-    Conflict,
-    NotFound,
-    PaymentRequired,
-    ServiceUnavailable,
-)
-from app.money import format_minor, parse_minor, split_fee
+from app.errors import BadGateway, Conflict, NotFound, PaymentRequired, ServiceUnavailable
+from app.hospitals.queries import get_hospital
+from app.money import format_minor, split_fee
 from app.payments import queries
 from app.payments.idempotency import record_effect, recorded_effect
 from app.payments.queries import PAID_STATUSES
-from app.payments.sslcommerz import (
-    FAILED_STATUSES,
-    VALID_STATUSES,
-    GatewayNotConfigured,
-    GatewayRefused,
-    GatewayUnavailable,
-)
+from app.payments.settlement import is_stale, refresh_processing
+from app.payments.sslcommerz import GatewayNotConfigured, GatewayRefused, GatewayUnavailable
 from app.pricing.queries import get_payment_policy
-from app.pricing.rules import refund_for_cancellation
-from app.timeutil import from_iso, to_iso
-from app.wallet.ledger import balance_of, post_credit, post_debit
+from app.timeutil import to_iso
+from app.wallet.ledger import balance_of, post_debit
 
 log = logging.getLogger(__name__)
 
@@ -54,31 +44,12 @@ def new_transaction_ref():
     return "RC" + secrets.token_hex(12).upper()
 
 
-def prorate(part_minor, numerator, denominator):
-    """part × numerator / denominator, rounded half up (all non-negative integers)."""
-    return (2 * part_minor * numerator + denominator) // (2 * denominator)
-
-
 # -- visibility --------------------------------------------------------------------
-
-
-def can_see(user, tx):
-    if user.role == "admin" or tx["user_id"] == user.id:
-        return True
-    return (user.role == "hospital-authority" and tx["hospital_id"] is not None
-            and tx["hospital_id"] == user.hospital_id)
-
-
-def can_refund(user, tx):
-    if user.role == "admin":
-        return True
-    return (user.role == "hospital-authority" and tx["hospital_id"] is not None
-            and tx["hospital_id"] == user.hospital_id)
 
 
 def get_visible_transaction(conn, user, transaction_id):
     tx = queries.get_transaction(conn, transaction_id)
-    if tx is None or not can_see(user, tx):
+    if tx is None or not can_see_payment(user, tx):
         raise NotFound("Payment not found.")
     return tx
 
@@ -87,7 +58,7 @@ def get_visible_transaction(conn, user, transaction_id):
 
 
 def _payable_booking(conn, user, booking_id):
-    booking = queries.get_booking(conn, booking_id)
+    booking = get_booking(conn, booking_id)
     if booking is None or booking["user_id"] != user.id:
         raise NotFound("Booking not found.")
     if booking["status"] != "approved":
@@ -173,7 +144,7 @@ def pay_from_wallet(conn, *, user, booking_id, now, config, claim=None):
 def _require_gateway(conn, gateway):
     if not gateway.configured:
         raise ServiceUnavailable("Online payment is not configured.")
-    setting = queries.get_gateway_setting(conn, "sslcommerz")
+    setting = queries.get_payment_config(conn, "sslcommerz")
     if setting is not None and not setting["is_active"]:
         raise ServiceUnavailable("Online payment is currently disabled.")
 
@@ -264,331 +235,24 @@ def _open_session(conn, tx, *, user_id, now, config, gateway, product_name, prod
     return updated or queries.get_transaction(conn, tx["id"]), session["gateway_url"]
 
 
-# -- the verified gateway path --------------------------------------------------------
-
-
-def handle_ipn(conn, *, form, now, config, gateway):
-    """An IPN from SSLCommerz. Returns {"result", "transactionStatus"}.
-
-    :raise 400: the signature does not verify (nothing is read from the form).
-    :raise 404: the signed tran_id is not one of ours.
-    :raise 409: the IPN's own signed amount or currency, or then the gateway's
-                validation record (which decides), disagrees with our transaction.
-    :raise 502: the validation API could not be reached (the gateway retries the IPN).
-    """
-    if not gateway.verify_ipn(form):
-        log.warning("IPN with an invalid signature refused")
-        raise BadRequest("Invalid IPN signature.")
-    tx = queries.get_transaction_by_ref(conn, form["tran_id"])
-    if tx is None:
-        log.warning("signed IPN for an unknown tran_id refused")
-        raise NotFound("Unknown transaction.")
-    # The IPN's own signed figures first; the validation record decides after them.
-    problems = _amount_and_currency_problems(form, tx)
-    if problems:
-        log.warning("signed IPN for transaction %s does not match: %s", tx["id"],
-                    ", ".join(problems))
-        raise Conflict("The notification does not match this payment: " + ", ".join(problems))
-    status = str(form["status"]).upper()
-    if status in VALID_STATUSES:
-        if not form.get("val_id"):
-            raise BadRequest("A paid notification must carry val_id.")
-        try:
-            record = gateway.validate(form["val_id"])
-        except (GatewayUnavailable, GatewayRefused, GatewayNotConfigured) as error:
-            raise BadGateway(f"Could not validate the payment: {error}") from None
-        return settle_validated(conn, tx, record, now=now, config=config)
-    if status in FAILED_STATUSES:
-        with transaction(conn):
-            failed = queries.fail_transaction(
-                conn, tx["id"], reason=str(form.get("error") or status.lower()),
-                gateway_status=status, now=to_iso(now),
-            )
-        current = failed or queries.get_transaction(conn, tx["id"])
-        return {"result": "failed" if failed else "ignored",
-                "transaction_status": current["status"]}
-    return {"result": "ignored", "transaction_status": tx["status"]}
-
-
-def _amount_and_currency_problems(fields, tx):
-    """Whether an IPN's or a validation record's amount and currency are ours."""
-    try:
-        amount = parse_minor(str(fields.get("amount")))
-    except (ValueError, ArithmeticError):
-        amount = None
-    problems = []
-    if amount != tx["amount_minor"]:
-        problems.append("amount")
-    if fields.get("currency") != tx["currency"]:
-        problems.append("currency")
-    return problems
-
-
-def validation_problems(record, tx):
-    """What in the gateway's validation record does not match our transaction."""
-    problems = []
-    if str(record.get("status") or "").upper() not in VALID_STATUSES:
-        problems.append(f"status {record.get('status')!r}")
-    if record.get("tran_id") != tx["transaction_ref"]:
-        problems.append("tran_id")
-    problems += _amount_and_currency_problems(record, tx)
-    if not record.get("val_id"):
-        problems.append("val_id")
-    return problems
-
-
-def settle_validated(conn, tx, record, *, now, config):
-    """Complete ``tx`` from a gateway validation record, in one transaction; harmless twice."""
-    problems = validation_problems(record, tx)
-    if problems:
-        log.warning("gateway record for transaction %s does not match: %s", tx["id"],
-                    ", ".join(problems))
-        raise Conflict("The gateway's record does not match this payment: " + ", ".join(problems))
-    with transaction(conn):
-        current = queries.get_transaction(conn, tx["id"])
-        if current["status"] in PAID_STATUSES:
-            return {"result": "duplicate", "transaction_status": current["status"]}
-        if current["status"] == "failed":
-            noted = queries.note_paid_after_failure(
-                conn, tx["id"], val_id=record["val_id"], bank_tran_id=record.get("bank_tran_id"),
-                now=to_iso(now),
-            )
-            if noted:
-                log.warning("gateway took payment on failed transaction %s", tx["id"])
-            return {"result": "ignored", "transaction_status": "failed"}
-        fee = share = None
-        if current["kind"] == "booking_payment":
-            policy = get_payment_policy(conn, current["hospital_id"], config)
-            fee, share = split_fee(current["amount_minor"], policy["platform_fee_bp"])
-        completed = queries.complete_transaction(
-            conn, current["id"], method="sslcommerz", platform_fee_minor=fee,
-            hospital_share_minor=share, val_id=record["val_id"],
-            bank_tran_id=record.get("bank_tran_id"),
-            gateway_status=str(record.get("status")).upper(), now=to_iso(now),
-        )
-        if current["kind"] == "booking_payment":
-            queries.insert_earnings(
-                conn, hospital_id=current["hospital_id"], transaction_id=current["id"],
-                share_minor=share, fee_minor=fee,
-                description=f"SSLCommerz payment {current['transaction_ref']}", now=to_iso(now),
-            )
-        else:
-            post_credit(
-                conn, user_id=current["user_id"], amount_minor=current["amount_minor"],
-                description="Wallet top-up via SSLCommerz", created_by=current["user_id"],
-                now=now, currency=current["currency"], transaction_id=current["id"],
-            )
-    return {"result": "completed", "transaction_status": completed["status"]}
-
-
-def is_stale(tx, now, config):
-    age = now - from_iso(tx["updated_at"])
-    return age >= timedelta(minutes=float(config["PAYMENT_STALE_MINUTES"]))
-
-
-def refresh_processing(conn, tx, *, now, config, gateway):
-    """Ask the gateway what became of a 'processing' attempt and act on a verified answer.
-
-    Returns "completed" | "duplicate" | "failed" | "pending" | "mismatch" | "unreachable".
-    A paid attempt is settled through the validation API like an IPN; an attempt
-    the gateway never saw, or saw fail, is failed; anything else stays as it is.
-    """
-    try:
-        elements = gateway.query_transaction(tx["transaction_ref"])
-    except (GatewayUnavailable, GatewayRefused, GatewayNotConfigured):
-        return "unreachable"
-    paid = [e for e in elements if str(e.get("status") or "").upper() in VALID_STATUSES]
-    if paid:
-        try:
-            record = gateway.validate(paid[0].get("val_id") or "")
-        except (GatewayUnavailable, GatewayRefused, GatewayNotConfigured):
-            return "unreachable"
-        try:
-            return settle_validated(conn, tx, record, now=now, config=config)["result"]
-        except Conflict:
-            return "mismatch"
-    finished = all(str(e.get("status") or "").upper() in FAILED_STATUSES for e in elements)
-    if finished:
-        reason = ("The gateway reports the payment " + str(elements[-1].get("status")).lower()
-                  if elements else "The gateway has no record of this payment.")
-        with transaction(conn):
-            failed = queries.fail_transaction(conn, tx["id"], reason=reason,
-                                              gateway_status="EXPIRED", now=to_iso(now))
-        return "failed" if failed else "duplicate"
-    return "pending"
-
-
-# -- refunds ------------------------------------------------------------------------
-
-
-def record_refund(conn, tx, *, amount_minor, reason, requested_by, now):
-    """Inside the caller's transaction: reserve the refund against the amount paid
-    (one guarded UPDATE), reverse the earnings proportionally (exactly), and pay a
-    wallet refund at once. A gateway refund is left 'pending' for ``send_gateway_refund``.
-    """
-    if tx["kind"] != "booking_payment":
-        raise Conflict("Only booking payments can be refunded.")
-    if tx["status"] == "refunded":
-        raise Conflict("The payment is already fully refunded.",
-                       extra={"refundable": format_minor(0), "currency": tx["currency"]})
-    if tx["status"] not in ("completed", "partially_refunded"):
-        raise Conflict("Only a completed payment can be refunded.")
-    updated = queries.add_refunded(conn, tx["id"], amount_minor, to_iso(now))
-    if updated is None:
-        current = queries.get_transaction(conn, tx["id"])
-        refundable = max(0, current["amount_minor"] - current["refunded_minor"])
-        raise Conflict(
-            "The refund exceeds what is left to refund.",
-            extra={"refundable": format_minor(refundable), "currency": current["currency"]},
-        )
-    refunded_after = updated["refunded_minor"]
-    refunded_before = refunded_after - amount_minor
-    fee_total, paid = updated["platform_fee_minor"], updated["amount_minor"]
-    # Cumulative rounding: once fully refunded the reversals sum to the split exactly.
-    fee_part = prorate(fee_total, refunded_after, paid) - prorate(fee_total, refunded_before, paid)
-    share_part = amount_minor - fee_part
-    queries.insert_earnings(
-        conn, hospital_id=tx["hospital_id"], transaction_id=tx["id"], share_minor=-share_part,
-        fee_minor=-fee_part, description=f"Refund: {reason}", now=to_iso(now),
-    )
-    if tx["method"] == "wallet":
-        refund = queries.insert_refund(
-            conn, transaction_id=tx["id"], amount_minor=amount_minor, reason=reason,
-            method="wallet", status="completed", requested_by=requested_by, now=to_iso(now),
-            completed_at=to_iso(now),
-        )
-        post_credit(
-            conn, user_id=tx["user_id"], amount_minor=amount_minor, type="refund",
-            description=f"Refund: {reason}", created_by=requested_by, now=now,
-            currency=tx["currency"], transaction_id=tx["id"],
-        )
-        return refund
-    return queries.insert_refund(
-        conn, transaction_id=tx["id"], amount_minor=amount_minor, reason=reason,
-        method="sslcommerz", status="pending", requested_by=requested_by, now=to_iso(now),
-    )
-
-
-def send_gateway_refund(conn, refund_id, *, now, gateway):
-    """Call the gateway refund API for a 'pending' refund (outside any transaction).
-
-    Accepted -> 'processing' with the gateway's refund reference (reconciliation
-    later confirms it); refused -> 'failed' (reconciliation reports it: the
-    customer is owed the money); no answer -> stays 'pending'. Only the request
-    that takes over a dead one's Idempotency-Key claim sends it again, and under
-    the same reference (refe_id = RF<refund id>): the same refund to the gateway,
-    never a second one.
-    """
-    refund = queries.get_refund(conn, refund_id)
-    if refund is None or refund["status"] != "pending":
-        return refund
-    tx = queries.get_transaction(conn, refund["transaction_id"])
-    try:
-        result = gateway.refund(
-            bank_tran_id=tx["gateway_bank_tran_id"] or "", amount_minor=refund["amount_minor"],
-            remarks=refund["reason"], refe_id=f"RF{refund['id']}",
-        )
-    except (GatewayRefused, GatewayNotConfigured) as error:
-        log.warning("gateway refused refund %s: %s", refund_id, error)
-        status, reference = "failed", None
-    except GatewayUnavailable:
-        log.warning("gateway refund %s: outcome unknown, left pending", refund_id)
-        return refund
-    else:
-        status, reference = "processing", result["refund_ref_id"]
-    with transaction(conn):
-        updated = queries.update_refund(conn, refund_id, from_statuses=("pending",),
-                                        status=status, gateway_refund_ref=reference,
-                                        now=to_iso(now))
-    return updated or queries.get_refund(conn, refund_id)
-
-
-def refund_payment(conn, *, actor, transaction_id, amount_minor, reason, now, gateway,
-                   claim=None):
-    """POST /api/payments/{id}/refund. Returns (refund, transaction).
-
-    Under a claim whose refund already committed (the first request died), the
-    refund is not recorded again: it is answered from, and a gateway refund still
-    'pending' is sent again under its own reference.
-
-    :raise 404: no such payment, or not of the caller's hospital.
-    :raise 409: not a completed booking payment, or more than is left to refund.
-    """
-    with transaction(conn):
-        recorded = recorded_effect(conn, claim, "refund")
-        if recorded is not None:
-            refund = queries.get_refund(conn, recorded)
-        else:
-            tx = queries.get_transaction(conn, transaction_id)
-            if tx is None or not can_refund(actor, tx):
-                raise NotFound("Payment not found.")
-            refund = record_refund(conn, tx, amount_minor=amount_minor, reason=reason,
-                                   requested_by=actor.id, now=now)
-            record_effect(conn, claim, "refund", refund["id"])
-    if refund["method"] == "sslcommerz":
-        refund = send_gateway_refund(conn, refund["id"], now=now, gateway=gateway)
-    return refund, queries.get_transaction(conn, transaction_id)
-
-
-def refund_cancelled_booking(conn, booking_id, *, actor_id, now, config, gateway_factory):
-    """The cancellation hook's work, inside the bookings service's open transaction.
-
-    An unpaid payment due (pending, or a gateway attempt still processing) is
-    failed: nothing is owed any more. A paid one is refunded by the hospital's
-    policy (hours before scheduledDate), minus whatever was refunded already;
-    a wallet refund is credited now, a gateway refund is returned as a callable
-    to run after commit.
-    """
-    live = queries.get_live_booking_payment(conn, booking_id)
-    if live is None:
-        return None
-    if live["status"] in ("pending", "processing"):
-        queries.fail_transaction(conn, live["id"], reason="Booking cancelled before payment.",
-                                 gateway_status=None, now=to_iso(now))
-        return None
-    if live["status"] not in ("completed", "partially_refunded"):
-        return None
-    booking = queries.get_booking(conn, booking_id)
-    policy = get_payment_policy(conn, live["hospital_id"], config)
-    hours_before = (from_iso(booking["scheduled_date"]) - now).total_seconds() / 3600
-    entitled = refund_for_cancellation(live["amount_minor"], hours_before_start=hours_before,
-                                       policy=policy)
-    amount = min(entitled, live["amount_minor"]) - live["refunded_minor"]
-    if amount <= 0:
-        return None
-    share = "full" if entitled == live["amount_minor"] else "partial"
-    refund = record_refund(
-        conn, live, amount_minor=amount,
-        reason=f"Booking {booking['booking_reference']} cancelled ({share} refund by policy)",
-        requested_by=actor_id, now=now,
-    )
-    if refund["method"] != "sslcommerz":
-        return None
-
-    def send_after_commit():
-        return send_gateway_refund(conn, refund["id"], now=now, gateway=gateway_factory())
-
-    return send_after_commit
-
-
 # -- reading ------------------------------------------------------------------------
 
 
 def history(conn, *, user, status, kind, limit, offset):
     """Own transactions; an authority's hospital's; everything for an admin."""
-    if user.role == "admin":
-        scope, scope_id = "all", None
-    elif user.role == "hospital-authority":
-        if user.hospital_id is None:
-            return [], 0
-        scope, scope_id = "hospital", user.hospital_id
-    else:
-        scope, scope_id = "own", user.id
-    rows = queries.list_transactions(conn, scope=scope, scope_id=scope_id, status=status,
-                                     kind=kind, limit=limit, offset=offset)
-    total = queries.count_transactions(conn, scope=scope, scope_id=scope_id, status=status,
-                                       kind=kind)
+    scope = scope_for(user)
+    if scope is None:
+        return [], 0  # an authority without a hospital: nothing, never everything
+    rows = queries.list_transactions(conn, scope=scope, status=status, kind=kind,
+                                     limit=limit, offset=offset)
+    total = queries.count_transactions(conn, scope=scope, status=status, kind=kind)
     return rows, total
+
+
+def _hospital_name(conn, hospital_id):
+    """The paid hospital's name; None for a top-up (no hospital)."""
+    hospital = get_hospital(conn, hospital_id) if hospital_id is not None else None
+    return hospital["name"] if hospital else None
 
 
 def receipt(conn, *, user, transaction_id):
@@ -597,14 +261,13 @@ def receipt(conn, *, user, transaction_id):
     if tx["status"] not in PAID_STATUSES:
         raise Conflict("There is no receipt: the payment is not completed.")
     payer = get_user(conn, tx["user_id"])
-    booking = queries.get_booking(conn, tx["booking_id"]) if tx["booking_id"] else None
+    booking = get_booking(conn, tx["booking_id"]) if tx["booking_id"] else None
     return {
         **tx,
         "receipt_number": f"RCPT-{tx['transaction_ref']}",
         "payer_name": payer["name"],
         "payer_email": payer["email"],
-        "hospital_name": queries.get_hospital_name(conn, tx["hospital_id"])
-        if tx["hospital_id"] else None,
+        "hospital_name": _hospital_name(conn, tx["hospital_id"]),
         "booking_reference": booking["booking_reference"] if booking else None,
         "resource_type": booking["resource_type"] if booking else None,
         "scheduled_date": booking["scheduled_date"] if booking else None,

@@ -29,6 +29,7 @@ import hmac
 import logging
 
 import requests
+from flask import current_app
 
 from app.money import format_minor
 
@@ -223,3 +224,9 @@ class SslcommerzClient:
         if body.get("APIConnect") not in (None, "DONE"):
             raise GatewayUnavailable(f"Refund query refused: {body.get('APIConnect')}.")
         return str(body.get("status") or "").lower()
+
+
+def gateway_from_app():
+    """The client for the running app's configuration: what every view that talks to
+    the gateway (payments, wallet top-ups, reconciliation) hands to its service."""
+    return SslcommerzClient.from_config(current_app.config)

@@ -6,7 +6,7 @@ from flask_login import current_user
 from app.auth.guards import roles_required
 from app.db import get_db
 from app.extensions.api import Blueprint, page_bounds
-from app.payments.routes import gateway
+from app.payments.sslcommerz import gateway_from_app
 from app.reconciliation import schemas, service
 from app.timeutil import utcnow
 
@@ -55,7 +55,7 @@ class TriggerReconciliation(MethodView):
         Same checks as the daily job; findings already open are not repeated.
         """
         return service.trigger(get_db(), run_date=data["date"], admin_id=current_user.id,
-                               now=utcnow(), config=current_app.config, gateway=gateway())
+                               now=utcnow(), config=current_app.config, gateway=gateway_from_app())
 
 
 @blp.route("/discrepancies/<int:discrepancy_id>/resolve")

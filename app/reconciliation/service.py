@@ -35,7 +35,7 @@ from app.money import format_minor
 from app.ops import invariants
 from app.payments import queries as payment_queries
 from app.payments.queries import PAID_STATUSES
-from app.payments.service import refresh_processing
+from app.payments.settlement import refresh_processing
 from app.payments.sslcommerz import GatewayError
 from app.reconciliation import queries
 from app.timeutil import local_date, to_iso

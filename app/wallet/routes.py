@@ -8,7 +8,7 @@ from app.db import get_db
 from app.extensions.api import Blueprint, page_bounds
 from app.payments import service as payments_service
 from app.payments.idempotency import current_claim, idempotent
-from app.payments.routes import gateway
+from app.payments.sslcommerz import gateway_from_app
 from app.timeutil import utcnow
 from app.wallet import schemas, service
 
@@ -55,7 +55,7 @@ class WalletTopup(MethodView):
         """
         tx, gateway_url = payments_service.start_topup(
             get_db(), user=current_user, amount_minor=data["amount"], now=utcnow(),
-            config=current_app.config, gateway=gateway(), claim=current_claim(),
+            config=current_app.config, gateway=gateway_from_app(), claim=current_claim(),
         )
         return {**tx, "gateway_url": gateway_url}
 

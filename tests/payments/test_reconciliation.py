@@ -6,7 +6,7 @@ import pytest
 
 from app.db import transaction
 from app.ops import invariants
-from app.payments.jobs import reconcile_daily
+from app.reconciliation.jobs import reconcile_daily
 from app.timeutil import local_date, utcnow
 from app.wallet.ledger import post_debit
 from tests.payments.helpers import (

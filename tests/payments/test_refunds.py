@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.payments.service import prorate
+from app.payments.refunds import prorate
 from app.timeutil import utcnow
 from tests.payments.helpers import (
     PRICE,
