@@ -31,11 +31,35 @@ class StrippedString(fields.String):
         return result.strip()
 
 
+def camelcase(name):
+    """snake_case -> camelCase: "created_at" -> "createdAt"."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class CamelCase:
+    """Schema mixin: a field's JSON name is the camelCase of its attribute name.
+
+    marshmallow's documented recipe ("Inferring field names", ``on_bind_field``),
+    except that an explicit ``data_key`` is kept as written: the few JSON names that
+    are not the attribute's camelCase (``amount`` for ``amount_minor``) say so where
+    the field is declared.
+    """
+
+    def on_bind_field(self, field_name, field_obj):
+        if field_obj.data_key is None:
+            field_obj.data_key = camelcase(field_name)
+
+
+class CamelCaseSchema(CamelCase, ma.Schema):
+    """Base of response and query-string schemas."""
+
+
 # ``Schema.at_least_one_of`` value: the body must send some field, whichever.
 ANY_FIELD = "any field"
 
 
-class Schema(ma.Schema):
+class Schema(CamelCaseSchema):
     """Base for request schemas: unknown fields are refused (422), never silently applied.
 
     ``at_least_one_of`` is for updates that would otherwise change nothing: a body

@@ -10,7 +10,7 @@ from app.hospitals import HOSPITAL_STATUSES
 from app.pricing.schemas import PriceSchema
 from app.resources import RESOURCE_TYPES
 from app.resources.schemas import ResourceSchema
-from app.validation import ANY_FIELD, PHONE, Schema, clean_text, text
+from app.validation import ANY_FIELD, PHONE, CamelCaseSchema, Schema, clean_text, text
 
 MAX_SPECIALTIES = 30
 
@@ -37,12 +37,12 @@ class HospitalSchema(ResponseSchema):
     specialties = fields.List(fields.Str())
     timezone = fields.Str()
     status = fields.Str(metadata={"description": "pending | approved | rejected | suspended"})
-    approved_by = fields.Int(data_key="approvedBy", allow_none=True)
-    approved_at = fields.Str(data_key="approvedAt", allow_none=True)
-    rejection_reason = fields.Str(data_key="rejectionReason", allow_none=True)
-    suspension_reason = fields.Str(data_key="suspensionReason", allow_none=True)
-    created_at = fields.Str(data_key="createdAt")
-    updated_at = fields.Str(data_key="updatedAt")
+    approved_by = fields.Int(allow_none=True)
+    approved_at = fields.Str(allow_none=True)
+    rejection_reason = fields.Str(allow_none=True)
+    suspension_reason = fields.Str(allow_none=True)
+    created_at = fields.Str()
+    updated_at = fields.Str()
 
 
 class HospitalListItemSchema(HospitalSchema):
@@ -79,20 +79,20 @@ class HospitalCreateSchema(HospitalUpdateSchema):
     address = clean_text(500, required=True)
 
 
-class HospitalSearchArgsSchema(ma.Schema):
+class HospitalSearchArgsSchema(CamelCaseSchema):
     q = text(200, min_length=0, metadata={
         "description": "Free text over name, address, city and specialties. Words are matched "
                        "as prefixes and all must match; punctuation and search operators are "
                        "treated as plain text."})
-    resource_type = fields.Str(data_key="resourceType", validate=validate.OneOf(RESOURCE_TYPES))
+    resource_type = fields.Str(validate=validate.OneOf(RESOURCE_TYPES))
     min_available = fields.Int(
-        data_key="minAvailable", validate=validate.Range(min=0, max=100_000),
+        validate=validate.Range(min=0, max=100_000),
         metadata={"description": "At least this many units available (of resourceType if "
                                  "given, else of any type)."},
     )
 
 
-class HospitalStatusArgsSchema(ma.Schema):
+class HospitalStatusArgsSchema(CamelCaseSchema):
     status = fields.Str(validate=validate.OneOf(HOSPITAL_STATUSES))
 
 
