@@ -1,5 +1,5 @@
-"""Field validators and schema bases shared by every domain's schemas."""
-import re
+"""Field validators, fields and schema bases shared by every domain's schemas."""
+from datetime import timezone
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -7,18 +7,12 @@ from marshmallow import fields, validate
 # The largest value an SQLite INTEGER holds: bound every id and count by it, since
 # sqlite3 raises OverflowError (not a clean error) for a larger Python int.
 SQLITE_MAX_INTEGER = 2**63 - 1
+ID_RANGE = validate.Range(min=1, max=SQLITE_MAX_INTEGER)
 
 PHONE = validate.Regexp(
     r"^\+?[0-9][0-9 \-]{5,19}$",
     error="Not a valid phone number (digits, spaces or dashes, optional leading +).",
 )
-
-
-def text(max_length, *, required=False, min_length=1, **kwargs):
-    """A stripped string field between min_length and max_length characters."""
-    return StrippedString(
-        required=required, validate=validate.Length(min=min_length, max=max_length), **kwargs
-    )
 
 
 class StrippedString(fields.String):
@@ -107,11 +101,35 @@ no_control_chars = validate.Regexp(
 )
 
 
-def clean_text(max_length, **kwargs):
-    """Like ``text()`` (stripped, 1 to max_length characters), also refusing control characters."""
+def clean_text(max_length, *, min_length=1, allow_control_chars=False, **kwargs):
+    """A stripped string of min_length to max_length characters (min_length=None: no
+    lower bound), refusing control characters.
+
+    ``allow_control_chars=True`` is for the fields that accepted them before the rule
+    existed: refusing them now would change what those endpoints take.
+    """
+    length = validate.Length(min=min_length, max=max_length)
     return StrippedString(
-        validate=[validate.Length(min=1, max=max_length), no_control_chars], **kwargs
+        validate=[length] if allow_control_chars else [length, no_control_chars], **kwargs
     )
+
+
+def id_field(**kwargs):
+    """An integer id: positive, and within SQLite's INTEGER range."""
+    return fields.Int(validate=ID_RANGE, **kwargs)
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO-8601 date-time WITH an offset (naive ones are refused), loaded as UTC."""
+
+    default_error_messages = {"out_of_range": "Date-time out of range."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(timezone.utc)
+        except OverflowError:  # e.g. 9999-12-31T23:59-12:00 is past year 9999 in UTC
+            raise self.make_error("out_of_range") from None
 
 
 class Bool(fields.Boolean):

@@ -1,3 +1,6 @@
+import ast
+from pathlib import Path
+
 import marshmallow as ma
 import pytest
 from marshmallow import fields
@@ -32,3 +35,11 @@ def test_json_names_are_the_camel_case_of_attribute_names():
     assert schema.dump({"created_at": "x", "amount_minor": 1}) == {"createdAt": "x", "amount": 1}
     assert schema.load({"createdAt": "x", "amount": 1}) == {"created_at": "x", "amount_minor": 1}
 
+
+def test_schema_modules_import_no_service():
+    """Schemas describe the API; the rules (services, SQL) depend on them, never the reverse."""
+    for path in sorted((Path(__file__).parents[1] / "app").glob("*/schemas.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                last = node.module.rsplit(".", 1)[-1]
+                assert last not in ("service", "queries"), f"{path}: from {node.module} import"

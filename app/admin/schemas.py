@@ -3,12 +3,11 @@ import re
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.admin.service import GATEWAYS
 from app.auth.guards import ROLES
 from app.money import Money
-from app.validation import Bool, CamelCaseSchema, Schema, clean_text
+from app.validation import Bool, CamelCaseSchema, Schema, clean_text, id_field
+from app.vocabulary import GATEWAYS, USER_STATUSES
 
-USER_STATUSES = ("active", "inactive", "suspended")
 # Gateway settings are stored in plain text and shown to admins: credentials
 # belong in the environment (RAPIDCARE_SSLCOMMERZ_STORE_PASSWORD), never here.
 _SECRET_LOOKING = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
@@ -17,7 +16,7 @@ _SECRET_LOOKING = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 class UserListArgsSchema(CamelCaseSchema):
     role = fields.Str(validate=validate.OneOf(ROLES))
     status = fields.Str(validate=validate.OneOf(USER_STATUSES))
-    hospital_id = fields.Int(validate=validate.Range(min=1, max=2**63 - 1))
+    hospital_id = id_field()
 
 
 class UserStatusSchema(Schema):

@@ -2,7 +2,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.auth.passwords import MAX_PASSWORD_BYTES
-from app.validation import ANY_FIELD, PHONE, CamelCaseSchema, Schema, text
+from app.validation import ANY_FIELD, PHONE, CamelCaseSchema, Schema, clean_text
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -40,7 +40,7 @@ class UserSchema(CamelCaseSchema):
 
 
 class RegisterSchema(Schema):
-    name = text(200, required=True)
+    name = clean_text(200, allow_control_chars=True, required=True)
     email = Email(required=True, validate=validate.Length(max=254))
     password = fields.Str(required=True, validate=_password_strength, load_only=True,
                           metadata={"description": _PASSWORD_DESCRIPTION})
@@ -71,7 +71,7 @@ class ProfileUpdateSchema(Schema):
 
     at_least_one_of = ANY_FIELD
 
-    name = text(200)
+    name = clean_text(200, allow_control_chars=True)
     phone = fields.Str(allow_none=True, validate=PHONE)
 
 

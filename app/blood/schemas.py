@@ -1,16 +1,10 @@
 """Blood request and donor-match schemas (camelCase JSON, snake_case attributes)."""
-from datetime import timezone
-
-import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.blood.compatibility import BLOOD_TYPES
-from app.validation import (
-    PHONE, SQLITE_MAX_INTEGER, CamelCaseSchema, Schema, StrippedString, no_control_chars,
-)
+from app.validation import PHONE, CamelCaseSchema, Schema, UtcDateTime, clean_text, id_field
+from app.vocabulary import BLOOD_REQUEST_STATUSES, URGENCIES
 
-URGENCIES = ("low", "medium", "high", "critical")
-STATUSES = ("active", "fulfilled", "cancelled", "expired")
 CLOSING_STATUSES = ("fulfilled", "cancelled")
 
 BLOOD_TYPE_HELP = (
@@ -31,31 +25,9 @@ def urgency_field(**kwargs):
     return fields.Str(validate=validate.OneOf(URGENCIES), **kwargs)
 
 
-def id_field(**kwargs):
-    return fields.Int(validate=validate.Range(min=1, max=SQLITE_MAX_INTEGER), **kwargs)
-
-
-def clean_text(max_length, *, min_length=1, **kwargs):
-    """Stripped text between the bounds, without control characters (newlines and tabs are fine)."""
-    return StrippedString(
-        validate=[validate.Length(min=min_length, max=max_length), no_control_chars], **kwargs
-    )
-
-
 def optional_text(max_length, **kwargs):
     """Optional free text: null or blank is stored as NULL."""
     return clean_text(max_length, min_length=0, allow_none=True, load_default=None, **kwargs)
-
-
-class UtcDateTime(fields.AwareDateTime):
-    """An ISO-8601 date-time WITH an offset (naive ones are refused), loaded as UTC."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return moment.astimezone(timezone.utc)
-        except OverflowError:  # e.g. 9999-12-31T23:59-12:00 is past year 9999 in UTC
-            raise ma.ValidationError("Date-time out of range.") from None
 
 
 class BloodRequestCreateSchema(Schema):
@@ -98,7 +70,7 @@ class BloodRequestQueryArgsSchema(CamelCaseSchema):
 
 
 class MyRequestsQueryArgsSchema(CamelCaseSchema):
-    status = fields.Str(validate=validate.OneOf(STATUSES))
+    status = fields.Str(validate=validate.OneOf(BLOOD_REQUEST_STATUSES))
 
 
 class CompatibleQueryArgsSchema(CamelCaseSchema):
@@ -127,7 +99,7 @@ class BloodRequestSchema(CamelCaseSchema):
     medical_condition = fields.Str(allow_none=True)
     required_by = fields.Str(allow_none=True)
     notes = fields.Str(allow_none=True)
-    status = fields.Str(metadata={"description": "active | fulfilled | cancelled | expired"})
+    status = fields.Str(metadata={"description": " | ".join(BLOOD_REQUEST_STATUSES)})
     match_count = fields.Int(
         metadata={"description": "Donors who volunteered so far."}
     )

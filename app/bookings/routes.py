@@ -20,9 +20,9 @@ blp = Blueprint(
     description="Booking requests, the triage queue, transitions, history and notifications",
 )
 
-BOOKING_ID = f"<int(max={schemas.MAX_ID}):booking_id>"
-HOSPITAL_ID = f"<int(max={schemas.MAX_ID}):hospital_id>"
-NOTIFICATION_ID = f"<int(max={schemas.MAX_ID}):notification_id>"
+BOOKING_ID = "<int:booking_id>"
+HOSPITAL_ID = "<int:hospital_id>"
+NOTIFICATION_ID = "<int:notification_id>"
 STAFF = ("hospital-authority", "admin")
 
 

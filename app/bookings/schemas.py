@@ -1,76 +1,39 @@
 """Request and response schemas for /api/bookings (camelCase in JSON, snake_case inside)."""
-from datetime import date, timezone
+from datetime import date
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.bookings.service import STATUSES, URGENCIES
 from app.dumping import ResponseSchema
 from app.money import Money
 from app.validation import (
-    PHONE, Bool, CamelCaseSchema, Schema, StrippedString, no_control_chars,
+    PHONE, Bool, CamelCaseSchema, Schema, UtcDateTime, clean_text, id_field,
+)
+from app.vocabulary import (
+    BOOKING_STATUSES, GENDERS, RESOURCE_TYPES, URGENCIES_MOST_URGENT_FIRST,
 )
 
-MAX_ID = 2**63 - 1  # SQLite's INTEGER range; larger ids could only fail to bind
-RESOURCE_TYPES = ("beds", "icu", "operationTheatres")
-GENDERS = ("male", "female", "other")
 # Date filters outside this range are typos, and a bound keeps day arithmetic safe.
 DATE_RANGE = validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31))
 
 
-def _line(max_length, **kwargs):
-    """A required-or-not single line of text: trimmed, 1..max, no control characters."""
-    return StrippedString(
-        validate=[validate.Length(min=1, max=max_length), no_control_chars], **kwargs
-    )
-
-
-def _paragraph(max_length, **kwargs):
-    """Free text (newlines allowed), trimmed, at most max_length."""
-    return StrippedString(
-        validate=[validate.Length(max=max_length), no_control_chars], **kwargs
-    )
-
-
-class UtcDateTime(fields.AwareDateTime):
-    """ISO-8601 with an offset (naive times are refused), loaded as UTC."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return moment.astimezone(timezone.utc)
-        except OverflowError:
-            raise ma.ValidationError("Date is out of range.") from None
-
-
 class BookingCreateSchema(Schema):
-    hospital_id = fields.Int(
-        required=True, strict=True, validate=validate.Range(1, MAX_ID)
+    hospital_id = id_field(required=True, strict=True)
+    resource_type = fields.Str(required=True, validate=validate.OneOf(RESOURCE_TYPES))
+    patient_name = clean_text(200, required=True)
+    patient_age = fields.Int(required=True, strict=True, validate=validate.Range(0, 150))
+    patient_gender = fields.Str(required=True, validate=validate.OneOf(GENDERS))
+    medical_condition = clean_text(2000, required=True)
+    urgency = fields.Str(
+        load_default="medium", validate=validate.OneOf(URGENCIES_MOST_URGENT_FIRST)
     )
-    resource_type = fields.Str(
-        required=True, validate=validate.OneOf(RESOURCE_TYPES)
-    )
-    patient_name = _line(200, required=True)
-    patient_age = fields.Int(
-        required=True, strict=True, validate=validate.Range(0, 150)
-    )
-    patient_gender = fields.Str(
-        required=True, validate=validate.OneOf(GENDERS)
-    )
-    medical_condition = StrippedString(
-        required=True,
-        validate=[validate.Length(min=1, max=2000), no_control_chars],
-    )
-    urgency = fields.Str(load_default="medium", validate=validate.OneOf(URGENCIES))
-    emergency_contact_name = _line(200, required=True)
-    emergency_contact_phone = fields.Str(
-        required=True, validate=PHONE
-    )
-    emergency_contact_relationship = _line(
-        100, required=True
-    )
+    emergency_contact_name = clean_text(200, required=True)
+    emergency_contact_phone = fields.Str(required=True, validate=PHONE)
+    emergency_contact_relationship = clean_text(100, required=True)
     scheduled_date = UtcDateTime(
         required=True,
+        # This endpoint's wording since before UtcDateTime was shared.
+        error_messages={"out_of_range": "Date is out of range."},
         metadata={"description": "ISO-8601 with offset, in the future (within a year)."},
     )
     # The JSON name is the API's, older than the column's (hours in both).
@@ -78,13 +41,13 @@ class BookingCreateSchema(Schema):
         data_key="estimatedDuration", load_default=24, strict=True,
         validate=validate.Range(1, 168), metadata={"description": "Hours, 1-168."},
     )
-    notes = _paragraph(2000, load_default=None, allow_none=True)
+    notes = clean_text(2000, min_length=None, load_default=None, allow_none=True)
 
 
 class OptionalReasonSchema(Schema):
     """Optional reason for approve, complete and cancel (kept in the status history)."""
 
-    reason = _paragraph(1000, load_default=None, allow_none=True)
+    reason = clean_text(1000, min_length=None, load_default=None, allow_none=True)
 
     @ma.post_load
     def _blank_is_none(self, data, **kwargs):
@@ -92,9 +55,7 @@ class OptionalReasonSchema(Schema):
 
 
 class DeclineSchema(Schema):
-    reason = StrippedString(
-        required=True, validate=[validate.Length(min=1, max=1000), no_control_chars]
-    )
+    reason = clean_text(1000, required=True)
 
 
 class BookingSchema(ResponseSchema):
@@ -173,17 +134,16 @@ class DateRangeArgs(QueryArgs):
 
 
 class SearchArgs(DateRangeArgs):
-    patient_name = _line(200,
-                         metadata={"description": "Part of the patient's name."})
+    patient_name = clean_text(200, metadata={"description": "Part of the patient's name."})
     booking_reference = fields.Str(validate=validate.Length(max=32))
-    status = fields.Str(validate=validate.OneOf(STATUSES))
-    urgency = fields.Str(validate=validate.OneOf(URGENCIES))
+    status = fields.Str(validate=validate.OneOf(BOOKING_STATUSES))
+    urgency = fields.Str(validate=validate.OneOf(URGENCIES_MOST_URGENT_FIRST))
     resource_type = fields.Str(validate=validate.OneOf(RESOURCE_TYPES))
-    hospital_id = fields.Int(validate=validate.Range(1, MAX_ID))
+    hospital_id = id_field()
 
 
 class HospitalHistoryArgs(DateRangeArgs):
-    status = fields.Str(validate=validate.OneOf(STATUSES))
+    status = fields.Str(validate=validate.OneOf(BOOKING_STATUSES))
 
 
 class WaitingTimeSchema(CamelCaseSchema):

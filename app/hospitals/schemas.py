@@ -6,11 +6,10 @@ from marshmallow import fields, validate
 
 from app.auth.schemas import Email
 from app.dumping import ResponseSchema
-from app.hospitals import HOSPITAL_STATUSES
 from app.pricing.schemas import PriceSchema
-from app.resources import RESOURCE_TYPES
 from app.resources.schemas import ResourceSchema
-from app.validation import ANY_FIELD, PHONE, CamelCaseSchema, Schema, clean_text, text
+from app.validation import ANY_FIELD, PHONE, CamelCaseSchema, Schema, clean_text
+from app.vocabulary import HOSPITAL_STATUSES, RESOURCE_TYPES
 
 MAX_SPECIALTIES = 30
 
@@ -36,7 +35,7 @@ class HospitalSchema(ResponseSchema):
     website = fields.Str(allow_none=True)
     specialties = fields.List(fields.Str())
     timezone = fields.Str()
-    status = fields.Str(metadata={"description": "pending | approved | rejected | suspended"})
+    status = fields.Str(metadata={"description": " | ".join(HOSPITAL_STATUSES)})
     approved_by = fields.Int(allow_none=True)
     approved_at = fields.Str(allow_none=True)
     rejection_reason = fields.Str(allow_none=True)
@@ -60,7 +59,7 @@ class HospitalUpdateSchema(Schema):
 
     name = clean_text(200)
     address = clean_text(500)
-    description = text(5000, allow_none=True)
+    description = clean_text(5000, allow_control_chars=True, allow_none=True)
     city = clean_text(100, allow_none=True)
     phone = fields.Str(allow_none=True, validate=PHONE)
     email = Email(allow_none=True, validate=validate.Length(max=254))
@@ -80,7 +79,7 @@ class HospitalCreateSchema(HospitalUpdateSchema):
 
 
 class HospitalSearchArgsSchema(CamelCaseSchema):
-    q = text(200, min_length=0, metadata={
+    q = clean_text(200, min_length=0, allow_control_chars=True, metadata={
         "description": "Free text over name, address, city and specialties. Words are matched "
                        "as prefixes and all must match; punctuation and search operators are "
                        "treated as plain text."})

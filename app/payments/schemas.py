@@ -2,11 +2,10 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.money import Money
-from app.validation import CamelCaseSchema, Schema, text
-
-ID = validate.Range(min=1, max=2**63 - 1)
-TRANSACTION_STATUSES = ("pending", "processing", "completed", "failed", "partially_refunded",
-                        "refunded")
+from app.validation import CamelCaseSchema, Schema, clean_text, id_field
+from app.vocabulary import (
+    PAYMENT_METHODS, REFUND_STATUSES, TRANSACTION_KINDS, TRANSACTION_STATUSES,
+)
 
 
 def money_out(attribute, **kwargs):
@@ -16,13 +15,13 @@ def money_out(attribute, **kwargs):
 class TransactionSchema(CamelCaseSchema):
     id = fields.Int()
     transaction_ref = fields.Str(metadata={"description": "Our tran_id at the gateway."})
-    kind = fields.Str(metadata={"description": "booking_payment | wallet_topup"})
+    kind = fields.Str(metadata={"description": " | ".join(TRANSACTION_KINDS)})
     booking_id = fields.Int(allow_none=True)
     user_id = fields.Int()
     hospital_id = fields.Int(allow_none=True)
     amount = money_out("amount_minor")
     currency = fields.Str()
-    method = fields.Str(allow_none=True, metadata={"description": "wallet | sslcommerz"})
+    method = fields.Str(allow_none=True, metadata={"description": " | ".join(PAYMENT_METHODS)})
     status = fields.Str(metadata={"description": " | ".join(TRANSACTION_STATUSES)})
     platform_fee = money_out("platform_fee_minor")
     hospital_share = money_out("hospital_share_minor")
@@ -35,8 +34,8 @@ class TransactionSchema(CamelCaseSchema):
 
 
 class ProcessPaymentSchema(Schema):
-    booking_id = fields.Int(required=True, strict=True, validate=ID)
-    method = fields.Str(required=True, validate=validate.OneOf(("wallet", "sslcommerz")))
+    booking_id = id_field(required=True, strict=True)
+    method = fields.Str(required=True, validate=validate.OneOf(PAYMENT_METHODS))
 
 
 class GatewayResultSchema(TransactionSchema):
@@ -96,12 +95,12 @@ class HistoryArgsSchema(Schema):
         unknown = ma.EXCLUDE  # page / page_size belong to the paginator
 
     status = fields.Str(validate=validate.OneOf(TRANSACTION_STATUSES))
-    kind = fields.Str(validate=validate.OneOf(("booking_payment", "wallet_topup")))
+    kind = fields.Str(validate=validate.OneOf(TRANSACTION_KINDS))
 
 
 class RefundRequestSchema(Schema):
     amount = Money(required=True)
-    reason = text(1000, required=True)
+    reason = clean_text(1000, allow_control_chars=True, required=True)
 
 
 class RefundSchema(CamelCaseSchema):
@@ -110,7 +109,7 @@ class RefundSchema(CamelCaseSchema):
     amount = money_out("amount_minor")
     reason = fields.Str()
     method = fields.Str()
-    status = fields.Str(metadata={"description": "pending | processing | completed | failed"})
+    status = fields.Str(metadata={"description": " | ".join(REFUND_STATUSES)})
     gateway_refund_ref = fields.Str(allow_none=True)
     requested_by = fields.Int(allow_none=True)
     created_at = fields.Str()

@@ -3,10 +3,9 @@ from marshmallow import fields, validate
 
 from app.dumping import ResponseSchema
 from app.money import Money, format_bp, parse_multiplier_bp
-from app.resources import RESOURCE_TYPES
-from app.validation import Bool, CamelCaseSchema, Schema
+from app.validation import Bool, CamelCaseSchema, Schema, id_field
+from app.vocabulary import RESOURCE_TYPES, URGENCIES
 
-URGENCIES = ("low", "medium", "high", "critical")
 MIN_MULTIPLIER_BP, MAX_MULTIPLIER_BP = 10_000, 100_000  # 1x .. 10x, as the table's CHECK
 
 
@@ -65,8 +64,7 @@ class PriceHistoryArgsSchema(CamelCaseSchema):
 
 
 class CalculateSchema(Schema):
-    hospital_id = fields.Int(required=True, strict=True,
-                             validate=validate.Range(min=1, max=2**63 - 1))
+    hospital_id = id_field(required=True, strict=True)
     resource_type = fields.Str(required=True, validate=validate.OneOf(RESOURCE_TYPES))
     estimated_duration = fields.Int(load_default=24, strict=True,
                                     validate=validate.Range(min=1, max=168),

@@ -3,9 +3,8 @@ import json
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.validation import CamelCaseSchema, Schema, text
-
-SEVERITIES = ("low", "medium", "high", "critical")
+from app.validation import CamelCaseSchema, Schema, clean_text
+from app.vocabulary import DISCREPANCY_SEVERITIES
 
 
 class JsonText(fields.Field):
@@ -30,7 +29,7 @@ class DiscrepancySchema(CamelCaseSchema):
     id = fields.Int()
     run_id = fields.Int()
     kind = fields.Str()
-    severity = fields.Str(metadata={"description": " | ".join(SEVERITIES)})
+    severity = fields.Str(metadata={"description": " | ".join(DISCREPANCY_SEVERITIES)})
     entity_type = fields.Str(
         metadata={"description": "wallet | ledger_entry | transaction | refund"},
     )
@@ -48,7 +47,7 @@ class DiscrepancyArgsSchema(Schema):
         unknown = ma.EXCLUDE  # page / page_size belong to the paginator
 
     status = fields.Str(load_default="open", validate=validate.OneOf(("open", "resolved", "all")))
-    severity = fields.Str(validate=validate.OneOf(SEVERITIES))
+    severity = fields.Str(validate=validate.OneOf(DISCREPANCY_SEVERITIES))
 
 
 class TriggerSchema(Schema):
@@ -58,4 +57,4 @@ class TriggerSchema(Schema):
 
 
 class ResolveSchema(Schema):
-    notes = text(2000, required=True)
+    notes = clean_text(2000, allow_control_chars=True, required=True)

@@ -1,8 +1,8 @@
 from marshmallow import fields, validate
 
 from app.dumping import ResponseSchema
-from app.resources import RESOURCE_TYPES
 from app.validation import Bool, CamelCaseSchema, Schema, clean_text
+from app.vocabulary import RESOURCE_TYPES
 
 # Far beyond any hospital; keeps every counter and their sum small integers.
 MAX_UNITS = 100_000

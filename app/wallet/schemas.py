@@ -3,7 +3,7 @@ from marshmallow import fields, validate
 
 from app.money import Money
 from app.payments.schemas import GatewayResultSchema, money_out
-from app.validation import CamelCaseSchema, Schema, text
+from app.validation import CamelCaseSchema, Schema, clean_text
 
 # SSLCommerz takes 10.00 to 500000.00 BDT per transaction.
 TOPUP_MIN_MINOR = 10_00
@@ -58,7 +58,7 @@ class AdjustSchema(Schema):
                   "description": "Signed decimal string (a JSON number is refused): \"500.00\" "
                                  "credits, \"-500.00\" debits (never below zero: 409)."},
     )
-    reason = text(500, required=True)
+    reason = clean_text(500, allow_control_chars=True, required=True)
 
 
 class AdjustResultSchema(WalletSchema):
