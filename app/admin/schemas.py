@@ -13,7 +13,7 @@ from app.vocabulary import GATEWAYS, USER_STATUSES
 _SECRET_LOOKING = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 
 
-class UserListArgsSchema(CamelCaseSchema):
+class UserListQueryArgsSchema(CamelCaseSchema):
     role = fields.Str(validate=validate.OneOf(ROLES))
     status = fields.Str(validate=validate.OneOf(USER_STATUSES))
     hospital_id = id_field()

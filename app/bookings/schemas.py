@@ -108,14 +108,14 @@ class HistoryEntrySchema(CamelCaseSchema):
     created_at = fields.Str()
 
 
-class QueryArgs(CamelCaseSchema):
+class QueryArgsSchema(CamelCaseSchema):
     """Query strings also carry page/page_size (read by the paginator): unknown keys are ignored."""
 
     class Meta:
         unknown = ma.EXCLUDE
 
 
-class DateRangeArgs(QueryArgs):
+class DateRangeQueryArgsSchema(QueryArgsSchema):
     start_date = fields.Date(
         validate=DATE_RANGE,
         metadata={"description": "First day (YYYY-MM-DD) of creation, inclusive."},
@@ -133,7 +133,7 @@ class DateRangeArgs(QueryArgs):
             raise ma.ValidationError("Must not be before startDate.", "endDate")
 
 
-class SearchArgs(DateRangeArgs):
+class BookingSearchQueryArgsSchema(DateRangeQueryArgsSchema):
     patient_name = clean_text(200, metadata={"description": "Part of the patient's name."})
     booking_reference = fields.Str(validate=validate.Length(max=32))
     status = fields.Str(validate=validate.OneOf(BOOKING_STATUSES))
@@ -142,7 +142,7 @@ class SearchArgs(DateRangeArgs):
     hospital_id = id_field()
 
 
-class HospitalHistoryArgs(DateRangeArgs):
+class HospitalHistoryQueryArgsSchema(DateRangeQueryArgsSchema):
     status = fields.Str(validate=validate.OneOf(BOOKING_STATUSES))
 
 
@@ -184,7 +184,7 @@ class StatisticsSchema(CamelCaseSchema):
     by_status = fields.List(fields.Nested(StatusStatisticsSchema))
 
 
-class NotificationArgs(QueryArgs):
+class NotificationQueryArgsSchema(QueryArgsSchema):
     is_read = Bool(metadata={"description": "Only read / unread ones."})
 
 

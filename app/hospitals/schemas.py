@@ -78,7 +78,7 @@ class HospitalCreateSchema(HospitalUpdateSchema):
     address = clean_text(500, required=True)
 
 
-class HospitalSearchArgsSchema(CamelCaseSchema):
+class HospitalSearchQueryArgsSchema(CamelCaseSchema):
     q = clean_text(200, min_length=0, allow_control_chars=True, metadata={
         "description": "Free text over name, address, city and specialties. Words are matched "
                        "as prefixes and all must match; punctuation and search operators are "
@@ -91,7 +91,7 @@ class HospitalSearchArgsSchema(CamelCaseSchema):
     )
 
 
-class HospitalStatusArgsSchema(CamelCaseSchema):
+class HospitalStatusQueryArgsSchema(CamelCaseSchema):
     status = fields.Str(validate=validate.OneOf(HOSPITAL_STATUSES))
 
 

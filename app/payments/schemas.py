@@ -90,7 +90,7 @@ class ReturnFormSchema(ma.Schema):
     tran_id = fields.Str(load_default=None, validate=validate.Length(max=100))
 
 
-class HistoryArgsSchema(Schema):
+class PaymentHistoryQueryArgsSchema(Schema):
     class Meta:
         unknown = ma.EXCLUDE  # page / page_size belong to the paginator
 

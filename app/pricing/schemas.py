@@ -59,7 +59,7 @@ class PriceUpdateSchema(Schema):
     )
 
 
-class PriceHistoryArgsSchema(CamelCaseSchema):
+class PriceHistoryQueryArgsSchema(CamelCaseSchema):
     resource_type = fields.Str(validate=validate.OneOf(RESOURCE_TYPES))
 
 

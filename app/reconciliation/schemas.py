@@ -42,7 +42,7 @@ class DiscrepancySchema(CamelCaseSchema):
     created_at = fields.Str()
 
 
-class DiscrepancyArgsSchema(Schema):
+class DiscrepancyQueryArgsSchema(Schema):
     class Meta:
         unknown = ma.EXCLUDE  # page / page_size belong to the paginator
 

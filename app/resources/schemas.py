@@ -55,7 +55,7 @@ class AuditEntrySchema(CamelCaseSchema):
     created_at = fields.Str()
 
 
-class AuditArgsSchema(CamelCaseSchema):
+class AuditQueryArgsSchema(CamelCaseSchema):
     resource_type = fields.Str(validate=validate.OneOf(RESOURCE_TYPES))
 
 
