@@ -1,4 +1,5 @@
-"""Field validators and schema bases shared by every domain's schemas."""
+"""Field validators, fields and schema bases shared by every domain's schemas."""
+from datetime import timezone
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -6,18 +7,12 @@ from marshmallow import fields, validate
 # The largest value an SQLite INTEGER holds: bound every id and count by it, since
 # sqlite3 raises OverflowError (not a clean error) for a larger Python int.
 SQLITE_MAX_INTEGER = 2**63 - 1
+ID_RANGE = validate.Range(min=1, max=SQLITE_MAX_INTEGER)
 
 PHONE = validate.Regexp(
     r"^\+?[0-9][0-9 \-]{5,19}$",
     error="Not a valid phone number (digits, spaces or dashes, optional leading +).",
 )
-
-
-def text(max_length, *, required=False, min_length=1, **kwargs):
-    """A stripped string field between min_length and max_length characters."""
-    return StrippedString(
-        required=required, validate=validate.Length(min=min_length, max=max_length), **kwargs
-    )
 
 
 class StrippedString(fields.String):
@@ -30,11 +25,35 @@ class StrippedString(fields.String):
         return result.strip()
 
 
+def camelcase(name):
+    """snake_case -> camelCase: "created_at" -> "createdAt"."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class CamelCase:
+    """Schema mixin: a field's JSON name is the camelCase of its attribute name.
+
+    marshmallow's documented recipe ("Inferring field names", ``on_bind_field``),
+    except that an explicit ``data_key`` is kept as written: the few JSON names that
+    are not the attribute's camelCase (``amount`` for ``amount_minor``) say so where
+    the field is declared.
+    """
+
+    def on_bind_field(self, field_name, field_obj):
+        if field_obj.data_key is None:
+            field_obj.data_key = camelcase(field_name)
+
+
+class CamelCaseSchema(CamelCase, ma.Schema):
+    """Base of response and query-string schemas."""
+
+
 # ``Schema.at_least_one_of`` value: the body must send some field, whichever.
 ANY_FIELD = "any field"
 
 
-class Schema(ma.Schema):
+class Schema(CamelCaseSchema):
     """Base for request schemas: unknown fields are refused (422), never silently applied.
 
     ``at_least_one_of`` is for updates that would otherwise change nothing: a body
@@ -82,11 +101,35 @@ no_control_chars = validate.Regexp(
 )
 
 
-def clean_text(max_length, **kwargs):
-    """Like ``text()`` (stripped, 1 to max_length characters), also refusing control characters."""
+def clean_text(max_length, *, min_length=1, allow_control_chars=False, **kwargs):
+    """A stripped string of min_length to max_length characters (min_length=None: no
+    lower bound), refusing control characters.
+
+    ``allow_control_chars=True`` is for the fields that accepted them before the rule
+    existed: refusing them now would change what those endpoints take.
+    """
+    length = validate.Length(min=min_length, max=max_length)
     return StrippedString(
-        validate=[validate.Length(min=1, max=max_length), no_control_chars], **kwargs
+        validate=[length] if allow_control_chars else [length, no_control_chars], **kwargs
     )
+
+
+def id_field(**kwargs):
+    """An integer id: positive, and within SQLite's INTEGER range."""
+    return fields.Int(validate=ID_RANGE, **kwargs)
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO-8601 date-time WITH an offset (naive ones are refused), loaded as UTC."""
+
+    default_error_messages = {"out_of_range": "Date-time out of range."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(timezone.utc)
+        except OverflowError:  # e.g. 9999-12-31T23:59-12:00 is past year 9999 in UTC
+            raise self.make_error("out_of_range") from None
 
 
 class Bool(fields.Boolean):

@@ -8,7 +8,11 @@ from app.auth.schemas import UserSchema
 from app.db import get_db
 from app.extensions.api import Blueprint, page_bounds
 from app.hospitals import service as hospitals_service
-from app.hospitals.schemas import HospitalSchema, HospitalStatusArgsSchema, RequiredReasonSchema
+from app.hospitals.schemas import (
+    HospitalSchema,
+    HospitalStatusQueryArgsSchema,
+    RequiredReasonSchema,
+)
 from app.timeutil import utcnow
 
 blp = Blueprint("admin", __name__, url_prefix="/api/admin",
@@ -17,7 +21,7 @@ blp = Blueprint("admin", __name__, url_prefix="/api/admin",
 
 @blp.route("/hospitals")
 class HospitalsForReview(MethodView):
-    @blp.arguments(HospitalStatusArgsSchema, location="query")
+    @blp.arguments(HospitalStatusQueryArgsSchema, location="query")
     @blp.response(200, HospitalSchema(many=True))
     @blp.paginate()
     @roles_required("admin")
@@ -77,7 +81,7 @@ class SuspendHospital(MethodView):
 
 @blp.route("/users")
 class Users(MethodView):
-    @blp.arguments(schemas.UserListArgsSchema, location="query")
+    @blp.arguments(schemas.UserListQueryArgsSchema, location="query")
     @blp.response(200, UserSchema(many=True))
     @blp.paginate()
     @roles_required("admin")

@@ -3,21 +3,20 @@ import re
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.admin.service import GATEWAYS
 from app.auth.guards import ROLES
 from app.money import Money
-from app.validation import Bool, Schema, clean_text
+from app.validation import Bool, CamelCaseSchema, Schema, clean_text, id_field
+from app.vocabulary import GATEWAYS, USER_STATUSES
 
-USER_STATUSES = ("active", "inactive", "suspended")
 # Gateway settings are stored in plain text and shown to admins: credentials
 # belong in the environment (RAPIDCARE_SSLCOMMERZ_STORE_PASSWORD), never here.
 _SECRET_LOOKING = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 
 
-class UserListArgsSchema(ma.Schema):
+class UserListQueryArgsSchema(CamelCaseSchema):
     role = fields.Str(validate=validate.OneOf(ROLES))
     status = fields.Str(validate=validate.OneOf(USER_STATUSES))
-    hospital_id = fields.Int(data_key="hospitalId", validate=validate.Range(min=1, max=2**63 - 1))
+    hospital_id = id_field()
 
 
 class UserStatusSchema(Schema):
@@ -29,28 +28,28 @@ def _counts(description):
     return fields.Dict(keys=fields.Str(), values=fields.Int(), metadata={"description": description})
 
 
-class RevenueSchema(ma.Schema):
+class RevenueSchema(CamelCaseSchema):
     payments = fields.Int(metadata={"description": "Paid booking payments counted."})
     gross = Money(attribute="gross_minor", metadata={"description": "Sum of amounts paid."})
-    platform_fee = Money(attribute="platform_fee_minor", data_key="platformFee")
+    platform_fee = Money(attribute="platform_fee_minor")
     refunded = Money(attribute="refunded_minor")
     net = Money(attribute="net_minor", metadata={"description": "gross - refunded"})
     currency = fields.Str()
 
 
-class StatsSchema(ma.Schema):
+class StatsSchema(CamelCaseSchema):
     hospitals = _counts("Hospitals by status (every status, zeros included).")
     bookings = _counts("Bookings by status (every status, zeros included).")
     users = _counts("Users by role (every role, zeros included).")
     revenue = fields.Nested(RevenueSchema)
 
 
-class PaymentConfigSchema(ma.Schema):
+class PaymentConfigSchema(CamelCaseSchema):
     gateway = fields.Str()
-    is_active = Bool(data_key="isActive")
+    is_active = Bool()
     mode = fields.Str(metadata={"description": "sandbox | live"})
     settings = fields.Dict(metadata={"description": "Non-secret gateway settings."})
-    updated_at = fields.Str(data_key="updatedAt", allow_none=True)
+    updated_at = fields.Str(allow_none=True)
 
 
 def _no_secrets(settings):
@@ -72,7 +71,7 @@ class PaymentConfigUpdateSchema(Schema):
     at_least_one_of = ("is_active", "mode", "settings")
 
     gateway = fields.Str(load_default="sslcommerz", validate=validate.OneOf(GATEWAYS))
-    is_active = Bool(data_key="isActive")
+    is_active = Bool()
     mode = fields.Str(validate=validate.OneOf(("sandbox", "live")))
     settings = fields.Dict(
         keys=fields.Str(validate=validate.Length(min=1, max=64)),

@@ -11,13 +11,10 @@ from app.auth.service import end_sessions
 from app.bookings import queries as bookings
 from app.db import transaction
 from app.errors import Conflict, NotFound
-from app.hospitals import HOSPITAL_STATUSES
 from app.hospitals import queries as hospitals
 from app.payments import queries as payments
 from app.timeutil import to_iso
-
-BOOKING_STATUSES = ("pending", "approved", "declined", "cancelled", "completed")
-GATEWAYS = ("sslcommerz",)
+from app.vocabulary import BOOKING_STATUSES, GATEWAYS, HOSPITAL_STATUSES
 
 
 def list_users(conn, *, role, status, hospital_id, limit, offset):

@@ -2,7 +2,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.auth.passwords import MAX_PASSWORD_BYTES
-from app.validation import ANY_FIELD, PHONE, Schema, text
+from app.validation import ANY_FIELD, PHONE, CamelCaseSchema, Schema, clean_text
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -27,20 +27,20 @@ class Email(fields.Email):
         return super()._deserialize(value, attr, data, **kwargs).strip().lower()
 
 
-class UserSchema(ma.Schema):
+class UserSchema(CamelCaseSchema):
     id = fields.Int()
     name = fields.Str()
     email = fields.Str()
     phone = fields.Str(allow_none=True)
     role = fields.Str()
-    hospital_id = fields.Int(data_key="hospitalId", allow_none=True)
+    hospital_id = fields.Int(allow_none=True)
     status = fields.Str()
-    last_login_at = fields.Str(data_key="lastLoginAt", allow_none=True)
-    created_at = fields.Str(data_key="createdAt")
+    last_login_at = fields.Str(allow_none=True)
+    created_at = fields.Str()
 
 
 class RegisterSchema(Schema):
-    name = text(200, required=True)
+    name = clean_text(200, allow_control_chars=True, required=True)
     email = Email(required=True, validate=validate.Length(max=254))
     password = fields.Str(required=True, validate=_password_strength, load_only=True,
                           metadata={"description": _PASSWORD_DESCRIPTION})
@@ -57,11 +57,10 @@ class LoginSchema(Schema):
     password = fields.Str(required=True, validate=validate.Length(max=1024), load_only=True)
 
 
-class LoginResultSchema(ma.Schema):
+class LoginResultSchema(CamelCaseSchema):
     token = fields.Str(metadata={"description": "Send as `Authorization: Bearer <token>`."})
-    expires_at = fields.Str(data_key="expiresAt")
+    expires_at = fields.Str()
     csrf_token = fields.Str(
-        data_key="csrfToken",
         metadata={"description": "For cookie sessions: send as X-CSRF-Token on unsafe requests."},
     )
     user = fields.Nested(UserSchema)
@@ -72,13 +71,13 @@ class ProfileUpdateSchema(Schema):
 
     at_least_one_of = ANY_FIELD
 
-    name = text(200)
+    name = clean_text(200, allow_control_chars=True)
     phone = fields.Str(allow_none=True, validate=PHONE)
 
 
 class ChangePasswordSchema(Schema):
     current_password = fields.Str(
-        data_key="currentPassword", required=True, validate=validate.Length(max=1024)
+        required=True, validate=validate.Length(max=1024)
     )
-    new_password = fields.Str(data_key="newPassword", required=True, validate=_password_strength,
+    new_password = fields.Str(required=True, validate=_password_strength,
                               metadata={"description": _PASSWORD_DESCRIPTION})

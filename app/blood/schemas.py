@@ -1,20 +1,10 @@
 """Blood request and donor-match schemas (camelCase JSON, snake_case attributes)."""
-from datetime import timezone
-
-import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.blood.compatibility import BLOOD_TYPES
-from app.validation import (
-    PHONE,
-    SQLITE_MAX_INTEGER,
-    Schema,
-    StrippedString,
-    no_control_chars,
-)
+from app.validation import PHONE, CamelCaseSchema, Schema, UtcDateTime, clean_text, id_field
+from app.vocabulary import BLOOD_REQUEST_STATUSES, URGENCIES
 
-URGENCIES = ("low", "medium", "high", "critical")
-STATUSES = ("active", "fulfilled", "cancelled", "expired")
 CLOSING_STATUSES = ("fulfilled", "cancelled")
 
 BLOOD_TYPE_HELP = (
@@ -35,49 +25,27 @@ def urgency_field(**kwargs):
     return fields.Str(validate=validate.OneOf(URGENCIES), **kwargs)
 
 
-def id_field(**kwargs):
-    return fields.Int(validate=validate.Range(min=1, max=SQLITE_MAX_INTEGER), **kwargs)
-
-
-def clean_text(max_length, *, min_length=1, **kwargs):
-    """Stripped text between the bounds, without control characters (newlines and tabs are fine)."""
-    return StrippedString(
-        validate=[validate.Length(min=min_length, max=max_length), no_control_chars], **kwargs
-    )
-
-
 def optional_text(max_length, **kwargs):
     """Optional free text: null or blank is stored as NULL."""
     return clean_text(max_length, min_length=0, allow_none=True, load_default=None, **kwargs)
 
 
-class UtcDateTime(fields.AwareDateTime):
-    """An ISO-8601 date-time WITH an offset (naive ones are refused), loaded as UTC."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return moment.astimezone(timezone.utc)
-        except OverflowError:  # e.g. 9999-12-31T23:59-12:00 is past year 9999 in UTC
-            raise ma.ValidationError("Date-time out of range.") from None
-
-
 class BloodRequestCreateSchema(Schema):
-    patient_name = clean_text(200, required=True, data_key="patientName")
-    blood_type = blood_type_field(required=True, data_key="bloodType")
+    patient_name = clean_text(200, required=True)
+    blood_type = blood_type_field(required=True)
     units_needed = fields.Int(
-        required=True, strict=True, data_key="unitsNeeded", validate=validate.Range(min=1, max=20)
+        required=True, strict=True, validate=validate.Range(min=1, max=20)
     )
     urgency = urgency_field(load_default="medium")
     hospital_id = id_field(
-        strict=True, allow_none=True, load_default=None, data_key="hospitalId",
+        strict=True, allow_none=True, load_default=None,
         metadata={"description": "An approved hospital, if the blood is needed there."},
     )
-    contact_phone = fields.Str(required=True, data_key="contactPhone", validate=PHONE)
+    contact_phone = fields.Str(required=True, validate=PHONE)
     location = clean_text(300, required=True)
-    medical_condition = optional_text(2000, data_key="medicalCondition")
+    medical_condition = optional_text(2000)
     required_by = UtcDateTime(
-        allow_none=True, load_default=None, data_key="requiredBy",
+        allow_none=True, load_default=None,
         metadata={"description": "ISO-8601 with offset, in the future (at most a year ahead). "
                                  "The request expires after it."},
     )
@@ -91,59 +59,59 @@ class BloodRequestStatusSchema(Schema):
     )
 
 
-class BloodRequestQueryArgsSchema(ma.Schema):
-    blood_type = blood_type_field(data_key="bloodType")
+class BloodRequestQueryArgsSchema(CamelCaseSchema):
+    blood_type = blood_type_field()
     urgency = urgency_field()
-    hospital_id = id_field(data_key="hospitalId")
+    hospital_id = id_field()
     location = clean_text(
         300, min_length=0,
         metadata={"description": "Substring of the location (case-insensitive for ASCII)."},
     )
 
 
-class MyRequestsQueryArgsSchema(ma.Schema):
-    status = fields.Str(validate=validate.OneOf(STATUSES))
+class MyRequestsQueryArgsSchema(CamelCaseSchema):
+    status = fields.Str(validate=validate.OneOf(BLOOD_REQUEST_STATUSES))
 
 
-class CompatibleQueryArgsSchema(ma.Schema):
-    donor_blood_type = blood_type_field(required=True, data_key="donorBloodType")
+class CompatibleQueryArgsSchema(CamelCaseSchema):
+    donor_blood_type = blood_type_field(required=True)
 
 
 class MatchCreateSchema(Schema):
-    donor_blood_type = blood_type_field(required=True, data_key="donorBloodType")
+    donor_blood_type = blood_type_field(required=True)
     phone = fields.Str(
         allow_none=True, load_default=None, validate=PHONE,
         metadata={"description": "How the requester reaches you; defaults to your profile phone."},
     )
 
 
-class BloodRequestSchema(ma.Schema):
+class BloodRequestSchema(CamelCaseSchema):
     id = fields.Int()
-    requester_id = fields.Int(data_key="requesterId")
-    patient_name = fields.Str(data_key="patientName")
-    blood_type = fields.Str(data_key="bloodType")
-    units_needed = fields.Int(data_key="unitsNeeded")
+    requester_id = fields.Int()
+    patient_name = fields.Str()
+    blood_type = fields.Str()
+    units_needed = fields.Int()
     urgency = fields.Str()
-    hospital_id = fields.Int(data_key="hospitalId", allow_none=True)
-    hospital_name = fields.Str(data_key="hospitalName", allow_none=True)
-    contact_phone = fields.Str(data_key="contactPhone")
+    hospital_id = fields.Int(allow_none=True)
+    hospital_name = fields.Str(allow_none=True)
+    contact_phone = fields.Str()
     location = fields.Str()
-    medical_condition = fields.Str(data_key="medicalCondition", allow_none=True)
-    required_by = fields.Str(data_key="requiredBy", allow_none=True)
+    medical_condition = fields.Str(allow_none=True)
+    required_by = fields.Str(allow_none=True)
     notes = fields.Str(allow_none=True)
-    status = fields.Str(metadata={"description": "active | fulfilled | cancelled | expired"})
+    status = fields.Str(metadata={"description": " | ".join(BLOOD_REQUEST_STATUSES)})
     match_count = fields.Int(
-        data_key="matchCount", metadata={"description": "Donors who volunteered so far."}
+        metadata={"description": "Donors who volunteered so far."}
     )
-    created_at = fields.Str(data_key="createdAt")
-    updated_at = fields.Str(data_key="updatedAt")
+    created_at = fields.Str()
+    updated_at = fields.Str()
 
 
-class MatchSchema(ma.Schema):
+class MatchSchema(CamelCaseSchema):
     id = fields.Int()
-    blood_request_id = fields.Int(data_key="bloodRequestId")
-    donor_id = fields.Int(data_key="donorId")
-    donor_name = fields.Str(data_key="donorName")
-    donor_blood_type = fields.Str(data_key="donorBloodType")
+    blood_request_id = fields.Int()
+    donor_id = fields.Int()
+    donor_name = fields.Str()
+    donor_blood_type = fields.Str()
     phone = fields.Str(allow_none=True)
-    created_at = fields.Str(data_key="createdAt")
+    created_at = fields.Str()

@@ -20,9 +20,9 @@ blp = Blueprint(
     description="Booking requests, the triage queue, transitions, history and notifications",
 )
 
-BOOKING_ID = f"<int(max={schemas.MAX_ID}):booking_id>"
-HOSPITAL_ID = f"<int(max={schemas.MAX_ID}):hospital_id>"
-NOTIFICATION_ID = f"<int(max={schemas.MAX_ID}):notification_id>"
+BOOKING_ID = "<int:booking_id>"
+HOSPITAL_ID = "<int:hospital_id>"
+NOTIFICATION_ID = "<int:notification_id>"
 STAFF = ("hospital-authority", "admin")
 
 
@@ -71,7 +71,7 @@ class MyBookings(MethodView):
 
 @blp.route("/search")
 class Search(MethodView):
-    @blp.arguments(schemas.SearchArgs, location="query")
+    @blp.arguments(schemas.BookingSearchQueryArgsSchema, location="query")
     @blp.response(200, schemas.BookingSchema(many=True))
     @blp.paginate()
     @login_required
@@ -195,7 +195,7 @@ class PendingQueue(MethodView):
 
 @blp.route(f"/hospital/{HOSPITAL_ID}/history")
 class HospitalHistory(MethodView):
-    @blp.arguments(schemas.HospitalHistoryArgs, location="query")
+    @blp.arguments(schemas.HospitalHistoryQueryArgsSchema, location="query")
     @blp.response(200, schemas.BookingSchema(many=True))
     @blp.alt_response(404, description="No such hospital, or not yours")
     @blp.paginate()
@@ -213,7 +213,7 @@ class HospitalHistory(MethodView):
 
 @blp.route(f"/hospital/{HOSPITAL_ID}/statistics")
 class Statistics(MethodView):
-    @blp.arguments(schemas.DateRangeArgs, location="query")
+    @blp.arguments(schemas.DateRangeQueryArgsSchema, location="query")
     @blp.response(200, schemas.StatisticsSchema)
     @blp.alt_response(404, description="No such hospital, or not yours")
     @roles_required(*STAFF)
@@ -227,7 +227,7 @@ class Statistics(MethodView):
 
 @blp.route("/notifications")
 class Notifications(MethodView):
-    @blp.arguments(schemas.NotificationArgs, location="query")
+    @blp.arguments(schemas.NotificationQueryArgsSchema, location="query")
     @blp.response(200, schemas.NotificationPageSchema)
     @blp.paginate()
     @login_required

@@ -1,87 +1,62 @@
 """Request and response schemas for /api/bookings (camelCase in JSON, snake_case inside)."""
-from datetime import date, timezone
+from datetime import date
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.bookings.service import STATUSES, URGENCIES
 from app.extensions.dumping import ResponseSchema
 from app.money import Money
-from app.validation import PHONE, Bool, Schema, StrippedString, no_control_chars
+from app.validation import (
+    PHONE,
+    Bool,
+    CamelCaseSchema,
+    Schema,
+    UtcDateTime,
+    clean_text,
+    id_field,
+)
+from app.vocabulary import (
+    BOOKING_STATUSES,
+    GENDERS,
+    RESOURCE_TYPES,
+    URGENCIES_MOST_URGENT_FIRST,
+)
 
-MAX_ID = 2**63 - 1  # SQLite's INTEGER range; larger ids could only fail to bind
-RESOURCE_TYPES = ("beds", "icu", "operationTheatres")
-GENDERS = ("male", "female", "other")
 # Date filters outside this range are typos, and a bound keeps day arithmetic safe.
 DATE_RANGE = validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31))
 
 
-def _line(max_length, **kwargs):
-    """A required-or-not single line of text: trimmed, 1..max, no control characters."""
-    return StrippedString(
-        validate=[validate.Length(min=1, max=max_length), no_control_chars], **kwargs
-    )
-
-
-def _paragraph(max_length, **kwargs):
-    """Free text (newlines allowed), trimmed, at most max_length."""
-    return StrippedString(
-        validate=[validate.Length(max=max_length), no_control_chars], **kwargs
-    )
-
-
-class UtcDateTime(fields.AwareDateTime):
-    """ISO-8601 with an offset (naive times are refused), loaded as UTC."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return moment.astimezone(timezone.utc)
-        except OverflowError:
-            raise ma.ValidationError("Date is out of range.") from None
-
-
 class BookingCreateSchema(Schema):
-    hospital_id = fields.Int(
-        data_key="hospitalId", required=True, strict=True, validate=validate.Range(1, MAX_ID)
+    hospital_id = id_field(required=True, strict=True)
+    resource_type = fields.Str(required=True, validate=validate.OneOf(RESOURCE_TYPES))
+    patient_name = clean_text(200, required=True)
+    patient_age = fields.Int(required=True, strict=True, validate=validate.Range(0, 150))
+    patient_gender = fields.Str(required=True, validate=validate.OneOf(GENDERS))
+    medical_condition = clean_text(2000, required=True)
+    urgency = fields.Str(
+        load_default="medium", validate=validate.OneOf(URGENCIES_MOST_URGENT_FIRST)
     )
-    resource_type = fields.Str(
-        data_key="resourceType", required=True, validate=validate.OneOf(RESOURCE_TYPES)
-    )
-    patient_name = _line(200, data_key="patientName", required=True)
-    patient_age = fields.Int(
-        data_key="patientAge", required=True, strict=True, validate=validate.Range(0, 150)
-    )
-    patient_gender = fields.Str(
-        data_key="patientGender", required=True, validate=validate.OneOf(GENDERS)
-    )
-    medical_condition = StrippedString(
-        data_key="medicalCondition", required=True,
-        validate=[validate.Length(min=1, max=2000), no_control_chars],
-    )
-    urgency = fields.Str(load_default="medium", validate=validate.OneOf(URGENCIES))
-    emergency_contact_name = _line(200, data_key="emergencyContactName", required=True)
-    emergency_contact_phone = fields.Str(
-        data_key="emergencyContactPhone", required=True, validate=PHONE
-    )
-    emergency_contact_relationship = _line(
-        100, data_key="emergencyContactRelationship", required=True
-    )
+    emergency_contact_name = clean_text(200, required=True)
+    emergency_contact_phone = fields.Str(required=True, validate=PHONE)
+    emergency_contact_relationship = clean_text(100, required=True)
     scheduled_date = UtcDateTime(
-        data_key="scheduledDate", required=True,
+        required=True,
+        # This endpoint's wording since before UtcDateTime was shared.
+        error_messages={"out_of_range": "Date is out of range."},
         metadata={"description": "ISO-8601 with offset, in the future (within a year)."},
     )
+    # The JSON name is the API's, older than the column's (hours in both).
     estimated_duration_hours = fields.Int(
         data_key="estimatedDuration", load_default=24, strict=True,
         validate=validate.Range(1, 168), metadata={"description": "Hours, 1-168."},
     )
-    notes = _paragraph(2000, load_default=None, allow_none=True)
+    notes = clean_text(2000, min_length=None, load_default=None, allow_none=True)
 
 
 class OptionalReasonSchema(Schema):
     """Optional reason for approve, complete and cancel (kept in the status history)."""
 
-    reason = _paragraph(1000, load_default=None, allow_none=True)
+    reason = clean_text(1000, min_length=None, load_default=None, allow_none=True)
 
     @ma.post_load
     def _blank_is_none(self, data, **kwargs):
@@ -89,76 +64,73 @@ class OptionalReasonSchema(Schema):
 
 
 class DeclineSchema(Schema):
-    reason = StrippedString(
-        required=True, validate=[validate.Length(min=1, max=1000), no_control_chars]
-    )
+    reason = clean_text(1000, required=True)
 
 
 class BookingSchema(ResponseSchema):
     id = fields.Int()
-    booking_reference = fields.Str(data_key="bookingReference")
-    user_id = fields.Int(data_key="userId")
-    hospital_id = fields.Int(data_key="hospitalId")
-    hospital_name = fields.Str(data_key="hospitalName")
-    resource_type = fields.Str(data_key="resourceType")
-    patient_name = fields.Str(data_key="patientName")
-    patient_age = fields.Int(data_key="patientAge")
-    patient_gender = fields.Str(data_key="patientGender")
-    medical_condition = fields.Str(data_key="medicalCondition")
+    booking_reference = fields.Str()
+    user_id = fields.Int()
+    hospital_id = fields.Int()
+    hospital_name = fields.Str()
+    resource_type = fields.Str()
+    patient_name = fields.Str()
+    patient_age = fields.Int()
+    patient_gender = fields.Str()
+    medical_condition = fields.Str()
     urgency = fields.Str()
-    emergency_contact_name = fields.Str(data_key="emergencyContactName")
-    emergency_contact_phone = fields.Str(data_key="emergencyContactPhone")
-    emergency_contact_relationship = fields.Str(data_key="emergencyContactRelationship")
-    scheduled_date = fields.Str(data_key="scheduledDate")
+    emergency_contact_name = fields.Str()
+    emergency_contact_phone = fields.Str()
+    emergency_contact_relationship = fields.Str()
+    scheduled_date = fields.Str()
     scheduled_day = fields.Str(
-        data_key="scheduledDay",
         metadata={"description": "The scheduled calendar day in the hospital's time zone."},
     )
-    estimated_duration_hours = fields.Int(data_key="estimatedDuration")
+    estimated_duration_hours = fields.Int(data_key="estimatedDuration")  # as in the request
     notes = fields.Str(allow_none=True)
     status = fields.Str()
-    status_reason = fields.Str(data_key="statusReason", allow_none=True)
-    status_changed_by = fields.Int(data_key="statusChangedBy", allow_none=True)
-    allocated_units = fields.Int(data_key="allocatedUnits")
-    amount_minor = Money(
+    status_reason = fields.Str(allow_none=True)
+    status_changed_by = fields.Int(allow_none=True)
+    allocated_units = fields.Int()
+    amount_minor = Money(  # money is "amount" in JSON, minor units inside
         data_key="amount", allow_none=True, allow_zero=True,
         metadata={"description": "Fixed at approval from the active price; null before."},
     )
     currency = fields.Str()
-    approved_by = fields.Int(data_key="approvedBy", allow_none=True)
-    approved_at = fields.Str(data_key="approvedAt", allow_none=True)
-    declined_at = fields.Str(data_key="declinedAt", allow_none=True)
-    cancelled_at = fields.Str(data_key="cancelledAt", allow_none=True)
-    completed_at = fields.Str(data_key="completedAt", allow_none=True)
-    created_at = fields.Str(data_key="createdAt")
-    updated_at = fields.Str(data_key="updatedAt")
+    approved_by = fields.Int(allow_none=True)
+    approved_at = fields.Str(allow_none=True)
+    declined_at = fields.Str(allow_none=True)
+    cancelled_at = fields.Str(allow_none=True)
+    completed_at = fields.Str(allow_none=True)
+    created_at = fields.Str()
+    updated_at = fields.Str()
 
 
-class HistoryEntrySchema(ma.Schema):
+class HistoryEntrySchema(CamelCaseSchema):
     id = fields.Int()
-    old_status = fields.Str(data_key="oldStatus", allow_none=True)
-    new_status = fields.Str(data_key="newStatus")
-    changed_by = fields.Int(data_key="changedBy", allow_none=True)
-    changed_by_name = fields.Str(data_key="changedByName", allow_none=True)
-    changed_by_role = fields.Str(data_key="changedByRole", allow_none=True)
+    old_status = fields.Str(allow_none=True)
+    new_status = fields.Str()
+    changed_by = fields.Int(allow_none=True)
+    changed_by_name = fields.Str(allow_none=True)
+    changed_by_role = fields.Str(allow_none=True)
     reason = fields.Str(allow_none=True)
-    created_at = fields.Str(data_key="createdAt")
+    created_at = fields.Str()
 
 
-class QueryArgs(ma.Schema):
+class QueryArgsSchema(CamelCaseSchema):
     """Query strings also carry page/page_size (read by the paginator): unknown keys are ignored."""
 
     class Meta:
         unknown = ma.EXCLUDE
 
 
-class DateRangeArgs(QueryArgs):
+class DateRangeQueryArgsSchema(QueryArgsSchema):
     start_date = fields.Date(
-        data_key="startDate", validate=DATE_RANGE,
+        validate=DATE_RANGE,
         metadata={"description": "First day (YYYY-MM-DD) of creation, inclusive."},
     )
     end_date = fields.Date(
-        data_key="endDate", validate=DATE_RANGE,
+        validate=DATE_RANGE,
         metadata={"description": "Last day (YYYY-MM-DD) of creation, inclusive; "
                                  "not before startDate."},
     )
@@ -170,80 +142,79 @@ class DateRangeArgs(QueryArgs):
             raise ma.ValidationError("Must not be before startDate.", "endDate")
 
 
-class SearchArgs(DateRangeArgs):
-    patient_name = _line(200, data_key="patientName",
-                         metadata={"description": "Part of the patient's name."})
-    booking_reference = fields.Str(data_key="bookingReference", validate=validate.Length(max=32))
-    status = fields.Str(validate=validate.OneOf(STATUSES))
-    urgency = fields.Str(validate=validate.OneOf(URGENCIES))
-    resource_type = fields.Str(data_key="resourceType", validate=validate.OneOf(RESOURCE_TYPES))
-    hospital_id = fields.Int(data_key="hospitalId", validate=validate.Range(1, MAX_ID))
+class BookingSearchQueryArgsSchema(DateRangeQueryArgsSchema):
+    patient_name = clean_text(200, metadata={"description": "Part of the patient's name."})
+    booking_reference = fields.Str(validate=validate.Length(max=32))
+    status = fields.Str(validate=validate.OneOf(BOOKING_STATUSES))
+    urgency = fields.Str(validate=validate.OneOf(URGENCIES_MOST_URGENT_FIRST))
+    resource_type = fields.Str(validate=validate.OneOf(RESOURCE_TYPES))
+    hospital_id = id_field()
 
 
-class HospitalHistoryArgs(DateRangeArgs):
-    status = fields.Str(validate=validate.OneOf(STATUSES))
+class HospitalHistoryQueryArgsSchema(DateRangeQueryArgsSchema):
+    status = fields.Str(validate=validate.OneOf(BOOKING_STATUSES))
 
 
-class WaitingTimeSchema(ma.Schema):
+class WaitingTimeSchema(CamelCaseSchema):
     seconds = fields.Int()
     human = fields.Str(metadata={"example": "2h 5m"})
 
 
 class QueuedBookingSchema(BookingSchema):
-    waiting_time = fields.Nested(WaitingTimeSchema, data_key="waitingTime")
+    waiting_time = fields.Nested(WaitingTimeSchema)
 
 
-class QueueSummarySchema(ma.Schema):
-    total_pending = fields.Int(data_key="totalPending")
+class QueueSummarySchema(CamelCaseSchema):
+    total_pending = fields.Int()
     critical = fields.Int()
     high = fields.Int()
     medium = fields.Int()
     low = fields.Int()
 
 
-class PendingQueueSchema(ma.Schema):
+class PendingQueueSchema(CamelCaseSchema):
     summary = fields.Nested(QueueSummarySchema, metadata={"description": "All pending, not the page."})
     items = fields.List(fields.Nested(QueuedBookingSchema))
 
 
-class StatusStatisticsSchema(ma.Schema):
+class StatusStatisticsSchema(CamelCaseSchema):
     status = fields.Str()
     count = fields.Int()
     amount_minor = Money(data_key="amount", allow_zero=True)
 
 
-class StatisticsSchema(ma.Schema):
-    hospital_id = fields.Int(data_key="hospitalId")
-    start_date = fields.Date(data_key="startDate", allow_none=True)
-    end_date = fields.Date(data_key="endDate", allow_none=True)
+class StatisticsSchema(CamelCaseSchema):
+    hospital_id = fields.Int()
+    start_date = fields.Date(allow_none=True)
+    end_date = fields.Date(allow_none=True)
     currency = fields.Str()
-    total_bookings = fields.Int(data_key="totalBookings")
+    total_bookings = fields.Int()
     total_amount_minor = Money(data_key="totalAmount", allow_zero=True)
-    by_status = fields.List(fields.Nested(StatusStatisticsSchema), data_key="byStatus")
+    by_status = fields.List(fields.Nested(StatusStatisticsSchema))
 
 
-class NotificationArgs(QueryArgs):
-    is_read = Bool(data_key="isRead", metadata={"description": "Only read / unread ones."})
+class NotificationQueryArgsSchema(QueryArgsSchema):
+    is_read = Bool(metadata={"description": "Only read / unread ones."})
 
 
-class NotificationSchema(ma.Schema):
+class NotificationSchema(CamelCaseSchema):
     id = fields.Int()
-    booking_id = fields.Int(data_key="bookingId", allow_none=True)
-    blood_request_id = fields.Int(data_key="bloodRequestId", allow_none=True)
+    booking_id = fields.Int(allow_none=True)
+    blood_request_id = fields.Int(allow_none=True)
     type = fields.Str()
     title = fields.Str()
     message = fields.Str()
-    is_read = Bool(data_key="isRead")
-    created_at = fields.Str(data_key="createdAt")
+    is_read = Bool()
+    created_at = fields.Str()
 
 
-class NotificationPageSchema(ma.Schema):
+class NotificationPageSchema(CamelCaseSchema):
     items = fields.List(fields.Nested(NotificationSchema))
     unread_count = fields.Int(
-        data_key="unreadCount", metadata={"description": "All unread, not just this page."}
+        metadata={"description": "All unread, not just this page."}
     )
 
 
-class MarkedReadSchema(ma.Schema):
+class MarkedReadSchema(CamelCaseSchema):
     marked = fields.Int(metadata={"description": "How many were unread."})
-    unread_count = fields.Int(data_key="unreadCount")
+    unread_count = fields.Int()

@@ -25,11 +25,11 @@ from app.pricing.queries import get_active_price
 from app.pricing.rules import calculate_amount
 from app.resources import queries as resources
 from app.timeutil import from_iso, local_date, to_iso
+from app.vocabulary import BOOKING_STATUSES as STATUSES
+from app.vocabulary import URGENCIES_MOST_URGENT_FIRST as URGENCIES
 
 log = logging.getLogger(__name__)
 
-URGENCIES = ("critical", "high", "medium", "low")  # triage order
-STATUSES = ("pending", "approved", "declined", "cancelled", "completed")
 # How far ahead a booking may be requested: beyond this a date is a typo, not a plan.
 MAX_DAYS_AHEAD = 366
 

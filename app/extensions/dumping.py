@@ -15,6 +15,8 @@ from marshmallow import fields
 from marshmallow.decorators import POST_DUMP, PRE_DUMP
 from marshmallow.utils import ensure_text_type, missing
 
+from app.validation import CamelCase
+
 _STRING = "string"
 _INTEGER = "integer"
 _STRING_LIST = "string list"  # List(Str())
@@ -54,7 +56,7 @@ class _NeverExact:
 _EXACT_TYPE = {_STRING: str, _INTEGER: int}
 
 
-class ResponseSchema(ma.Schema):
+class ResponseSchema(CamelCase, ma.Schema):
     """Base of response schemas on hot read paths; dumps dicts faster, identically."""
 
     def _plan(self):

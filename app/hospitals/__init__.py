@@ -1,3 +1,1 @@
 """Hospitals: onboarding, approval and public discovery."""
-
-HOSPITAL_STATUSES = ("pending", "approved", "rejected", "suspended")

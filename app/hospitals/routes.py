@@ -14,7 +14,7 @@ blp = Blueprint("hospitals", __name__, url_prefix="/api/hospitals",
 
 @blp.route("")
 class Hospitals(MethodView):
-    @blp.arguments(schemas.HospitalSearchArgsSchema, location="query")
+    @blp.arguments(schemas.HospitalSearchQueryArgsSchema, location="query")
     @blp.response(200, schemas.HospitalListItemSchema(many=True))
     @blp.paginate()
     def get(self, args, pagination_parameters):

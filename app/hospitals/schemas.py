@@ -6,11 +6,10 @@ from marshmallow import fields, validate
 
 from app.auth.schemas import Email
 from app.extensions.dumping import ResponseSchema
-from app.hospitals import HOSPITAL_STATUSES
 from app.pricing.schemas import PriceSchema
-from app.resources import RESOURCE_TYPES
 from app.resources.schemas import ResourceSchema
-from app.validation import ANY_FIELD, PHONE, Schema, clean_text, text
+from app.validation import ANY_FIELD, PHONE, CamelCaseSchema, Schema, clean_text
+from app.vocabulary import HOSPITAL_STATUSES, RESOURCE_TYPES
 
 MAX_SPECIALTIES = 30
 
@@ -36,13 +35,13 @@ class HospitalSchema(ResponseSchema):
     website = fields.Str(allow_none=True)
     specialties = fields.List(fields.Str())
     timezone = fields.Str()
-    status = fields.Str(metadata={"description": "pending | approved | rejected | suspended"})
-    approved_by = fields.Int(data_key="approvedBy", allow_none=True)
-    approved_at = fields.Str(data_key="approvedAt", allow_none=True)
-    rejection_reason = fields.Str(data_key="rejectionReason", allow_none=True)
-    suspension_reason = fields.Str(data_key="suspensionReason", allow_none=True)
-    created_at = fields.Str(data_key="createdAt")
-    updated_at = fields.Str(data_key="updatedAt")
+    status = fields.Str(metadata={"description": " | ".join(HOSPITAL_STATUSES)})
+    approved_by = fields.Int(allow_none=True)
+    approved_at = fields.Str(allow_none=True)
+    rejection_reason = fields.Str(allow_none=True)
+    suspension_reason = fields.Str(allow_none=True)
+    created_at = fields.Str()
+    updated_at = fields.Str()
 
 
 class HospitalListItemSchema(HospitalSchema):
@@ -60,7 +59,7 @@ class HospitalUpdateSchema(Schema):
 
     name = clean_text(200)
     address = clean_text(500)
-    description = text(5000, allow_none=True)
+    description = clean_text(5000, allow_control_chars=True, allow_none=True)
     city = clean_text(100, allow_none=True)
     phone = fields.Str(allow_none=True, validate=PHONE)
     email = Email(allow_none=True, validate=validate.Length(max=254))
@@ -79,20 +78,20 @@ class HospitalCreateSchema(HospitalUpdateSchema):
     address = clean_text(500, required=True)
 
 
-class HospitalSearchArgsSchema(ma.Schema):
-    q = text(200, min_length=0, metadata={
+class HospitalSearchQueryArgsSchema(CamelCaseSchema):
+    q = clean_text(200, min_length=0, allow_control_chars=True, metadata={
         "description": "Free text over name, address, city and specialties. Words are matched "
                        "as prefixes and all must match; punctuation and search operators are "
                        "treated as plain text."})
-    resource_type = fields.Str(data_key="resourceType", validate=validate.OneOf(RESOURCE_TYPES))
+    resource_type = fields.Str(validate=validate.OneOf(RESOURCE_TYPES))
     min_available = fields.Int(
-        data_key="minAvailable", validate=validate.Range(min=0, max=100_000),
+        validate=validate.Range(min=0, max=100_000),
         metadata={"description": "At least this many units available (of resourceType if "
                                  "given, else of any type)."},
     )
 
 
-class HospitalStatusArgsSchema(ma.Schema):
+class HospitalStatusQueryArgsSchema(CamelCaseSchema):
     status = fields.Str(validate=validate.OneOf(HOSPITAL_STATUSES))
 
 

@@ -1,73 +1,72 @@
 """Response schemas of the health and monitoring endpoints."""
-import marshmallow as ma
 from marshmallow import fields
 
-from app.validation import Bool
+from app.validation import Bool, CamelCaseSchema
 
 
-class HealthSchema(ma.Schema):
+class HealthSchema(CamelCaseSchema):
     status = fields.Str()
     database = fields.Str()
 
 
-class DatabaseHealthSchema(ma.Schema):
+class DatabaseHealthSchema(CamelCaseSchema):
     path = fields.Str()
-    journal_mode = fields.Str(data_key="journalMode")
-    foreign_keys = Bool(data_key="foreignKeys")
-    quick_check = fields.Str(data_key="quickCheck", metadata={"description": '"ok" or the problems'})
-    size_bytes = fields.Int(data_key="sizeBytes")
-    wal_size_bytes = fields.Int(data_key="walSizeBytes")
-    page_size = fields.Int(data_key="pageSize")
-    page_count = fields.Int(data_key="pageCount")
-    freelist_count = fields.Int(data_key="freelistCount")
+    journal_mode = fields.Str()
+    foreign_keys = Bool()
+    quick_check = fields.Str(metadata={"description": '"ok" or the problems'})
+    size_bytes = fields.Int()
+    wal_size_bytes = fields.Int()
+    page_size = fields.Int()
+    page_count = fields.Int()
+    freelist_count = fields.Int()
 
 
-class BackupSummarySchema(ma.Schema):
+class BackupSummarySchema(CamelCaseSchema):
     file = fields.Str()
-    created_at = fields.Str(data_key="createdAt")
-    age_seconds = fields.Int(data_key="ageSeconds")
-    size_bytes = fields.Int(data_key="sizeBytes")
+    created_at = fields.Str()
+    age_seconds = fields.Int()
+    size_bytes = fields.Int()
 
 
-class JobRunSchema(ma.Schema):
+class JobRunSchema(CamelCaseSchema):
     status = fields.Str(metadata={"description": "running, succeeded or failed"})
-    started_at = fields.Str(data_key="startedAt")
-    finished_at = fields.Str(data_key="finishedAt", allow_none=True)
+    started_at = fields.Str()
+    finished_at = fields.Str(allow_none=True)
     message = fields.Str(allow_none=True)
 
 
-class JobSummarySchema(ma.Schema):
+class JobSummarySchema(CamelCaseSchema):
     name = fields.Str()
     scheduled = Bool(metadata={"description": "in the scheduler's job list"})
-    last_run = fields.Nested(JobRunSchema, data_key="lastRun", allow_none=True)
+    last_run = fields.Nested(JobRunSchema, allow_none=True)
 
 
-class MigrationSummarySchema(ma.Schema):
+class MigrationSummarySchema(CamelCaseSchema):
     applied = fields.Int()
     pending = fields.List(fields.Int())
-    latest_applied = fields.Int(data_key="latestApplied", allow_none=True)
-    up_to_date = Bool(data_key="upToDate")
+    latest_applied = fields.Int(allow_none=True)
+    up_to_date = Bool()
 
 
-class DetailedHealthSchema(ma.Schema):
+class DetailedHealthSchema(CamelCaseSchema):
     status = fields.Str(metadata={"description": "ok, degraded (see warnings) or failing"})
-    checked_at = fields.Str(data_key="checkedAt")
+    checked_at = fields.Str()
     warnings = fields.List(fields.Str())
     database = fields.Nested(DatabaseHealthSchema)
-    row_counts = fields.Dict(keys=fields.Str(), values=fields.Int(), data_key="rowCounts")
-    last_backup = fields.Nested(BackupSummarySchema, data_key="lastBackup", allow_none=True)
+    row_counts = fields.Dict(keys=fields.Str(), values=fields.Int())
+    last_backup = fields.Nested(BackupSummarySchema, allow_none=True)
     jobs = fields.List(fields.Nested(JobSummarySchema))
     migrations = fields.Nested(MigrationSummarySchema)
 
 
-class MigrationSchema(ma.Schema):
+class MigrationSchema(CamelCaseSchema):
     version = fields.Int()
     name = fields.Str()
-    applied_at = fields.Str(attribute="appliedAt", data_key="appliedAt", allow_none=True)
-    execution_ms = fields.Int(attribute="executionMs", data_key="executionMs", allow_none=True)
+    applied_at = fields.Str(attribute="appliedAt", allow_none=True)
+    execution_ms = fields.Int(attribute="executionMs", allow_none=True)
 
 
-class MigrationStatusSchema(ma.Schema):
+class MigrationStatusSchema(CamelCaseSchema):
     applied = fields.List(fields.Nested(MigrationSchema))
     pending = fields.List(fields.Nested(MigrationSchema))
-    up_to_date = Bool(data_key="upToDate")
+    up_to_date = Bool()

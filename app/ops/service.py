@@ -7,8 +7,8 @@ from app.ops import checks, invariants, metrics, queries
 from app.ops.backup import latest_backup
 from app.ops.scheduler import JOBS
 from app.timeutil import from_iso, to_iso
+from app.vocabulary import BOOKING_STATUSES
 
-BOOKING_STATUSES = ("pending", "approved", "declined", "cancelled", "completed")
 # A daily backup older than this is worth a warning.
 BACKUP_MAX_AGE_SECONDS = 26 * 3600
 

@@ -85,7 +85,7 @@ class SslcommerzReturn(MethodView):
 
 @blp.route("/history")
 class PaymentHistory(MethodView):
-    @blp.arguments(schemas.HistoryArgsSchema, location="query")
+    @blp.arguments(schemas.PaymentHistoryQueryArgsSchema, location="query")
     @blp.response(200, schemas.HistoryItemSchema(many=True))
     @blp.paginate()
     @login_required

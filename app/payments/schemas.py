@@ -2,52 +2,53 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.money import Money
-from app.validation import Schema, text
-
-ID = validate.Range(min=1, max=2**63 - 1)
-TRANSACTION_STATUSES = ("pending", "processing", "completed", "failed", "partially_refunded",
-                        "refunded")
-
-
-def money_out(attribute, data_key, **kwargs):
-    return Money(attribute=attribute, data_key=data_key, dump_only=True, allow_none=True, **kwargs)
+from app.validation import CamelCaseSchema, Schema, clean_text, id_field
+from app.vocabulary import (
+    PAYMENT_METHODS,
+    REFUND_STATUSES,
+    TRANSACTION_KINDS,
+    TRANSACTION_STATUSES,
+)
 
 
-class TransactionSchema(ma.Schema):
+def money_out(attribute, **kwargs):
+    return Money(attribute=attribute, dump_only=True, allow_none=True, **kwargs)
+
+
+class TransactionSchema(CamelCaseSchema):
     id = fields.Int()
-    transaction_ref = fields.Str(data_key="transactionRef",
-                                 metadata={"description": "Our tran_id at the gateway."})
-    kind = fields.Str(metadata={"description": "booking_payment | wallet_topup"})
-    booking_id = fields.Int(data_key="bookingId", allow_none=True)
-    user_id = fields.Int(data_key="userId")
-    hospital_id = fields.Int(data_key="hospitalId", allow_none=True)
-    amount = money_out("amount_minor", "amount")
+    transaction_ref = fields.Str(metadata={"description": "Our tran_id at the gateway."})
+    kind = fields.Str(metadata={"description": " | ".join(TRANSACTION_KINDS)})
+    booking_id = fields.Int(allow_none=True)
+    user_id = fields.Int()
+    hospital_id = fields.Int(allow_none=True)
+    amount = money_out("amount_minor")
     currency = fields.Str()
-    method = fields.Str(allow_none=True, metadata={"description": "wallet | sslcommerz"})
+    method = fields.Str(allow_none=True, metadata={"description": " | ".join(PAYMENT_METHODS)})
     status = fields.Str(metadata={"description": " | ".join(TRANSACTION_STATUSES)})
-    platform_fee = money_out("platform_fee_minor", "platformFee")
-    hospital_share = money_out("hospital_share_minor", "hospitalShare")
-    refunded = money_out("refunded_minor", "refunded")
-    gateway_status = fields.Str(data_key="gatewayStatus", allow_none=True)
-    failure_reason = fields.Str(data_key="failureReason", allow_none=True)
-    created_at = fields.Str(data_key="createdAt")
-    updated_at = fields.Str(data_key="updatedAt")
-    completed_at = fields.Str(data_key="completedAt", allow_none=True)
+    platform_fee = money_out("platform_fee_minor")
+    hospital_share = money_out("hospital_share_minor")
+    refunded = money_out("refunded_minor")
+    gateway_status = fields.Str(allow_none=True)
+    failure_reason = fields.Str(allow_none=True)
+    created_at = fields.Str()
+    updated_at = fields.Str()
+    completed_at = fields.Str(allow_none=True)
 
 
 class ProcessPaymentSchema(Schema):
-    booking_id = fields.Int(data_key="bookingId", required=True, strict=True, validate=ID)
-    method = fields.Str(required=True, validate=validate.OneOf(("wallet", "sslcommerz")))
+    booking_id = id_field(required=True, strict=True)
+    method = fields.Str(required=True, validate=validate.OneOf(PAYMENT_METHODS))
 
 
 class GatewayResultSchema(TransactionSchema):
     gateway_url = fields.Str(
-        data_key="gatewayUrl", allow_none=True,
+        allow_none=True,
         metadata={"description": "sslcommerz only: send the customer's browser here."},
     )
 
 
-class InsufficientBalanceSchema(ma.Schema):
+class InsufficientBalanceSchema(CamelCaseSchema):
     code = fields.Int()
     status = fields.Str()
     message = fields.Str()
@@ -57,7 +58,8 @@ class InsufficientBalanceSchema(ma.Schema):
     currency = fields.Str()
 
 
-class IpnFormSchema(Schema):
+# The gateway's forms keep its own snake_case names: plain marshmallow, no camelCase.
+class IpnFormSchema(ma.Schema):
     """The gateway's IPN form; every other field it sends is kept for the signature check."""
 
     class Meta:
@@ -72,15 +74,15 @@ class IpnFormSchema(Schema):
     currency = fields.Str(validate=validate.Length(max=10))
 
 
-class IpnResultSchema(ma.Schema):
+class IpnResultSchema(CamelCaseSchema):
     result = fields.Str(metadata={"description": "completed | duplicate | failed | ignored"})
-    transaction_status = fields.Str(data_key="transactionStatus")
+    transaction_status = fields.Str()
 
 
-class ReturnPageSchema(ma.Schema):
+class ReturnPageSchema(CamelCaseSchema):
     outcome = fields.Str()
-    tran_id = fields.Str(data_key="tranId", allow_none=True)
-    transaction_status = fields.Str(data_key="transactionStatus", allow_none=True)
+    tran_id = fields.Str(allow_none=True)
+    transaction_status = fields.Str(allow_none=True)
     message = fields.Str()
 
 
@@ -91,30 +93,30 @@ class ReturnFormSchema(ma.Schema):
     tran_id = fields.Str(load_default=None, validate=validate.Length(max=100))
 
 
-class HistoryArgsSchema(Schema):
+class PaymentHistoryQueryArgsSchema(Schema):
     class Meta:
         unknown = ma.EXCLUDE  # page / page_size belong to the paginator
 
     status = fields.Str(validate=validate.OneOf(TRANSACTION_STATUSES))
-    kind = fields.Str(validate=validate.OneOf(("booking_payment", "wallet_topup")))
+    kind = fields.Str(validate=validate.OneOf(TRANSACTION_KINDS))
 
 
 class RefundRequestSchema(Schema):
     amount = Money(required=True)
-    reason = text(1000, required=True)
+    reason = clean_text(1000, allow_control_chars=True, required=True)
 
 
-class RefundSchema(ma.Schema):
+class RefundSchema(CamelCaseSchema):
     id = fields.Int()
-    payment_id = fields.Int(attribute="transaction_id", data_key="paymentId")
-    amount = money_out("amount_minor", "amount")
+    payment_id = fields.Int(attribute="transaction_id")
+    amount = money_out("amount_minor")
     reason = fields.Str()
     method = fields.Str()
-    status = fields.Str(metadata={"description": "pending | processing | completed | failed"})
-    gateway_refund_ref = fields.Str(data_key="gatewayRefundRef", allow_none=True)
-    requested_by = fields.Int(data_key="requestedBy", allow_none=True)
-    created_at = fields.Str(data_key="createdAt")
-    completed_at = fields.Str(data_key="completedAt", allow_none=True)
+    status = fields.Str(metadata={"description": " | ".join(REFUND_STATUSES)})
+    gateway_refund_ref = fields.Str(allow_none=True)
+    requested_by = fields.Int(allow_none=True)
+    created_at = fields.Str()
+    completed_at = fields.Str(allow_none=True)
 
 
 class RefundResultSchema(RefundSchema):
@@ -122,7 +124,7 @@ class RefundResultSchema(RefundSchema):
     payment = fields.Nested(TransactionSchema)
 
 
-class RefundConflictSchema(ma.Schema):
+class RefundConflictSchema(CamelCaseSchema):
     code = fields.Int()
     status = fields.Str()
     message = fields.Str()
@@ -131,16 +133,16 @@ class RefundConflictSchema(ma.Schema):
 
 
 class ReceiptSchema(TransactionSchema):
-    receipt_number = fields.Str(data_key="receiptNumber")
-    payer_name = fields.Str(data_key="payerName")
-    payer_email = fields.Str(data_key="payerEmail")
-    hospital_name = fields.Str(data_key="hospitalName", allow_none=True)
-    booking_reference = fields.Str(data_key="bookingReference", allow_none=True)
-    resource_type = fields.Str(data_key="resourceType", allow_none=True)
-    scheduled_date = fields.Str(data_key="scheduledDate", allow_none=True)
-    net_paid = money_out("net_paid_minor", "netPaid")
+    receipt_number = fields.Str()
+    payer_name = fields.Str()
+    payer_email = fields.Str()
+    hospital_name = fields.Str(allow_none=True)
+    booking_reference = fields.Str(allow_none=True)
+    resource_type = fields.Str(allow_none=True)
+    scheduled_date = fields.Str(allow_none=True)
+    net_paid = money_out("net_paid_minor")
     refunds = fields.List(fields.Nested(RefundSchema))
 
 
 class HistoryItemSchema(TransactionSchema):
-    booking_reference = fields.Str(data_key="bookingReference", allow_none=True)
+    booking_reference = fields.Str(allow_none=True)

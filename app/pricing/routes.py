@@ -39,7 +39,7 @@ class Price(MethodView):
 
 @blp.route("/hospitals/<int:hospital_id>/history")
 class PriceHistory(MethodView):
-    @blp.arguments(schemas.PriceHistoryArgsSchema, location="query")
+    @blp.arguments(schemas.PriceHistoryQueryArgsSchema, location="query")
     @blp.response(200, schemas.PriceHistorySchema(many=True))
     @blp.paginate()
     @blp.alt_response(404, description="Not your hospital")

@@ -3,10 +3,9 @@ from marshmallow import fields, validate
 
 from app.extensions.dumping import ResponseSchema
 from app.money import Money, format_bp, parse_multiplier_bp
-from app.resources import RESOURCE_TYPES
-from app.validation import Bool, Schema
+from app.validation import Bool, CamelCaseSchema, Schema, id_field
+from app.vocabulary import RESOURCE_TYPES, URGENCIES
 
-URGENCIES = ("low", "medium", "high", "critical")
 MIN_MULTIPLIER_BP, MAX_MULTIPLIER_BP = 10_000, 100_000  # 1x .. 10x, as the table's CHECK
 
 
@@ -30,91 +29,85 @@ class Multiplier(fields.Field):
 
 class PriceSchema(ResponseSchema):
     id = fields.Int()
-    resource_type = fields.Str(data_key="resourceType")
-    base_price = Money(attribute="base_price_minor", data_key="basePrice")
-    price_per_hour = Money(attribute="price_per_hour_minor", data_key="pricePerHour")
-    price_per_day = Money(attribute="price_per_day_minor", data_key="pricePerDay")
+    resource_type = fields.Str()
+    base_price = Money(attribute="base_price_minor")
+    price_per_hour = Money(attribute="price_per_hour_minor")
+    price_per_day = Money(attribute="price_per_day_minor")
     emergency_multiplier = Multiplier(
-        attribute="emergency_multiplier_bp", data_key="emergencyMultiplier",
+        attribute="emergency_multiplier_bp",
         metadata={"description": "Applied to high and critical urgency, e.g. \"1.5\"."},
     )
     currency = fields.Str()
-    effective_from = fields.Str(data_key="effectiveFrom")
-    effective_to = fields.Str(data_key="effectiveTo", allow_none=True,
+    effective_from = fields.Str()
+    effective_to = fields.Str(allow_none=True,
                               metadata={"description": "null while this price is active"})
 
 
 class PriceHistorySchema(PriceSchema):
     """What the hospital's managers see: also who set each price."""
 
-    created_by = fields.Int(data_key="createdBy", allow_none=True)
+    created_by = fields.Int(allow_none=True)
 
 
 class PriceUpdateSchema(Schema):
-    base_price = Money(data_key="basePrice", required=True, allow_zero=True)
-    price_per_hour = Money(data_key="pricePerHour", load_default=0, allow_zero=True)
-    price_per_day = Money(data_key="pricePerDay", load_default=0, allow_zero=True)
+    base_price = Money(required=True, allow_zero=True)
+    price_per_hour = Money(load_default=0, allow_zero=True)
+    price_per_day = Money(load_default=0, allow_zero=True)
     emergency_multiplier = Multiplier(
-        data_key="emergencyMultiplier", load_default=MIN_MULTIPLIER_BP,
+        load_default=MIN_MULTIPLIER_BP,
         metadata={"description": "Between \"1\" and \"10\", at most four decimals; default \"1\"."},
     )
 
 
-class PriceHistoryArgsSchema(ma.Schema):
-    resource_type = fields.Str(data_key="resourceType", validate=validate.OneOf(RESOURCE_TYPES))
+class PriceHistoryQueryArgsSchema(CamelCaseSchema):
+    resource_type = fields.Str(validate=validate.OneOf(RESOURCE_TYPES))
 
 
 class CalculateSchema(Schema):
-    hospital_id = fields.Int(data_key="hospitalId", required=True, strict=True,
-                             validate=validate.Range(min=1, max=2**63 - 1))
-    resource_type = fields.Str(data_key="resourceType", required=True,
-                               validate=validate.OneOf(RESOURCE_TYPES))
-    estimated_duration = fields.Int(data_key="estimatedDuration", load_default=24, strict=True,
+    hospital_id = id_field(required=True, strict=True)
+    resource_type = fields.Str(required=True, validate=validate.OneOf(RESOURCE_TYPES))
+    estimated_duration = fields.Int(load_default=24, strict=True,
                                     validate=validate.Range(min=1, max=168),
                                     metadata={"description": "Hours, 1-168 (default 24)."})
     urgency = fields.Str(load_default="medium", validate=validate.OneOf(URGENCIES))
 
 
-class BreakdownSchema(ma.Schema):
-    base_price = Money(attribute="base_minor", data_key="basePrice")
-    hourly_charge = Money(attribute="hourly_minor", data_key="hourlyCharge")
-    daily_charge = Money(attribute="daily_minor", data_key="dailyCharge")
+class BreakdownSchema(CamelCaseSchema):
+    base_price = Money(attribute="base_minor")
+    hourly_charge = Money(attribute="hourly_minor")
+    daily_charge = Money(attribute="daily_minor")
     hours = fields.Int()
     days = fields.Int()
     subtotal = Money(attribute="subtotal_minor")
-    emergency_multiplier = Multiplier(attribute="multiplier_bp", data_key="emergencyMultiplier")
-    emergency_surcharge = Money(attribute="emergency_surcharge_minor",
-                                data_key="emergencySurcharge")
+    emergency_multiplier = Multiplier(attribute="multiplier_bp")
+    emergency_surcharge = Money(attribute="emergency_surcharge_minor")
     total = Money(attribute="total_minor")
 
 
-class QuoteSchema(ma.Schema):
-    hospital_id = fields.Int(data_key="hospitalId")
-    resource_type = fields.Str(data_key="resourceType")
-    estimated_duration = fields.Int(data_key="estimatedDuration")
+class QuoteSchema(CamelCaseSchema):
+    hospital_id = fields.Int()
+    resource_type = fields.Str()
+    estimated_duration = fields.Int()
     urgency = fields.Str()
     amount = Money(attribute="amount_minor")
     currency = fields.Str()
     breakdown = fields.Nested(BreakdownSchema)
 
 
-class PaymentPolicySchema(ma.Schema):
-    hospital_id = fields.Int(data_key="hospitalId")
+class PaymentPolicySchema(CamelCaseSchema):
+    hospital_id = fields.Int()
     platform_fee_bp = fields.Int(
-        data_key="platformFeeBp",
         metadata={"description": "Platform fee in basis points (500 = 5 %)."})
-    cancellation_window_hours = fields.Int(data_key="cancellationWindowHours")
+    cancellation_window_hours = fields.Int()
     refund_inside_window_bp = fields.Int(
-        data_key="refundInsideWindowBp",
         metadata={"description": "Share refunded when cancelled inside the window (basis points); "
                                  "earlier cancellations are refunded in full."})
     is_default = Bool(
-        data_key="isDefault",
         metadata={"description": "True while the hospital uses the platform's configured default."})
 
 
-def _basis_points(data_key):
-    return fields.Int(data_key=data_key, strict=True, validate=validate.Range(min=0, max=10_000),
+def _basis_points():
+    return fields.Int(strict=True, validate=validate.Range(min=0, max=10_000),
                       metadata={"description": "0-10000 basis points (10000 = 100 %)."})
 
 
@@ -123,7 +116,7 @@ class PaymentPolicyUpdateSchema(Schema):
 
     at_least_one_of = ("platform_fee_bp", "cancellation_window_hours", "refund_inside_window_bp")
 
-    platform_fee_bp = _basis_points("platformFeeBp")
+    platform_fee_bp = _basis_points()
     cancellation_window_hours = fields.Int(
-        data_key="cancellationWindowHours", strict=True, validate=validate.Range(min=0, max=720))
-    refund_inside_window_bp = _basis_points("refundInsideWindowBp")
+        strict=True, validate=validate.Range(min=0, max=720))
+    refund_inside_window_bp = _basis_points()

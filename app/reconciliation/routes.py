@@ -29,7 +29,7 @@ class ReconciliationHistory(MethodView):
 
 @blp.route("/discrepancies")
 class Discrepancies(MethodView):
-    @blp.arguments(schemas.DiscrepancyArgsSchema, location="query")
+    @blp.arguments(schemas.DiscrepancyQueryArgsSchema, location="query")
     @blp.response(200, schemas.DiscrepancySchema(many=True))
     @blp.paginate()
     @roles_required("admin")

@@ -3,9 +3,8 @@ import json
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.validation import Schema, text
-
-SEVERITIES = ("low", "medium", "high", "critical")
+from app.validation import CamelCaseSchema, Schema, clean_text
+from app.vocabulary import DISCREPANCY_SEVERITIES
 
 
 class JsonText(fields.Field):
@@ -15,41 +14,40 @@ class JsonText(fields.Field):
         return json.loads(value) if value is not None else None
 
 
-class RunSchema(ma.Schema):
+class RunSchema(CamelCaseSchema):
     id = fields.Int()
-    run_date = fields.Str(data_key="runDate", metadata={"description": "YYYY-MM-DD (local)"})
+    run_date = fields.Str(metadata={"description": "YYYY-MM-DD (local)"})
     status = fields.Str(metadata={"description": "running | completed | failed"})
     summary = JsonText(allow_none=True, metadata={"description": "What was checked and found."})
-    triggered_by = fields.Int(data_key="triggeredBy", allow_none=True,
+    triggered_by = fields.Int(allow_none=True,
                               metadata={"description": "null for the scheduler"})
-    started_at = fields.Str(data_key="startedAt")
-    finished_at = fields.Str(data_key="finishedAt", allow_none=True)
+    started_at = fields.Str()
+    finished_at = fields.Str(allow_none=True)
 
 
-class DiscrepancySchema(ma.Schema):
+class DiscrepancySchema(CamelCaseSchema):
     id = fields.Int()
-    run_id = fields.Int(data_key="runId")
+    run_id = fields.Int()
     kind = fields.Str()
-    severity = fields.Str(metadata={"description": " | ".join(SEVERITIES)})
+    severity = fields.Str(metadata={"description": " | ".join(DISCREPANCY_SEVERITIES)})
     entity_type = fields.Str(
-        data_key="entityType",
         metadata={"description": "wallet | ledger_entry | transaction | refund"},
     )
-    entity_id = fields.Int(data_key="entityId")
+    entity_id = fields.Int()
     details = JsonText()
     status = fields.Str(metadata={"description": "open | resolved"})
-    resolved_by = fields.Int(data_key="resolvedBy", allow_none=True)
-    resolved_at = fields.Str(data_key="resolvedAt", allow_none=True)
-    resolution_notes = fields.Str(data_key="resolutionNotes", allow_none=True)
-    created_at = fields.Str(data_key="createdAt")
+    resolved_by = fields.Int(allow_none=True)
+    resolved_at = fields.Str(allow_none=True)
+    resolution_notes = fields.Str(allow_none=True)
+    created_at = fields.Str()
 
 
-class DiscrepancyArgsSchema(Schema):
+class DiscrepancyQueryArgsSchema(Schema):
     class Meta:
         unknown = ma.EXCLUDE  # page / page_size belong to the paginator
 
     status = fields.Str(load_default="open", validate=validate.OneOf(("open", "resolved", "all")))
-    severity = fields.Str(validate=validate.OneOf(SEVERITIES))
+    severity = fields.Str(validate=validate.OneOf(DISCREPANCY_SEVERITIES))
 
 
 class TriggerSchema(Schema):
@@ -59,4 +57,4 @@ class TriggerSchema(Schema):
 
 
 class ResolveSchema(Schema):
-    notes = text(2000, required=True)
+    notes = clean_text(2000, allow_control_chars=True, required=True)

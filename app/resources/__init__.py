@@ -1,6 +1,5 @@
 """Hospital resources: beds, ICU and operation theatres, counted per hospital and type."""
-
-RESOURCE_TYPES = ("beds", "icu", "operationTheatres")
+from app.vocabulary import RESOURCE_TYPES
 
 # URL converter for a resource type in a path: anything else is a 404 (no such
 # resource), and the OpenAPI document lists the three values as an enum.

@@ -51,7 +51,7 @@ class Availability(MethodView):
 
 @blp.route("/<int:hospital_id>/audit-log")
 class AuditLog(MethodView):
-    @blp.arguments(schemas.AuditArgsSchema, location="query")
+    @blp.arguments(schemas.AuditQueryArgsSchema, location="query")
     @blp.response(200, schemas.AuditEntrySchema(many=True))
     @blp.paginate()
     @blp.alt_response(404, description="Not your hospital")

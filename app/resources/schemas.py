@@ -1,27 +1,26 @@
-import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.extensions.dumping import ResponseSchema
-from app.resources import RESOURCE_TYPES
-from app.validation import Bool, Schema, clean_text
+from app.validation import Bool, CamelCaseSchema, Schema, clean_text
+from app.vocabulary import RESOURCE_TYPES
 
 # Far beyond any hospital; keeps every counter and their sum small integers.
 MAX_UNITS = 100_000
 
 
 class ResourceSchema(ResponseSchema):
-    resource_type = fields.Str(data_key="resourceType")
+    resource_type = fields.Str()
     total = fields.Int()
     available = fields.Int(metadata={"description": "total - occupied - reserved - maintenance"})
     occupied = fields.Int()
     reserved = fields.Int()
     maintenance = fields.Int()
-    last_updated = fields.Str(data_key="lastUpdated")
+    last_updated = fields.Str()
 
 
 class AvailabilitySchema(ResourceSchema):
-    hospital_id = fields.Int(data_key="hospitalId")
-    is_available = Bool(data_key="isAvailable")
+    hospital_id = fields.Int()
+    is_available = Bool()
 
 
 def _count(description):
@@ -41,38 +40,38 @@ class ResourceUpdateSchema(Schema):
     )
 
 
-class AuditEntrySchema(ma.Schema):
+class AuditEntrySchema(CamelCaseSchema):
     id = fields.Int()
-    resource_type = fields.Str(data_key="resourceType")
+    resource_type = fields.Str()
     action = fields.Str(metadata={"description": "create | update | delete | allocate | release"})
-    old_values = fields.Dict(data_key="oldValues", allow_none=True)
-    new_values = fields.Dict(data_key="newValues", allow_none=True)
+    old_values = fields.Dict(allow_none=True)
+    new_values = fields.Dict(allow_none=True)
     reason = fields.Str(allow_none=True)
-    booking_id = fields.Int(data_key="bookingId", allow_none=True)
-    changed_by = fields.Int(data_key="changedBy", allow_none=True)
-    changed_by_name = fields.Str(data_key="changedByName", allow_none=True)
-    ip_address = fields.Str(data_key="ipAddress", allow_none=True)
-    user_agent = fields.Str(data_key="userAgent", allow_none=True)
-    created_at = fields.Str(data_key="createdAt")
+    booking_id = fields.Int(allow_none=True)
+    changed_by = fields.Int(allow_none=True)
+    changed_by_name = fields.Str(allow_none=True)
+    ip_address = fields.Str(allow_none=True)
+    user_agent = fields.Str(allow_none=True)
+    created_at = fields.Str()
 
 
-class AuditArgsSchema(ma.Schema):
-    resource_type = fields.Str(data_key="resourceType", validate=validate.OneOf(RESOURCE_TYPES))
+class AuditQueryArgsSchema(CamelCaseSchema):
+    resource_type = fields.Str(validate=validate.OneOf(RESOURCE_TYPES))
 
 
 class UtilizationRowSchema(ResourceSchema):
     occupancy_rate = fields.Float(
-        data_key="occupancyRate", allow_none=True,
+        allow_none=True,
         metadata={"description": "occupied / total (null when total is 0)"},
     )
     utilization_rate = fields.Float(
-        data_key="utilizationRate", allow_none=True,
+        allow_none=True,
         metadata={"description": "(occupied + reserved + maintenance) / total: the share "
                                  "not available (null when total is 0)"},
     )
 
 
-class UtilizationSchema(ma.Schema):
-    hospital_id = fields.Int(data_key="hospitalId")
+class UtilizationSchema(CamelCaseSchema):
+    hospital_id = fields.Int()
     resources = fields.List(fields.Nested(UtilizationRowSchema))
     overall = fields.Nested(UtilizationRowSchema, metadata={"description": "All types together."})

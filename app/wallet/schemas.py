@@ -3,30 +3,30 @@ from marshmallow import fields, validate
 
 from app.money import Money
 from app.payments.schemas import GatewayResultSchema, money_out
-from app.validation import Schema, text
+from app.validation import CamelCaseSchema, Schema, clean_text
 
 # SSLCommerz takes 10.00 to 500000.00 BDT per transaction.
 TOPUP_MIN_MINOR = 10_00
 TOPUP_MAX_MINOR = 500_000_00
 
 
-class WalletSchema(ma.Schema):
-    user_id = fields.Int(data_key="userId")
-    balance = money_out("balance_minor", "balance")
+class WalletSchema(CamelCaseSchema):
+    user_id = fields.Int()
+    balance = money_out("balance_minor")
     currency = fields.Str()
-    updated_at = fields.Str(data_key="updatedAt", allow_none=True)
+    updated_at = fields.Str(allow_none=True)
 
 
-class LedgerEntrySchema(ma.Schema):
+class LedgerEntrySchema(CamelCaseSchema):
     id = fields.Int()
     type = fields.Str(metadata={"description": "credit | debit | refund | fee"})
-    amount = money_out("amount_minor", "amount")
-    balance_before = money_out("balance_before_minor", "balanceBefore")
-    balance_after = money_out("balance_after_minor", "balanceAfter")
+    amount = money_out("amount_minor")
+    balance_before = money_out("balance_before_minor")
+    balance_after = money_out("balance_after_minor")
     description = fields.Str()
-    transaction_id = fields.Int(data_key="transactionId", allow_none=True)
-    created_by = fields.Int(data_key="createdBy", allow_none=True)
-    created_at = fields.Str(data_key="createdAt")
+    transaction_id = fields.Int(allow_none=True)
+    created_by = fields.Int(allow_none=True)
+    created_at = fields.Str()
 
 
 class TopupSchema(Schema):
@@ -58,7 +58,7 @@ class AdjustSchema(Schema):
                   "description": "Signed decimal string (a JSON number is refused): \"500.00\" "
                                  "credits, \"-500.00\" debits (never below zero: 409)."},
     )
-    reason = text(500, required=True)
+    reason = clean_text(500, allow_control_chars=True, required=True)
 
 
 class AdjustResultSchema(WalletSchema):

@@ -1,0 +1,47 @@
+"""The domain's words: the sets of values a column or a field may hold, each named once.
+
+Schemas (validators, enums in the OpenAPI document) and services (counts per
+status, triage) import them from here. The database states the same sets in its
+CHECK constraints; landed migrations are frozen history, so
+tests/test_vocabulary.py reads the migrated schema and fails if the two drift.
+"""
+
+# --- hospitals and their resources -------------------------------------------
+
+HOSPITAL_STATUSES = ("pending", "approved", "rejected", "suspended")
+RESOURCE_TYPES = ("beds", "icu", "operationTheatres")
+
+# --- users ---------------------------------------------------------------------
+
+USER_STATUSES = ("active", "inactive", "suspended")
+
+# --- bookings and blood requests -------------------------------------------------
+
+BOOKING_STATUSES = ("pending", "approved", "declined", "cancelled", "completed")
+GENDERS = ("male", "female", "other")
+
+# How urgent a booking or a blood request is, least to most.
+URGENCIES = ("low", "medium", "high", "critical")
+# Triage rank, 0 = most urgent: the database's urgency_rank column computes the
+# same numbers, and the pending queue is ordered by it.
+URGENCY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+# Most urgent first. The bookings API has always listed its urgencies in this
+# order (its enum and its "Must be one of" message), so it keeps doing so.
+URGENCIES_MOST_URGENT_FIRST = tuple(sorted(URGENCIES, key=URGENCY_RANK.__getitem__))
+
+BLOOD_REQUEST_STATUSES = ("active", "fulfilled", "cancelled", "expired")
+
+# --- payments --------------------------------------------------------------------
+
+TRANSACTION_STATUSES = (
+    "pending", "processing", "completed", "failed", "partially_refunded", "refunded",
+)
+TRANSACTION_KINDS = ("booking_payment", "wallet_topup")
+PAYMENT_METHODS = ("wallet", "sslcommerz")
+REFUND_STATUSES = ("pending", "processing", "completed", "failed")
+# The payment gateways an admin can configure.
+GATEWAYS = ("sslcommerz",)
+
+# --- reconciliation ----------------------------------------------------------------
+
+DISCREPANCY_SEVERITIES = ("low", "medium", "high", "critical")
