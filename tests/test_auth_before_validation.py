@@ -4,36 +4,25 @@ Table-driven over the OpenAPI document: every operation that documents the beare
 token, sent anonymously with a body that is no JSON at all, must be a 401 (it used
 to be the 400/422 of parsing and validating that body).
 """
-import re
-
 import pytest
+
+from tests.openapi_walk import concrete, operations
 
 GARBAGE = b"{this is not json"
 
 
-def _protected_operations(spec):
-    for path, item in spec["paths"].items():
-        for method, operation in item.items():
-            if isinstance(operation, dict) and operation.get("security"):
-                yield method.upper(), path
-
-
-def _concrete(path):
-    return re.sub(r"\{[^}]+\}", lambda m: "beds" if "resource_type" in m.group(0) else "1", path)
-
-
 @pytest.fixture
 def protected_operations(client):
-    operations = list(_protected_operations(client.get("/openapi.json").json))
-    assert len(operations) > 40  # the walk found the API, not an empty document
-    return operations
+    found = list(operations(client.get("/openapi.json").json, lambda op: op.get("security")))
+    assert len(found) > 40  # the walk found the API, not an empty document
+    return found
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
 def test_every_protected_operation_answers_an_anonymous_garbage_body_with_401(
         client, protected_operations, content_type):
     for method, path in protected_operations:
-        response = client.open(_concrete(path), method=method, data=GARBAGE,
+        response = client.open(concrete(path), method=method, data=GARBAGE,
                                headers={"Content-Type": content_type},
                                environ_base={"REMOTE_ADDR": "203.0.113.9"})  # not a local scrape
         assert response.status_code == 401, (method, path, response.status_code, response.json)

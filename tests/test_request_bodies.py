@@ -8,6 +8,7 @@ import re
 import pytest
 
 from app.extensions.json import MAX_JSON_DEPTH
+from tests.openapi_walk import concrete, operations
 
 JSON = "application/json"
 
@@ -22,23 +23,16 @@ HOSTILE_BODIES = {
 }
 
 
-def _json_operations(spec):
-    for path, item in spec["paths"].items():
-        for method, operation in item.items():
-            body = operation.get("requestBody") if isinstance(operation, dict) else None
-            if body and JSON in body["content"]:
-                yield method.upper(), path
-
-
-def _concrete(path):
-    return re.sub(r"\{[^}]+\}", lambda m: "beds" if "resource_type" in m.group(0) else "1", path)
+def _takes_a_json_body(operation):
+    body = operation.get("requestBody")
+    return bool(body) and JSON in body["content"]
 
 
 @pytest.fixture
 def json_operations(client):
-    operations = list(_json_operations(client.get("/openapi.json").json))
-    assert len(operations) > 25  # the walk found the API, not an empty document
-    return operations
+    found = list(operations(client.get("/openapi.json").json, _takes_a_json_body))
+    assert len(found) > 25  # the walk found the API, not an empty document
+    return found
 
 
 @pytest.fixture
@@ -54,7 +48,7 @@ def test_every_json_operation_answers_hostile_json_with_400_invalid_json_body(
     for method, path in json_operations:
         answers = []
         for headers in callers:
-            response = client.open(_concrete(path), method=method, data=body,
+            response = client.open(concrete(path), method=method, data=body,
                                    headers={**headers, "Content-Type": JSON,
                                             "Idempotency-Key": "hostile-json-1"})
             assert response.status_code < 500, (method, path, response.json)
