@@ -10,11 +10,17 @@ baseline and the reads again (cost growth, each phase also against the baseline
 measured right before it), then the writes, then the write-contention mix;
 measure the baseline a last time; check every invariant on the final data.
 
-Every measurement uses the same gunicorn settings (sync workers, ``--workers``)
-and the same load client (``--connections`` keep-alive connections from
-``--processes`` client processes, ``--duration`` seconds, 127.0.0.1 only), and
-every figure is also printed as a ratio to the baseline of the same run, because
-the absolute numbers depend on whatever else the machine is doing.
+Every measurement uses the same gunicorn settings (sync workers, ``--workers``),
+started as scripts/serve starts the service: request logging on (the service's
+default, INFO: one JSON line per request). Each read phase runs twice, logging on
+(as deployed) and logging off (RAPIDCARE_LOG_LEVEL=WARNING), and the table shows
+both. The baseline and the reads are driven by wrk (benchmarks/wrk.py) when
+``wrk`` is on PATH: 2 threads, 10 connections, wrk's defaults; otherwise, and
+always for the writes and the mix (their work must not repeat), by the Python
+client (``--connections`` connections from ``--processes`` client processes).
+127.0.0.1 only, ``--duration`` seconds per scenario. Every figure is also printed
+as a ratio to the baseline of the same run, because the absolute numbers depend
+on whatever else the machine is doing. Any 5xx fails the run (exit status 1).
 """
 import argparse
 import os
@@ -29,6 +35,7 @@ from app.config import DEFAULTS
 from app.db import connect
 from app.ops import invariants
 from app.timeutil import utcnow
+from benchmarks import wrk
 from benchmarks.loader import Loader
 from benchmarks.loadgen import Request, run_load
 from benchmarks.scenarios import Bench
@@ -45,7 +52,14 @@ def parse_args(argv):
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
     parser.add_argument("--mix-duration", type=float, default=20.0,
                         help="seconds of the write-contention mix")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--client", default="auto", choices=("auto", "wrk", "python"),
+                        help="load client of the baseline and the reads (auto: wrk when on PATH)")
+    parser.add_argument("--connections", type=int, default=None,
+                        help=f"connections (default: {wrk.DEFAULT_CONNECTIONS} for wrk, "
+                             "as wrk's own default, 16 for the Python client)")
+    parser.add_argument("--wrk-threads", type=int, default=wrk.DEFAULT_THREADS)
+    parser.add_argument("--python-connections", type=int, default=16,
+                        help="connections of the Python client (writes, mix, or --client python)")
     parser.add_argument("--processes", type=int, default=4, help="load client processes")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
     parser.add_argument("--worker-class", default="sync", choices=("sync", "gthread"),
@@ -59,6 +73,15 @@ def parse_args(argv):
                         help="build the database in DIR and keep it (default: a temp dir, removed)")
     args = parser.parse_args(argv)
     args.small_bookings = min(args.small_bookings, args.bookings)
+    if args.client == "auto":
+        args.client = "wrk" if wrk.available() else "python"
+    elif args.client == "wrk" and not wrk.available():
+        parser.error("--client wrk: wrk is not on PATH (apt-get install wrk)")
+    if args.client == "python":  # one client for everything: --connections is its count
+        args.python_connections = args.connections or args.python_connections
+    if args.connections is None:
+        args.connections = (wrk.DEFAULT_CONNECTIONS if args.client == "wrk"
+                            else args.python_connections)
     return args
 
 
@@ -74,15 +97,19 @@ class Run:
         self.results = []  # (phase, bookings, Result)
         self.baselines = {}  # phase -> Result: measured again around each read phase
         self.notes = []
+        self.failed_5xx = []
+        self.logging_off = {}  # (phase, scenario name) -> Result of the logging-off server
 
     # --- servers --------------------------------------------------------------------------
 
-    def server(self, app="wsgi:app", ready_path="/api/health"):
+    def server(self, app="wsgi:app", ready_path="/api/health", *, logging_on=True):
+        """The service as scripts/serve starts it (log level left at the default, INFO),
+        or with request logging off (WARNING) for the side-by-side column."""
         return LiveServer(self.workdir, workers=self.args.workers, database=self.database,
                           app=app, ready_path=ready_path, gunicorn_args=self.gunicorn_args(),
+                          log_level=None if logging_on else "WARNING",
                           env={
                               "RAPIDCARE_BOOKING_RATE_LIMIT": "0",
-                              "RAPIDCARE_LOG_LEVEL": "WARNING",
                               "RAPIDCARE_SQLITE_SYNCHRONOUS": self.args.synchronous,
                           })
 
@@ -91,22 +118,39 @@ class Run:
             return ["--worker-class", "gthread", "--threads", str(self.args.threads)]
         return []  # LiveServer's default: sync workers
 
+    def drive(self, name, server, factory, *, duration, expected, repeatable):
+        """wrk for requests that may repeat (baseline, reads) when --client wrk; else Python."""
+        args = self.args
+        if repeatable and args.client == "wrk":
+            return wrk.run_wrk(name, server.port, factory, connections=args.connections,
+                               threads=args.wrk_threads, duration=duration, expected=expected)
+        result = run_load(name, server.port, factory, connections=args.python_connections,
+                          duration=duration, processes=args.processes, expected=expected)
+        result.client = "python"
+        return result
+
     def measure(self, phase, bookings, server, name, factory, *, duration=None, expected=(200,),
-                warmup=True):
+                warmup=True, repeatable=True, logging_on=True):
         args = self.args
         if warmup:  # fill caches and open connections; not counted
-            run_load("warm-up", server.port, factory, connections=args.connections,
-                     duration=1.0, processes=args.processes, expected=expected)
-        result = run_load(name, server.port, factory, connections=args.connections,
-                          duration=duration or args.duration, processes=args.processes,
-                          expected=expected)
-        self.results.append((phase, bookings, result))
+            self.drive("warm-up", server, factory, duration=1.0, expected=expected,
+                       repeatable=repeatable)
+        result = self.drive(name, server, factory, duration=duration or args.duration,
+                            expected=expected, repeatable=repeatable)
+        if logging_on:
+            self.results.append((phase, bookings, result))
+        else:
+            self.logging_off[(phase, name)] = result
+            name = f"{name} (logging off)"
+        if result.server_errors:
+            self.failed_5xx.append(f"{phase}: {name}: {result.server_errors} 5xx")
         unexpected = {s: n for s, n in result.statuses.items() if s not in expected}
-        log(f"  {name:<28} {result.rps:8.1f} req/s  p50 {result.percentile(50):7.2f} ms  "
+        log(f"  {name:<40} {result.rps:8.1f} req/s  p50 {result.percentile(50):7.2f} ms  "
             f"p99 {result.percentile(99):7.2f} ms  max {result.max():8.2f} ms"
             + (f"  unexpected {unexpected}" if unexpected else "")
             + (f"  connection errors {result.connection_errors}" if result.connection_errors else "")
-            + ("  (work pool ran out early)" if result.exhausted else ""))
+            + ("  (work pool ran out early)" if result.exhausted else "")
+            + f"  [{result.client}]")
         for sample in result.samples[:2]:
             log(f"      e.g. {sample}")
         return result
@@ -132,11 +176,17 @@ class Run:
         loader.load_base(hospitals=args.hospitals, users=args.users)
         self.load(loader, args.small_bookings)
 
-        log(f"\nbaseline: bare Flask app, gunicorn {args.workers} {args.worker_class} workers, "
-            f"{args.connections} connections, {args.duration:g} s")
+        client = (f"wrk ({wrk.version()}), {args.wrk_threads} threads, {args.connections} "
+                  f"connections" if args.client == "wrk"
+                  else f"Python client, {args.connections} connections")
+        log(f"\nload client of the baseline and the reads: {client}; writes and the mix: Python "
+            f"client, {args.python_connections} connections")
+        log(f"baseline: bare Flask app, gunicorn {args.workers} {args.worker_class} workers, "
+            f"{args.duration:g} s")
         self.baseline("start")
 
-        bench = Bench(conn, loader, now=now, connections=args.connections)
+        # the writes' work is split between the Python client's connections
+        bench = Bench(conn, loader, now=now, connections=args.python_connections)
         log(f"\nreads at {args.small_bookings:,} bookings")
         self.reads(bench, "small", args.small_bookings)
 
@@ -161,7 +211,9 @@ class Run:
         for violation in violations:
             log(f"  - {violation}")
         self.report(loader)
-        return 1 if violations or self.mix_failed else 0
+        for failure in self.failed_5xx:
+            log(f"FAILED: {failure}")
+        return 1 if violations or self.mix_failed or self.failed_5xx else 0
 
     def load(self, loader, count):
         before = loader.table_rows()
@@ -196,13 +248,15 @@ class Run:
         log("  " + ", ".join(f"{table} {n:,}" for table, n in after.items()))
 
     def reads(self, bench, phase, bookings):
-        with self.server() as server:
-            bench.use_server(server.url)
-            for scenario in bench.read_scenarios():
-                if not bench.available(scenario):
-                    self.skip(phase, scenario.name, bench.missing(scenario))
-                    continue
-                self.measure(phase, bookings, server, scenario.name, scenario.factory)
+        for logging_on in (True, False):  # as deployed, then request logging off
+            with self.server(logging_on=logging_on) as server:
+                bench.use_server(server.url)
+                for scenario in bench.read_scenarios():
+                    if not bench.available(scenario):
+                        self.skip(phase, scenario.name, bench.missing(scenario))
+                        continue
+                    self.measure(phase, bookings, server, scenario.name, scenario.factory,
+                                 logging_on=logging_on)
 
     def writes(self, bench, bookings):
         args = self.args
@@ -216,13 +270,13 @@ class Run:
                     self.skip("full", scenario.name, bench.missing(scenario))
                     continue
                 self.measure("full", bookings, server, scenario.name, scenario.factory,
-                             expected=scenario.expected, warmup=False)
+                             expected=scenario.expected, warmup=False, repeatable=False)
             write_names, read_names, factory, expected = bench.mix(int(args.mix_duration * 400))
             log(f"\nwrite-contention mix, {args.mix_duration:g} s: writes {', '.join(write_names)}; "
                 f"reads {', '.join(read_names)}")
             self.mix_result = self.measure("mix", bookings, server, "mixed load", factory,
                                            duration=args.mix_duration, expected=expected,
-                                           warmup=False)
+                                           warmup=False, repeatable=False)
 
     def skip(self, phase, name, missing):
         note = f"{name}: not measurable in this build, endpoint missing: {', '.join(missing)}"
@@ -246,20 +300,26 @@ class Run:
         log("\n" + "=" * 118)
         workers = (f"{args.workers} gthread workers x {args.threads} threads"
                    if args.worker_class == "gthread" else f"{args.workers} sync workers")
+        client = (f"wrk -t{args.wrk_threads} -c{args.connections}" if args.client == "wrk"
+                  else f"Python client {args.connections} connections")
         log(f"RESULTS  {time.strftime('%Y-%m-%d')}  {os.cpu_count()} cores  gunicorn {workers}  "
-            f"{args.connections} connections  {args.duration:g} s per scenario  "
-            f"synchronous={args.synchronous}")
+            f"reads: {client}  writes/mix: Python client {args.python_connections} connections  "
+            f"{args.duration:g} s per scenario  synchronous={args.synchronous}  "
+            f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        log("request logging on (as scripts/serve runs it) in every row; 'off÷base': the same "
+            "read with RAPIDCARE_LOG_LEVEL=WARNING, in the same run")
         log(f"baseline (bare Flask, mean of {len(baselines)} runs): {base_rps:.1f} req/s, "
             f"p50 {base_p50:.2f} ms, p99 {base_p99:.2f} ms   "
             f"(runs: {', '.join(f'{r.rps:.0f}' for r in baselines)} req/s)")
         header = (f"{'scenario':<28}{'bookings':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-                  f"{'max ms':>9}{'req/s÷base':>12}{'p50÷base':>10}{'p99÷base':>10}  non-2xx")
+                  f"{'max ms':>9}{'req/s÷base':>12}{'p50÷base':>10}{'p99÷base':>10}"
+                  f"{'off÷base':>10}  non-2xx")
         log(header)
         log("-" * len(header))
         for phase, bookings, r in self.results:
             if r.name.startswith("baseline") or phase not in ("small", "full"):
                 continue
-            self._row(r, bookings, base_rps, base_p50, base_p99)
+            self._row(r, bookings, base_rps, base_p50, base_p99, self.logging_off.get((phase, r.name)))
         growth = self._growth()
         if growth:
             # each phase against the baseline measured right before it: the machine's load
@@ -277,7 +337,7 @@ class Run:
                     f"{small.rps:>13.1f}{full.rps:>12.1f}")
         mix = getattr(self, "mix_result", None)
         if mix is not None:
-            log(f"\nwrite-contention mix ({args.mix_duration:g} s, {args.connections} connections, "
+            log(f"\nwrite-contention mix ({args.mix_duration:g} s, {args.python_connections} connections, "
                 f"{args.workers} workers): {mix.requests:,} requests, {mix.rps:.1f} req/s")
             for kind in sorted(mix.latencies_ms):
                 log(f"  {kind:<10} n={len(mix.latencies_ms[kind]):>6}  p50 {mix.percentile(50, kind):7.2f} ms"
@@ -288,12 +348,13 @@ class Run:
         for note in self.notes:
             log(note)
 
-    def _row(self, r, bookings, base_rps, base_p50, base_p99):
+    def _row(self, r, bookings, base_rps, base_p50, base_p99, off=None):
         non_2xx = {s: n for s, n in sorted(r.statuses.items()) if not 200 <= s < 300}
+        off_ratio = f"{off.rps / base_rps:>9.2f}x" if off is not None else f"{'-':>10}"
         log(f"{r.name:<28}{bookings:>10,}{r.rps:>9.1f}{r.percentile(50):>9.2f}"
             f"{r.percentile(99):>9.2f}{r.max():>9.1f}{r.rps / base_rps:>11.2f}x"
-            f"{r.percentile(50) / base_p50:>9.2f}x{r.percentile(99) / base_p99:>9.2f}x  "
-            f"{non_2xx or '-'}")
+            f"{r.percentile(50) / base_p50:>9.2f}x{r.percentile(99) / base_p99:>9.2f}x"
+            f"{off_ratio}  {non_2xx or '-'}")
 
     def _growth(self):
         small = {r.name: r for phase, _, r in self.results if phase == "small"}

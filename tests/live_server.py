@@ -42,7 +42,9 @@ def _running(pid):
 
 class LiveServer:
     def __init__(self, tmp_path, *, workers=4, env=None, database=None, app="wsgi:app",
-                 ready_path="/api/health", gunicorn_args=()):
+                 ready_path="/api/health", gunicorn_args=(), log_level="WARNING"):
+        """``log_level=None`` leaves RAPIDCARE_LOG_LEVEL unset: the service's own default
+        (INFO, one request log line per request), exactly as scripts/serve runs it."""
         self.app = app
         self.ready_path = ready_path
         self.gunicorn_args = list(gunicorn_args)
@@ -58,10 +60,12 @@ class LiveServer:
             "RAPIDCARE_DATABASE": self.database,
             "RAPIDCARE_BCRYPT_ROUNDS": "4",
             "RAPIDCARE_BOOKING_RATE_LIMIT": "0",
-            "RAPIDCARE_LOG_LEVEL": "WARNING",
+            "RAPIDCARE_LOG_LEVEL": log_level or "",
             "RAPIDCARE_BACKUP_DIR": str(Path(tmp_path) / "backups"),
             **(env or {}),
         }
+        if log_level is None and "RAPIDCARE_LOG_LEVEL" not in (env or {}):
+            self.env.pop("RAPIDCARE_LOG_LEVEL")
         self.process = None
 
     def migrate(self):
