@@ -130,7 +130,7 @@ class History(MethodView):
     @blp.alt_response(404, description="No such booking, or not yours to see")
     @login_required
     def get(self, booking_id):
-        """Status history: old -> new, who, when, why (at most four rows, not paginated)"""
+        """Status history: old -> new, who, when, why (at most three rows, not paginated)"""
         return service.booking_history(get_db(), booking_id, actor=current_user)
 
 
