@@ -21,9 +21,9 @@ class Register(MethodView):
     def post(self, data):
         """Create an account (role user or hospital-authority)
 
-        :raise 409: the email is taken.
-
         Admins exist only through the `flask create-admin` command.
+
+        :raise 409: the email is taken.
         """
         return service.register(
             get_db(), bcrypt_rounds=current_app.config["BCRYPT_ROUNDS"], now=utcnow(), **data
