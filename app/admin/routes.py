@@ -104,7 +104,11 @@ class UserStatus(MethodView):
     @blp.alt_response(409, description="Admins cannot change their own status")
     @roles_required("admin")
     def put(self, data, user_id):
-        """Set a user's status; a user made inactive or suspended loses every token"""
+        """Set a user's status; a user made inactive or suspended loses every token
+
+        Any status but `active` also ends the user's cookie sessions. Written to the
+        admin audit log.
+        """
         return service.set_user_status(
             get_db(), user_id, data["status"], admin_id=get_current_user().id,
             reason=data.get("reason"), ip_address=request.remote_addr, now=utcnow(),
@@ -116,7 +120,11 @@ class Stats(MethodView):
     @blp.response(200, schemas.StatsSchema)
     @roles_required("admin")
     def get(self):
-        """Platform counts (hospitals, bookings, users) and booking revenue"""
+        """Platform counts (hospitals, bookings, users) and booking revenue
+
+        Hospitals and bookings by status, users by role, and revenue over paid booking
+        payments: gross, platform fee, refunded, net.
+        """
         return service.stats(get_db(), currency=current_app.config["CURRENCY"])
 
 
@@ -132,7 +140,12 @@ class PaymentConfig(MethodView):
     @blp.response(200, schemas.PaymentConfigSchema)
     @roles_required("admin")
     def put(self, data):
-        """Change a gateway's mode, activity or non-secret settings"""
+        """Change a gateway's mode, activity or non-secret settings
+
+        Keys that look like secrets are refused: gateway credentials stay in the
+        environment. An inactive gateway turns online payment off (503). Written to the
+        admin audit log.
+        """
         return service.set_payment_config(
             get_db(), data, admin_id=get_current_user().id,
             ip_address=request.remote_addr, now=utcnow(),

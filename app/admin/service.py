@@ -1,7 +1,8 @@
 """Platform administration: users' account status, platform statistics, gateway config.
 
-Admin-only (the original also let hospital authorities list and deactivate
-users). Every change is written to admin_audit_log in its own transaction.
+Admin-only: a hospital authority manages its hospital, never user accounts,
+so listing users and changing their status are admin operations. Every change is written to admin_audit_log in its own
+transaction.
 """
 from app.admin import queries
 from app.auth import queries as users

@@ -21,6 +21,8 @@ class Register(MethodView):
     def post(self, data):
         """Create an account (role user or hospital-authority)
 
+        Admins exist only through the `flask create-admin` command.
+
         :raise 409: the email is taken.
         """
         return service.register(
@@ -35,7 +37,16 @@ class Login(MethodView):
     @blp.alt_response(401, description="Unknown email, wrong password or inactive account")
     @blp.alt_response(429, description="Too many failed attempts; see Retry-After")
     def post(self, data):
-        """Log in: returns a bearer token and starts a cookie session"""
+        """Log in: returns a bearer token and starts a cookie session
+
+        The token (opaque, stored hashed) and the cookie session belong to one
+        server-side login record, so they end together: on logout by either, after
+        TOKEN_TTL_HOURS, and when the account stops being active. Cookie-authenticated
+        POST/PUT/PATCH/DELETE requests must send the returned `csrfToken` in an
+        `X-CSRF-Token` header; bearer requests need none. Failed logins are counted per
+        email and per IP before the password is checked; past the limit the answer is
+        429 with `Retry-After`.
+        """
         login = service.login(
             get_db(), email=data["email"], password=data["password"],
             ip_address=request.remote_addr, now=utcnow(), config=current_app.config,

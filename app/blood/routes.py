@@ -22,7 +22,14 @@ class BloodRequestCreate(MethodView):
                                        "with that hospitalId")
     @login_required
     def post(self, data):
-        """Post a blood request (status active)"""
+        """Post a blood request (status active)
+
+        Blood types are exactly `A+ A- B+ B- AB+ AB- O+ O-`. `unitsNeeded` is 1 to 20;
+        `hospitalId`, if given, must be an approved hospital; `requiredBy`, if given, an
+        ISO-8601 time with offset, in the future and at most a year ahead. A request
+        whose `requiredBy` has passed leaves the lists and takes no donors; the
+        scheduler then marks it `expired` and notifies the requester.
+        """
         return service.create_request(get_db(), requester_id=current_user.id, data=data,
                                       now=utcnow())
 
@@ -34,7 +41,12 @@ class BloodRequestList(MethodView):
     @blp.paginate()
     @login_required
     def get(self, filters, pagination_parameters):
-        """Active blood requests: most urgent, then soonest needed, then oldest first"""
+        """Active blood requests: most urgent, then soonest needed, then oldest first
+
+        Filters: `bloodType`, `urgency`, `hospitalId`, `location` (a substring,
+        case-insensitive for ASCII). In a query string send `+` as `%2B`: a bare `+`
+        means a space there and is refused with 422.
+        """
         limit, offset = page_bounds(pagination_parameters)
         total, page = service.list_active_requests(
             get_db(), filters, now=utcnow(), limit=limit, offset=offset
@@ -66,7 +78,11 @@ class CompatibleBloodRequests(MethodView):
     @blp.paginate()
     @login_required
     def get(self, args, pagination_parameters):
-        """Active requests a donor of donorBloodType can give to (never your own)"""
+        """Active requests a donor of donorBloodType can give to (never your own)
+
+        Red-cell compatibility: O gives to every ABO group, A to A and AB, B to B and
+        AB, AB to AB; an Rh- recipient takes only Rh- blood. Send `+` as `%2B`.
+        """
         limit, offset = page_bounds(pagination_parameters)
         total, page = service.list_compatible_requests(
             get_db(), donor_id=current_user.id, donor_blood_type=args["donor_blood_type"],
@@ -96,7 +112,10 @@ class BloodRequestStatus(MethodView):
     @blp.alt_response(409, description="The request is no longer active")
     @login_required
     def put(self, data, request_id):
-        """Close a request: active -> fulfilled | cancelled"""
+        """Close a request: active -> fulfilled | cancelled
+
+        The requester is notified when someone else closes it.
+        """
         return service.change_status(
             get_db(), request_id=request_id, new_status=data["status"], actor=current_user,
             now=utcnow(),
@@ -112,7 +131,10 @@ class BloodRequestMatch(MethodView):
                                        "volunteered, or the request is no longer active")
     @login_required
     def post(self, data, request_id):
-        """Volunteer as a donor; the requester is notified"""
+        """Volunteer as a donor; the requester is notified
+
+        `phone` defaults to the one in your profile.
+        """
         return service.volunteer(
             get_db(), request_id=request_id, donor=current_user,
             donor_blood_type=data["donor_blood_type"], phone=data["phone"], now=utcnow(),

@@ -49,7 +49,17 @@ class Bookings(MethodView):
     @blp.alt_response(429, description="Past BOOKING_RATE_LIMIT; see Retry-After")
     @roles_required("user")
     def post(self, data):
-        """Request a booking (pending until the hospital decides)"""
+        """Request a booking (pending until the hospital decides)
+
+        Only at an approved hospital (any other is 404: it is not public). The answer is
+        `pending` with a `bookingReference` `RC-YYYY-NNNNNN` (the year in the platform
+        time zone; numbers are never reused). `scheduledDate` must carry a UTC offset,
+        be in the future and at most 366 days ahead. A user holds at most one pending or
+        approved booking per hospital, resource type and day (the day of `scheduledDate`
+        in the hospital's time zone). Past BOOKING_RATE_LIMIT (counted over the user's
+        bookings in the database, so across all workers) the answer is 429 with
+        `Retry-After`.
+        """
         return service.create_booking(
             get_db(), actor=current_user, data=data, now=utcnow(), config=current_app.config
         )
@@ -130,7 +140,7 @@ class History(MethodView):
     @blp.alt_response(404, description="No such booking, or not yours to see")
     @login_required
     def get(self, booking_id):
-        """Status history: old -> new, who, when, why (at most four rows, not paginated)"""
+        """Status history: old -> new, who, when, why (at most three rows, not paginated)"""
         return service.booking_history(get_db(), booking_id, actor=current_user)
 
 
@@ -142,7 +152,15 @@ class Approve(MethodView):
     @blp.alt_response(409, description="Not pending, nothing available, or no active price")
     @roles_required(*STAFF)
     def put(self, data, booking_id):
-        """Approve a pending booking: allocates one unit and creates the payment due"""
+        """Approve a pending booking: allocates one unit and creates the payment due
+
+        In one transaction: one unit moves from available to occupied, the booking
+        becomes approved, the resource audit log gets an `allocate` row and the payment
+        due is created (amount by the pricing rule of `POST /api/pricing/calculate`,
+        from the active price, duration and urgency; a zero price creates none). A
+        hospital no longer approved is 409 too; on any 409 nothing is written. The body
+        `{reason}` is optional.
+        """
         return service.approve_booking(
             get_db(), booking_id, actor=current_user, reason=data["reason"], now=utcnow(),
             **_origin(),
@@ -157,7 +175,10 @@ class Decline(MethodView):
     @blp.alt_response(409, description="Not pending")
     @roles_required(*STAFF)
     def put(self, data, booking_id):
-        """Decline a pending booking (reason required)"""
+        """Decline a pending booking (reason required)
+
+        The patient is notified; the status history records who and why.
+        """
         return service.decline_booking(
             get_db(), booking_id, actor=current_user, reason=data["reason"], now=utcnow()
         )
@@ -171,7 +192,11 @@ class Complete(MethodView):
     @blp.alt_response(409, description="Not approved")
     @roles_required(*STAFF)
     def put(self, data, booking_id):
-        """Complete an approved booking; releases exactly what approval allocated"""
+        """Complete an approved booking; releases exactly what approval allocated
+
+        The body `{reason}` is optional. The release is in the resource audit log
+        (`release`).
+        """
         return service.complete_booking(
             get_db(), booking_id, actor=current_user, reason=data["reason"], now=utcnow(),
             **_origin(),
@@ -185,7 +210,11 @@ class PendingQueue(MethodView):
     @blp.paginate()
     @roles_required(*STAFF)
     def get(self, hospital_id, pagination_parameters):
-        """The triage queue: critical -> low, then oldest first, with a summary"""
+        """The triage queue: critical -> low, then oldest first, with a summary
+
+        `summary` ({totalPending, critical, high, medium, low}) counts the whole queue;
+        `items` (each with its `waitingTime`) are paginated.
+        """
         limit, offset = page_bounds(pagination_parameters)
         page, pagination_parameters.item_count = service.pending_queue(
             get_db(), hospital_id, actor=current_user, now=utcnow(), limit=limit, offset=offset
@@ -218,7 +247,11 @@ class Statistics(MethodView):
     @blp.alt_response(404, description="No such hospital, or not yours")
     @roles_required(*STAFF)
     def get(self, args, hospital_id):
-        """Counts and amounts by status of the bookings created in a date range"""
+        """Counts and amounts by status of the bookings created in a date range
+
+        `startDate`/`endDate` are calendar days of creation in the hospital's time zone,
+        inclusive. Amounts are as fixed at approval.
+        """
         return service.hospital_statistics(
             get_db(), hospital_id, actor=current_user, start_date=args.get("start_date"),
             end_date=args.get("end_date"), config=current_app.config,
@@ -232,7 +265,10 @@ class Notifications(MethodView):
     @blp.paginate()
     @login_required
     def get(self, args, pagination_parameters):
-        """Your notifications, newest first, with the total unread count"""
+        """Your notifications, newest first, with the total unread count
+
+        `unreadCount` counts every unread notification, whatever the `isRead` filter.
+        """
         limit, offset = page_bounds(pagination_parameters)
         page, pagination_parameters.item_count = service.list_notifications(
             get_db(), actor=current_user, is_read=args.get("is_read"), limit=limit, offset=offset
@@ -255,5 +291,8 @@ class NotificationsReadAll(MethodView):
     @blp.response(200, schemas.MarkedReadSchema)
     @login_required
     def put(self):
-        """Mark all your notifications read"""
+        """Mark all your notifications read
+
+        Answers `{marked, unreadCount: 0}`.
+        """
         return service.mark_all_notifications_read(get_db(), actor=current_user)

@@ -371,7 +371,8 @@ def _date_filters(start_date, end_date, tz_name):
 
 def search_bookings(conn, *, actor, criteria, limit, offset, config):
     """(page, total) of the bookings matching ``criteria`` within the actor's scope."""
-    # An authority without a hospital sees nothing: never "all bookings" (defect 2).
+    # An authority without a hospital sees nothing: a missing scope must never widen
+    # to "all bookings".
     scope = scope_for(actor)
     wanted = {key: value for key, value in criteria.items()
               if value is not None and key not in ("start_date", "end_date")}

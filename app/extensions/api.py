@@ -241,16 +241,45 @@ def page_bounds(pagination_parameters):
     return pagination_parameters.page_size, pagination_parameters.first_item
 
 
+# The rules every operation shares; each operation's own are in its description.
+API_DESCRIPTION = """Hospital resource booking and payments.
+
+**Authentication.** `POST /api/auth/login`, then send `Authorization: Bearer <token>`. The
+login also starts a cookie session; cookie-authenticated POST/PUT/PATCH/DELETE requests send
+the login's `csrfToken` in `X-CSRF-Token`. A protected operation answers 401 (not logged in),
+then 403 (role not allowed), before it looks at the body. Objects the caller may not see are
+404, never 403.
+
+**Request bodies** are JSON (`Content-Type: application/json`, else 415). Malformed JSON,
+nesting deeper than 100 levels, numbers beyond a double, lone surrogates, `NaN` or a byte
+order mark are a 400 whose `message` says why. An operation whose body is marked required
+answers 422 without one; an update that would change nothing (`{}`) is a 422 too. Query
+strings ignore unknown keys.
+
+**Money** is a decimal string with two decimals (`"1500.00"`) with its `currency`; more
+decimals, zero, negative amounts (but for an admin's signed wallet adjustment), `NaN`,
+infinities or absurd sizes are a 422. Times are ISO-8601; a time sent must carry its UTC
+offset.
+
+**Idempotency.** Payments, top-ups, refunds and wallet adjustments require an
+`Idempotency-Key` header (1-255 visible ASCII characters; else 400). A key is scoped to the
+user and the operation and remembered for IDEMPOTENCY_KEY_TTL_HOURS. The first request runs
+and its answer (a success, a 4xx refusal or a 502) is stored; the same key with the same body
+replays it with `Idempotent-Replayed: true` and no second effect; with another body it is a
+409; while the first still runs, a 409 with `Retry-After`. A 422 is answered before the key
+is claimed. After fixing a refusal's cause (e.g. a top-up after a 402), send a new key.
+
+**Lists** are paginated with `page` and `page_size` (default and maximum set by the
+operator); the `X-Pagination` header gives the totals.
+"""
+
+
 def init_app(app):
     """The Api, its security scheme and the bounded ``int`` converter; blueprints come after."""
     api = Api(
         app,
         spec_kwargs={
-            "info": {
-                "description": "Hospital resource booking and payments. "
-                "Authenticate with `POST /api/auth/login`, then send "
-                "`Authorization: Bearer <token>`."
-            }
+            "info": {"description": API_DESCRIPTION}
         },
     )
     api.spec.components.security_scheme(

@@ -17,8 +17,8 @@ strictly, so hostile input is a 400 "Invalid JSON body: …" and never a 500:
   more than a few levels deep, and 100 keeps every later recursive step
   (marshmallow, the idempotency fingerprint) far below Python's limit;
 - strings must be valid Unicode scalar values: a lone surrogate such as
-  ``"\\ud800"`` is refused (it used to reach bcrypt and sqlite3, which cannot
-  encode it);
+  ``"\\ud800"`` is refused (accepted, it would reach bcrypt and sqlite3, which
+  cannot encode it);
 - numbers must fit a double: an integer literal beyond that (the standard
   parser's 4,300-digit limit raised ValueError) is refused; integers beyond
   64 bits arrive as floats, which every integer field bounds anyway;

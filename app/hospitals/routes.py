@@ -18,7 +18,16 @@ class Hospitals(MethodView):
     @blp.response(200, schemas.HospitalListItemSchema(many=True))
     @blp.paginate()
     def get(self, args, pagination_parameters):
-        """Search approved hospitals (full text, resource filters), best match first"""
+        """Search approved hospitals (full text, resource filters), best match first
+
+        `q` (at most 200 characters) is matched over name, address, city and
+        specialties: every word as a prefix, all words must match. It is never FTS
+        syntax: quotes, `*`, `NEAR`, `AND`/`OR`/`NOT`, `column:` and parentheses are
+        plain text, and a `q` without a letter or digit matches nothing. Order:
+        relevance (bm25), then name, then id. `resourceType` keeps hospitals that have
+        that resource; `minAvailable` those with at least that many units available (of
+        `resourceType` if given, else of any type).
+        """
         limit, offset = page_bounds(pagination_parameters)
         hospitals, total = service.search(
             get_db(), q=args.get("q"), resource_type=args.get("resource_type"),
@@ -32,7 +41,11 @@ class Hospitals(MethodView):
     @blp.alt_response(409, description="You are already the authority of a hospital")
     @roles_required("hospital-authority")
     def post(self, data):
-        """Register your hospital (pending until an admin approves); you become its authority"""
+        """Register your hospital (pending until an admin approves); you become its authority
+
+        Only for a `hospital-authority` account without a hospital. The hospital and the
+        caller's link to it are created in one transaction.
+        """
         return service.register(
             get_db(), get_current_user(), data,
             default_timezone=current_app.config["TIMEZONE"], now=utcnow(),

@@ -3,7 +3,10 @@
 The one home of these checks: reconciliation (the wallet checks, recorded as
 discrepancies), the detailed health endpoint (``HEALTH_CHECKS``, a warning per
 broken check), the stress tests, the crash test and the benchmarks all run
-them from here. Each check is one SQL
+them from here. Reconciliation also audits each payment's postings itself
+(app.reconciliation.service.transaction_problems), to name the payment and the
+posting in a finding; tests/payments/helpers.py restates the money checks in
+SQL written independently, as a test oracle. Each check is one SQL
 query that returns the offending rows, so an empty result is the proof.
 ``check_all(conn)`` runs them all and returns readable violations (an empty
 list when everything holds); ``offending_rows(conn, name)`` gives one check's

@@ -122,9 +122,13 @@ def local_scrape_or_admin(view):
 
 
 def render(gauges):
-    """The exposition text: every process's request metrics plus ``gauges``.
+    """(body, content type) of a scrape: the request metrics of every process plus ``gauges``.
 
-    ``gauges`` is a list of (name, help, {labels tuple: value}, label names).
+    The request counter and histogram are summed over every process's file in the
+    metrics directory (labels ``method``, ``endpoint`` = the route pattern,
+    ``status``). ``gauges`` is a list of ``(name, help, label names, {label
+    values tuple: value})``; each becomes one gauge family. The body is the
+    Prometheus text format (``CONTENT_TYPE``).
     """
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.core import GaugeMetricFamily

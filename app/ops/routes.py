@@ -64,7 +64,20 @@ class Metrics(MethodView):
     @blp.alt_response(403, description="Logged in, but not an admin")
     @metrics.local_scrape_or_admin
     def get(self):
-        """Prometheus metrics (admin, or a scrape from 127.0.0.1 when METRICS_ALLOW_LOCAL)"""
+        """Prometheus metrics (admin, or a scrape from 127.0.0.1 when METRICS_ALLOW_LOCAL)
+
+        A local scrape is a request from 127.0.0.1 or ::1 without an
+        X-Forwarded-For, Forwarded or X-Real-IP header. Request metrics are summed
+        over every gunicorn worker since the service started:
+        `rapidcare_http_requests_total` and
+        `rapidcare_http_request_duration_seconds`, labelled `method`, `endpoint`
+        (the route pattern, e.g. `/api/bookings/<int:booking_id>`; `unmatched`
+        for a path no route has) and `status`. Read from the database at scrape
+        time: `rapidcare_database_size_bytes{file="main"|"wal"}`,
+        `rapidcare_bookings{status}`, `rapidcare_backup_last_timestamp_seconds`
+        and `rapidcare_backup_last_age_seconds` (once a backup exists),
+        `rapidcare_job_last_success_timestamp_seconds{job}`.
+        """
         body, content_type = service.metrics_text(get_db(), current_app.config, now=utcnow())
         response = make_response(body)
         response.headers["Content-Type"] = content_type

@@ -90,7 +90,10 @@ class PaymentHistory(MethodView):
     @blp.paginate()
     @login_required
     def get(self, args, pagination_parameters):
-        """Payments: your own; an authority's hospital's; all for an admin (newest first)"""
+        """Payments: your own; an authority's hospital's; all for an admin (newest first)
+
+        Filters: `status`, `kind`. Paginated.
+        """
         limit, offset = page_bounds(pagination_parameters)
         rows, total = service.history(
             get_db(), user=current_user, status=args.get("status"), kind=args.get("kind"),
@@ -142,6 +145,11 @@ class PaymentRefund(MethodView):
         refunded to the wallet, SSLCommerz payments through the gateway, under the
         reference RF<refund id>. A retry with the same Idempotency-Key never
         refunds again, even when the first request died after recording the refund.
+
+        A paid booking cancelled later is refunded by the hospital's policy without this
+        call: in full when cancelled at least the cancellation window before
+        `scheduledDate`, else the inside-window percentage, less anything already
+        refunded.
         """
         refund, tx = refunds.refund_payment(
             get_db(), actor=current_user, transaction_id=payment_id,

@@ -29,7 +29,13 @@ class Price(MethodView):
     @blp.alt_response(404, description="Not your hospital")
     @roles_required("hospital-authority", "admin")
     def put(self, data, hospital_id, resource_type):
-        """Set a new price from now on (the previous one is kept as history)"""
+        """Set a new price from now on (the previous one is kept as history)
+
+        `basePrice` is required; `pricePerHour` and `pricePerDay` default to `"0.00"`;
+        `emergencyMultiplier` is `"1"` to `"10"` with at most four decimals. The active
+        price is closed (`effectiveTo` = now) and the new one inserted; a price row is
+        never changed otherwise.
+        """
         return service.set_price(
             get_db(), hospital_id, resource_type, data, get_current_user(),
             currency=current_app.config["CURRENCY"], ip_address=request.remote_addr,
@@ -60,7 +66,12 @@ class PaymentPolicy(MethodView):
     @blp.response(200, schemas.PaymentPolicySchema)
     @blp.alt_response(404, description="No such hospital, or not approved and not yours")
     def get(self, hospital_id):
-        """The hospital's platform fee and cancellation policy (or the platform default)"""
+        """The hospital's platform fee and cancellation policy (or the platform default)
+
+        Public. Without a policy of its own the hospital has the configured defaults
+        (PLATFORM_FEE_BP, CANCELLATION_WINDOW_HOURS, REFUND_INSIDE_WINDOW_BP) and
+        `isDefault` is true.
+        """
         return service.payment_policy(
             get_db(), hospital_id, get_current_user(), current_app.config
         )
@@ -83,5 +94,12 @@ class Calculate(MethodView):
     @blp.response(200, schemas.QuoteSchema)
     @blp.alt_response(404, description="No such hospital, or it has no price for this resource")
     def post(self, data):
-        """Quote what a booking would cost at the active price"""
+        """Quote what a booking would cost at the active price
+
+        In poisha, rounded half up: days = ceil(hours / 24); subtotal = basePrice +
+        pricePerHour x hours + pricePerDay x days; amount = subtotal x
+        emergencyMultiplier when urgency is high or critical, else subtotal. Example:
+        base 2000.00, 50.50/h, 1000.00/day, x1.5, 25 h at high urgency: (2000 + 1262.50
+        + 2000) x 1.5 = 7893.75. Approval charges by the same rule.
+        """
         return service.quote(get_db(), data, get_current_user())

@@ -2,7 +2,8 @@
 
 ``allocate_units`` and ``release_units`` are the only way capacity moves for a
 booking: each is ONE guarded UPDATE, so the availability check and the change
-cannot be separated by another writer (the original checked, then updated).
+cannot be separated by another writer (a SELECT followed by an UPDATE could both
+see the last unit free and hand it out twice).
 """
 import json
 

@@ -31,7 +31,15 @@ class Resource(MethodView):
                                        "occupied + reserved + maintenance")
     @roles_required("hospital-authority", "admin")
     def put(self, data, hospital_id, resource_type):
-        """Set total/occupied/reserved/maintenance (creates the row if absent); audited"""
+        """Set total/occupied/reserved/maintenance (creates the row if absent); audited
+
+        Counters not sent keep their current value; creating a resource type needs
+        `total`. `available` is derived: total - occupied - reserved - maintenance. The
+        read and the write are one transaction, so a booking allocating at the same
+        moment is never overwritten. Every change is in the audit log with the old and
+        new counters, the reason, the IP and the user agent. The hospital's authority or
+        an admin.
+        """
         reason = data.pop("reason")
         return service.set_counts(
             get_db(), hospital_id, resource_type, data, get_current_user(), reason=reason,
@@ -57,7 +65,11 @@ class AuditLog(MethodView):
     @blp.alt_response(404, description="Not your hospital")
     @roles_required("hospital-authority", "admin")
     def get(self, args, hospital_id, pagination_parameters):
-        """Every change to the hospital's resources, newest first"""
+        """Every change to the hospital's resources, newest first
+
+        Resource edits and every booking allocation (`allocate`) and release
+        (`release`): who, when, old and new counters, reason, IP, user agent.
+        """
         limit, offset = page_bounds(pagination_parameters)
         rows, total = service.audit_log(
             get_db(), hospital_id, get_current_user(), resource_type=args.get("resource_type"),
@@ -73,5 +85,9 @@ class Utilization(MethodView):
     @blp.alt_response(404, description="Not your hospital")
     @roles_required("hospital-authority", "admin")
     def get(self, hospital_id):
-        """Occupancy ratios per resource type and overall"""
+        """Occupancy ratios per resource type and overall
+
+        `occupancyRate = occupied / total`; `utilizationRate = (total - available) /
+        total`.
+        """
         return service.utilization(get_db(), hospital_id, get_current_user())

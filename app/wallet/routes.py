@@ -52,6 +52,8 @@ class WalletTopup(MethodView):
         """Top up your wallet through SSLCommerz
 
         The wallet is credited only when a verified IPN arrives.
+
+        `amount` is 10.00 to 500000.00. Requires an Idempotency-Key.
         """
         tx, gateway_url = payments_service.start_topup(
             get_db(), user=current_user, amount_minor=data["amount"], now=utcnow(),
@@ -75,6 +77,9 @@ class WalletAdjust(MethodView):
 
         Requires an Idempotency-Key, as every money endpoint does: a retried
         request gets the first answer back and moves the money once.
+
+        `amount` is a signed decimal string (`"500.00"` credits, `"-500.00"` debits; a
+        JSON number is a 422). Ledgered and written to the admin audit log.
         """
         return service.adjust(
             get_db(), admin_id=current_user.id, user_id=user_id, amount_minor=data["amount"],
