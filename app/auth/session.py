@@ -59,10 +59,6 @@ class CurrentUser:
         """What flask-login keeps in the signed cookie: the login, not the user."""
         return f"{self.session_id}:{self.cookie_check}"
 
-    @property
-    def is_admin(self):
-        return self.role == "admin"
-
 
 def cookie_check(token_hash):
     """Ties a cookie to its exact session record: record ids are not secret and SQLite

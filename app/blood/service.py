@@ -9,7 +9,7 @@ import json
 import logging
 from datetime import timedelta
 
-from app.auth.policy import can_manage_blood_request
+from app.auth.policy import can_manage_blood_request, is_admin
 from app.auth.queries import get_user
 from app.blood import compatibility, queries
 from app.bookings.queries import insert_blood_request_notifications
@@ -120,7 +120,7 @@ def change_status(conn, *, request_id, new_status, actor, now):
                 "title": f"Blood request {new_status}",
                 "message": f"Your blood request #{request_id} ({request['blood_type']}) was "
                            f"marked {new_status} by the "
-                           f"{'platform' if actor.role == 'admin' else 'hospital'}.",
+                           f"{'platform' if is_admin(actor) else 'hospital'}.",
                 "created_at": to_iso(now),
             }])
     log.info("blood request %s -> %s by user %s", request_id, new_status, actor.id)

@@ -5,6 +5,7 @@ and inserts the new one, in one transaction (migration 0010's triggers refuse
 anything else). The amount of a quote follows app.pricing.rules.calculate_amount.
 """
 from app.admin.queries import insert_audit_entry as insert_admin_audit
+from app.auth.policy import is_admin
 from app.db import transaction
 from app.errors import NotFound
 from app.hospitals.queries import get_hospital
@@ -39,7 +40,7 @@ def set_price(conn, hospital_id, resource_type, price, actor, *, currency, ip_ad
             emergency_multiplier_bp=price["emergency_multiplier"], currency=currency,
             created_by=actor.id, now=stamp,
         )
-        if actor.role == "admin":
+        if is_admin(actor):
             insert_admin_audit(
                 conn, actor_id=actor.id, action="price.set", target_type="hospital",
                 target_id=hospital_id, ip_address=ip_address, now=stamp,

@@ -8,6 +8,7 @@ app.resources.queries), so an update reads the current row and writes the new
 one inside one BEGIN IMMEDIATE transaction: no booking can slip in between.
 """
 from app.admin.queries import insert_audit_entry as insert_admin_audit
+from app.auth.policy import is_admin
 from app.db import transaction
 from app.errors import Conflict, NotFound, Unprocessable
 from app.hospitals.service import managed_hospital, visible_hospital
@@ -65,7 +66,7 @@ def set_counts(conn, hospital_id, resource_type, changes, actor, *, reason, ip_a
             changed_by=actor.id, now=stamp, reason=reason, ip_address=ip_address,
             user_agent=user_agent,
         )
-        if actor.role == "admin":
+        if is_admin(actor):
             insert_admin_audit(
                 conn, actor_id=actor.id, action=f"resource.{action}", target_type="hospital",
                 target_id=hospital_id, ip_address=ip_address, now=stamp,
