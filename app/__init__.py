@@ -1,8 +1,6 @@
 """RapidCare: hospital resource booking and payments."""
 import importlib
 
-from flask import Flask
-
 # Every domain's blueprint, registered in this order. A new domain adds one line.
 BLUEPRINT_MODULES = [
     "app.ops.routes",
@@ -24,10 +22,11 @@ def create_app(config=None):
     from app import cli, db, errors, logging_setup
     from app.auth import guards, session
     from app.config import load_config
+    from app.db.retry import RetryingFlask
     from app.extensions import api
     from app.extensions.json import JsonRequest, OrjsonProvider
 
-    app = Flask(__name__)
+    app = RetryingFlask(__name__)
     app.request_class = JsonRequest
     app.json = OrjsonProvider(app)
     load_config(app, config)

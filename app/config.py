@@ -28,6 +28,18 @@ DEFAULTS = {
     # Off here (the scheduler, CLI commands, tests); gunicorn.conf.py turns it on for
     # the service's workers unless RAPIDCARE_SQLITE_WRITER_QUEUE is set.
     "SQLITE_WRITER_QUEUE": False,
+    # PostgreSQL instead of the SQLite file: postgresql://user:password@host:port/dbname
+    # (README "Running on PostgreSQL"). Empty: SQLite at DATABASE.
+    "DATABASE_URL": "",
+    # Connections per worker process (each gunicorn sync worker serves one request at
+    # a time, so 2 leaves one spare for its metrics and health reads).
+    "POSTGRES_POOL_SIZE": 2,
+    # How long a request waits for a pooled connection before 503.
+    "POSTGRES_POOL_TIMEOUT_SECONDS": 5,
+    "POSTGRES_STATEMENT_TIMEOUT_MS": 30000,
+    "POSTGRES_LOCK_TIMEOUT_MS": 5000,
+    # A request that lost a serialization conflict runs again this many times (app/db/retry.py).
+    "POSTGRES_RETRIES": 5,
     "MIGRATIONS_DIR": str(PROJECT_ROOT / "migrations"),
     "TIMEZONE": "Asia/Dhaka",
     "CURRENCY": "BDT",
@@ -145,6 +157,16 @@ def check_config(config):
     if isinstance(claim_timeout, bool) or not isinstance(claim_timeout, (int, float)) \
             or not claim_timeout > 0:
         raise ConfigError("RAPIDCARE_IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS must be a number > 0")
+    url = config.get("DATABASE_URL") or ""
+    if url and not (url.startswith("postgresql://") or url.startswith("postgres://")):
+        raise ConfigError("RAPIDCARE_DATABASE_URL must be a postgresql://user:password@host:port/dbname URL")
+    for key in ("POSTGRES_POOL_SIZE", "POSTGRES_STATEMENT_TIMEOUT_MS", "POSTGRES_LOCK_TIMEOUT_MS"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"RAPIDCARE_{key} must be a whole number >= 1")
+    retries = config["POSTGRES_RETRIES"]
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigError("RAPIDCARE_POSTGRES_RETRIES must be a whole number >= 0")
     if not isinstance(config["SQLITE_WRITER_QUEUE"], bool):
         raise ConfigError("RAPIDCARE_SQLITE_WRITER_QUEUE must be true or false")
     config["SESSION_COOKIE_SECURE"] = config["ENV"] == "production" and str(

@@ -9,6 +9,8 @@ import sqlite3
 from http import HTTPStatus
 
 import marshmallow as ma
+import psycopg
+import psycopg_pool
 from flask import jsonify
 from flask_smorest.error_handler import ErrorSchema as SmorestErrorSchema
 from werkzeug.exceptions import HTTPException
@@ -113,21 +115,50 @@ def handle_domain_error(error):
 
 
 def handle_integrity_error(error):
-    # Constraints and trigger RAISE(ABORT, …) back every invariant the code relies on;
-    # when one fires, the request lost a race or broke a rule: a conflict, not a crash.
+    # Constraints and trigger refusals (SQLite's RAISE(ABORT, …), PostgreSQL's RAISE
+    # EXCEPTION … check_violation) back every invariant the code relies on; when one
+    # fires, the request lost a race or broke a rule: a conflict, not a crash.
     log.info("integrity error mapped to 409: %s", error)
-    message = str(error)
-    if "constraint failed" in message or "UNIQUE" in message:
+    message = _database_message(error)
+    if isinstance(error, psycopg.Error) and (error.diag.constraint_name or error.sqlstate != "23514"):
+        message = "The request conflicts with the current state of the resource."  # a named constraint
+    elif "constraint failed" in message or "UNIQUE" in message:
         message = "The request conflicts with the current state of the resource."
     return _respond(409, message)
 
 
+def _database_message(error):
+    """The database's own sentence: PostgreSQL's primary message without its context lines."""
+    if isinstance(error, psycopg.Error) and error.diag.message_primary:
+        return error.diag.message_primary
+    return str(error)
+
+
 def handle_operational_error(error):
+    if isinstance(error, psycopg.Error):
+        return _handle_postgres_error(error)
     if "locked" in str(error) or "busy" in str(error):
         log.warning("database busy: %s", error)
         return _respond(503, "The database is busy; retry shortly.", headers={"Retry-After": "1"})
     log.exception("database error", exc_info=error)
     return _respond(500, "Internal server error")
+
+
+def _handle_postgres_error(error):
+    # A conflict that outlived its retries (app/db/retry.py), a lock or statement
+    # timeout, a pool with no free connection, a server gone: all "try again shortly".
+    if isinstance(error, (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected,
+                          psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled,
+                          psycopg.OperationalError)):
+        log.warning("database busy or unavailable: %s", _database_message(error))
+        return _respond(503, "The database is busy; retry shortly.", headers={"Retry-After": "1"})
+    log.exception("database error", exc_info=error)
+    return _respond(500, "Internal server error")
+
+
+def handle_pool_timeout(error):
+    log.warning("no database connection free: %s", error)
+    return _respond(503, "The database is busy; retry shortly.", headers={"Retry-After": "1"})
 
 
 def handle_http_exception(error):
@@ -150,4 +181,7 @@ def init_app(app):
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(sqlite3.IntegrityError, handle_integrity_error)
     app.register_error_handler(sqlite3.OperationalError, handle_operational_error)
+    app.register_error_handler(psycopg.IntegrityError, handle_integrity_error)
+    app.register_error_handler(psycopg.OperationalError, handle_operational_error)
+    app.register_error_handler(psycopg_pool.PoolTimeout, handle_pool_timeout)
     app.register_error_handler(HTTPException, handle_http_exception)

@@ -1,10 +1,13 @@
-"""Numbered Python migrations: ``migrations/NNNN_name.py`` with a docstring and ``up(conn)``.
+"""Numbered Python migrations: ``migrations/NNNN_name.py``, one sequence for both backends.
 
-Each pending migration runs in its own BEGIN IMMEDIATE transaction together with
-the row that records it, so a failing migration leaves nothing behind and stays
-pending, and two processes upgrading at once cannot apply one twice. Migrations
-are forward-only and never edited once landed. Use one ``conn.execute`` per
-statement: ``executescript`` commits behind the transaction's back.
+A migration module has a docstring and, side by side, its two forms: ``SQLITE``
+and ``POSTGRES``, lists of statements run in order on that backend. (A migration
+that must compute something may define ``up(conn)`` instead and look at
+``conn.dialect``.) Each pending migration runs in its own transaction together
+with the row that records it, so a failing migration leaves nothing behind and
+stays pending; two processes upgrading at once cannot apply one twice (SQLite:
+BEGIN IMMEDIATE; PostgreSQL: an advisory lock held by the transaction).
+Migrations are forward-only, and their SQL is never edited once landed.
 """
 import importlib.util
 import re
@@ -46,20 +49,51 @@ def load_module(migration):
     return module
 
 
+def statements(module, dialect):
+    """The statements of a migration for ``dialect`` ("sqlite" or "postgres")."""
+    return getattr(module, dialect.upper())
+
+
+def apply(module, conn):
+    """Run one migration's statements on ``conn`` (inside the caller's transaction)."""
+    if hasattr(module, "up"):
+        module.up(conn)
+        return
+    for statement in statements(module, conn.dialect):
+        conn.execute(statement)
+
+
+SCHEMA_MIGRATIONS = {
+    "sqlite": """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+            version      INTEGER PRIMARY KEY,
+            name         TEXT NOT NULL,
+            applied_at   TEXT NOT NULL,
+            execution_ms INTEGER NOT NULL
+        ) STRICT
+    """,
+    "postgres": """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+            version      integer PRIMARY KEY,
+            name         text NOT NULL,
+            applied_at   timestamptz NOT NULL,
+            execution_ms integer NOT NULL
+        )
+    """,
+}
+
+# pg_advisory_xact_lock key: any fixed number, the same in every process ("RCmigr").
+_MIGRATION_LOCK = 0x52434D69677200
+
+
 def ensure_table(conn):
     # Before any migration's transaction, and also when only the status is read
     # (on a request connection too): app/db's one named exception to the rule.
+    if conn.dialect == "postgres" and conn.execute(
+            "SELECT to_regclass('schema_migrations') IS NOT NULL AS found").fetchone()["found"]:
+        return  # CREATE ... IF NOT EXISTS still takes a lock and notices; skip it when there
     with writes_outside_transaction(conn):
-        conn.execute(
-            """
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                version      INTEGER PRIMARY KEY,
-                name         TEXT NOT NULL,
-                applied_at   TEXT NOT NULL,
-                execution_ms INTEGER NOT NULL
-            ) STRICT
-            """
-        )
+        conn.execute(SCHEMA_MIGRATIONS[conn.dialect])
 
 
 def applied(conn):
@@ -90,6 +124,18 @@ def status(conn, migrations_dir):
 
 def upgrade(conn, migrations_dir, *, log=print):
     """Apply every pending migration in order; return the versions applied."""
+    if conn.dialect != "postgres":
+        return _upgrade(conn, migrations_dir, log)
+    # One upgrader at a time on PostgreSQL: a session lock taken before any
+    # transaction, so the next upgrader's transactions see what this one committed.
+    conn.execute("SELECT pg_advisory_lock(?)", (_MIGRATION_LOCK,))
+    try:
+        return _upgrade(conn, migrations_dir, log)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(?)", (_MIGRATION_LOCK,))
+
+
+def _upgrade(conn, migrations_dir, log):
     ensure_table(conn)
     newly_applied = []
     for migration in discover(migrations_dir):
@@ -101,7 +147,7 @@ def upgrade(conn, migrations_dir, *, log=print):
             if already:
                 continue
             started = time.perf_counter()
-            module.up(conn)
+            apply(module, conn)
             elapsed_ms = round((time.perf_counter() - started) * 1000)
             conn.execute(
                 """

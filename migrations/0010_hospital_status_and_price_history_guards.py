@@ -53,6 +53,59 @@ STATEMENTS = [
 ]
 
 
-def up(conn):
-    for statement in STATEMENTS:
-        conn.execute(statement)
+SQLITE = STATEMENTS
+
+POSTGRES = [
+    """
+    CREATE FUNCTION hospitals_before_update_transition() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NOT ((OLD.status = 'pending'  AND NEW.status IN ('approved', 'rejected'))
+             OR (OLD.status = 'rejected' AND NEW.status = 'pending')
+             OR (OLD.status = 'approved' AND NEW.status = 'suspended')) THEN
+            RAISE EXCEPTION 'hospital status transition not allowed' USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NEW;
+    END $$
+    """,
+    """
+    CREATE TRIGGER hospitals_before_update_transition
+    BEFORE UPDATE OF status ON hospitals
+    FOR EACH ROW WHEN (OLD.status <> NEW.status)
+    EXECUTE FUNCTION hospitals_before_update_transition()
+    """,
+    """
+    CREATE FUNCTION hospital_pricing_before_update_history() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF OLD.effective_to IS NOT NULL
+           OR NEW.effective_to IS NULL
+           OR NEW.effective_to < OLD.effective_from
+           OR (NEW.id, NEW.hospital_id, NEW.resource_type, NEW.base_price_minor,
+               NEW.price_per_hour_minor, NEW.price_per_day_minor, NEW.emergency_multiplier_bp,
+               NEW.currency, NEW.effective_from, NEW.created_by, NEW.created_at)
+              IS DISTINCT FROM
+              (OLD.id, OLD.hospital_id, OLD.resource_type, OLD.base_price_minor,
+               OLD.price_per_hour_minor, OLD.price_per_day_minor, OLD.emergency_multiplier_bp,
+               OLD.currency, OLD.effective_from, OLD.created_by, OLD.created_at) THEN
+            RAISE EXCEPTION 'hospital_pricing is history: only closing the active price is allowed'
+                USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NEW;
+    END $$
+    """,
+    """
+    CREATE TRIGGER hospital_pricing_before_update_history
+    BEFORE UPDATE ON hospital_pricing
+    FOR EACH ROW EXECUTE FUNCTION hospital_pricing_before_update_history()
+    """,
+    """
+    CREATE FUNCTION hospital_pricing_before_delete_history() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'hospital_pricing is history: rows are never deleted' USING ERRCODE = 'check_violation';
+    END $$
+    """,
+    """
+    CREATE TRIGGER hospital_pricing_before_delete_history
+    BEFORE DELETE ON hospital_pricing
+    FOR EACH ROW EXECUTE FUNCTION hospital_pricing_before_delete_history()
+    """,
+]

@@ -48,6 +48,25 @@ STATEMENTS = [
 ]
 
 
-def up(conn):
-    for statement in STATEMENTS:
-        conn.execute(statement)
+SQLITE = STATEMENTS
+
+POSTGRES = [
+    """
+    CREATE FUNCTION balance_transactions_before_insert_chain() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.balance_before_minor IS DISTINCT FROM coalesce(
+               (SELECT balance_after_minor FROM balance_transactions
+                WHERE user_id = NEW.user_id ORDER BY id DESC LIMIT 1), 0)
+           OR NEW.balance_after_minor <>
+               (SELECT balance_minor FROM user_balance WHERE user_id = NEW.user_id) THEN
+            RAISE EXCEPTION 'ledger row does not continue the balance chain' USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NEW;
+    END $$
+    """,
+    """
+    CREATE TRIGGER balance_transactions_before_insert_chain
+    BEFORE INSERT ON balance_transactions
+    FOR EACH ROW EXECUTE FUNCTION balance_transactions_before_insert_chain()
+    """,
+] + STATEMENTS[1:]  # the four indexes read the same in both dialects

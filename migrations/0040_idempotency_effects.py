@@ -32,6 +32,15 @@ STATEMENTS = [
 ]
 
 
-def up(conn):
-    for statement in STATEMENTS:
-        conn.execute(statement)
+SQLITE = STATEMENTS
+
+POSTGRES = [
+    """
+    ALTER TABLE idempotency_keys
+        ADD COLUMN effect_kind text
+            CHECK (effect_kind IS NULL OR effect_kind IN ('transaction', 'refund', 'ledger_entry')),
+        ADD COLUMN effect_id bigint,
+        ADD COLUMN released boolean NOT NULL DEFAULT false,
+        ADD CHECK ((effect_id IS NULL) = (effect_kind IS NULL))
+    """,
+]

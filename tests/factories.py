@@ -89,7 +89,7 @@ class Factory:
             row = self.conn.execute(
                 """
                 INSERT INTO booking_reference_counters (year, last_value) VALUES (?, 1)
-                ON CONFLICT (year) DO UPDATE SET last_value = last_value + 1
+                ON CONFLICT (year) DO UPDATE SET last_value = booking_reference_counters.last_value + 1
                 RETURNING last_value
                 """,
                 (now.year,),

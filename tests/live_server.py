@@ -7,6 +7,10 @@ Used by the concurrency, crash and fuzz tests and by the benchmarks:
 
 ``kill()`` SIGKILLs the master and every worker at once (a crash, not a
 shutdown); ``start()`` again brings the service back on the same database and port.
+
+On the suite's PostgreSQL half (TEST_DATABASE_URL) the server gets a database of
+its own on that server (``database_url``), dropped by ``drop()``; ``connect()``
+opens a connection to whichever database the server runs on.
 """
 import os
 import signal
@@ -20,7 +24,8 @@ import requests
 
 from app import migrator
 from app.config import DEFAULTS, TEST_OVERRIDES
-from app.db import connect
+from app.db import connect, postgres
+from tests import pg
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +47,7 @@ def _running(pid):
 
 class LiveServer:
     def __init__(self, tmp_path, *, workers=4, env=None, database=None, app="wsgi:app",
-                 ready_path="/api/health", gunicorn_args=(), log_level="WARNING"):
+                 ready_path="/api/health", gunicorn_args=(), log_level="WARNING", database_url=None):
         """``log_level=None`` leaves RAPIDCARE_LOG_LEVEL unset: the service's own default
         (INFO, one request log line per request), exactly as scripts/serve runs it."""
         self.app = app
@@ -51,6 +56,11 @@ class LiveServer:
         self.database = str(database or Path(tmp_path) / "live.sqlite3")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.own_database = None  # the PostgreSQL database this server created, dropped by drop()
+        if database_url is None and pg.ADMIN_URL and database is None:
+            self.own_database = f"rapidcare_live_{os.getpid()}_{self.port}"
+            database_url = pg.create_database(self.own_database)
+        self.database_url = database_url
         self.workers = workers
         self.log_path = Path(tmp_path) / f"gunicorn-{self.port}.log"
         self.env = {
@@ -62,16 +72,34 @@ class LiveServer:
             "RAPIDCARE_BOOKING_RATE_LIMIT": "0",
             "RAPIDCARE_LOG_LEVEL": log_level or "",
             "RAPIDCARE_BACKUP_DIR": str(Path(tmp_path) / "backups"),
+            "RAPIDCARE_DATABASE_URL": self.database_url or "",
             **(env or {}),
         }
         if log_level is None and "RAPIDCARE_LOG_LEVEL" not in (env or {}):
             self.env.pop("RAPIDCARE_LOG_LEVEL")
         self.process = None
 
+    @property
+    def config(self):
+        """The settings a connection of the test's own needs to reach this server's database."""
+        return {**DEFAULTS, "DATABASE": self.database, "DATABASE_URL": self.database_url or ""}
+
+    def connect(self, **sqlite_options):
+        """A connection to the server's database (SQLite file or PostgreSQL)."""
+        if self.database_url:
+            return postgres.connect(self.database_url, DEFAULTS)
+        return connect(self.database, **sqlite_options)
+
     def migrate(self):
-        conn = connect(self.database)
+        conn = self.connect()
         migrator.upgrade(conn, DEFAULTS["MIGRATIONS_DIR"], log=lambda _line: None)
         conn.close()
+
+    def drop(self):
+        """Drop the PostgreSQL database this server made (nothing on SQLite)."""
+        if self.own_database:
+            pg.drop_database(self.own_database)
+            self.own_database = None
 
     def start(self):
         self.migrate()
@@ -153,3 +181,4 @@ class LiveServer:
 
     def __exit__(self, *exc):
         self.stop()
+        self.drop()

@@ -133,7 +133,7 @@ def test_real_gunicorn_workers_serve_login_and_profile(tmp_path):
             p = requests.get(server.url + "/api/auth/profile",
                              headers={"Authorization": f"Bearer {token}"}, timeout=10)
             assert p.status_code == 200 and p.json()["email"] == email
-        conn = sqlite3.connect(server.database)
+        conn = sqlite3.server.connect()
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.close()
 

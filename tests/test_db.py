@@ -1,3 +1,5 @@
+"""The SQLite backend's machinery: pragmas, BEGIN IMMEDIATE, the writer queue, the write
+guard, checkpoints. (tests/test_postgres.py is the PostgreSQL backend's.)"""
 import fcntl
 import os
 import sqlite3
@@ -7,6 +9,8 @@ import time
 import pytest
 
 from app.db import connect, get_db, transaction
+
+pytestmark = pytest.mark.sqlite_only
 
 
 def test_connection_pragmas_are_read_back(db):

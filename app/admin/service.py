@@ -72,7 +72,7 @@ def stats(conn, *, currency):
 
 
 def _default_config(gateway):
-    return {"gateway": gateway, "is_active": 1, "mode": "sandbox", "settings": {},
+    return {"gateway": gateway, "is_active": True, "mode": "sandbox", "settings": {},
             "updated_at": None}
 
 

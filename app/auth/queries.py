@@ -110,7 +110,7 @@ def insert_failed_login_attempt(conn, *, email, ip_address, now):
     return conn.execute(
         """
         INSERT INTO login_attempts (email, ip_address, succeeded, created_at)
-        VALUES (?, ?, 0, ?)
+        VALUES (?, ?, FALSE, ?)
         RETURNING id
         """,
         (email, ip_address, now),
@@ -118,7 +118,7 @@ def insert_failed_login_attempt(conn, *, email, ip_address, now):
 
 
 def mark_login_succeeded(conn, attempt_id):
-    conn.execute("UPDATE login_attempts SET succeeded = 1 WHERE id = ?", (attempt_id,))
+    conn.execute("UPDATE login_attempts SET succeeded = TRUE WHERE id = ?", (attempt_id,))
 
 
 def recent_failures_for_email(conn, email, since):
@@ -127,10 +127,10 @@ def recent_failures_for_email(conn, email, since):
         """
         SELECT count(*) AS failures, min(created_at) AS oldest
         FROM login_attempts
-        WHERE email = :email AND succeeded = 0 AND created_at > :since
+        WHERE email = :email AND succeeded = FALSE AND created_at > :since
           AND created_at > coalesce(
               (SELECT max(created_at) FROM login_attempts
-               WHERE email = :email AND succeeded = 1), '')
+               WHERE email = :email AND succeeded = TRUE), '')
         """,
         {"email": email, "since": since},
     ).fetchone()
@@ -141,7 +141,7 @@ def recent_failures_for_ip(conn, ip_address, since):
         """
         SELECT count(*) AS failures, min(created_at) AS oldest
         FROM login_attempts
-        WHERE ip_address = ? AND succeeded = 0 AND created_at > ?
+        WHERE ip_address = ? AND succeeded = FALSE AND created_at > ?
         """,
         (ip_address, since),
     ).fetchone()

@@ -68,7 +68,7 @@ def next_reference_number(conn, year):
     return conn.execute(
         """
         INSERT INTO booking_reference_counters (year, last_value) VALUES (?, 1)
-        ON CONFLICT (year) DO UPDATE SET last_value = last_value + 1
+        ON CONFLICT (year) DO UPDATE SET last_value = booking_reference_counters.last_value + 1
         RETURNING last_value
         """,
         (year,),
@@ -264,7 +264,7 @@ def mark_notification_read(conn, notification_id, user_id):
     """The notification, now read; None if it is not the user's."""
     return conn.execute(
         f"""
-        UPDATE booking_notifications SET is_read = 1
+        UPDATE booking_notifications SET is_read = TRUE
         WHERE id = ? AND user_id = ?
         RETURNING {NOTIFICATION_COLUMNS}
         """,
@@ -275,7 +275,7 @@ def mark_notification_read(conn, notification_id, user_id):
 def mark_all_notifications_read(conn, user_id):
     """How many were unread."""
     return conn.execute(
-        "UPDATE booking_notifications SET is_read = 1 WHERE user_id = ? AND is_read = 0",
+        "UPDATE booking_notifications SET is_read = TRUE WHERE user_id = ? AND is_read = FALSE",
         (user_id,),
     ).rowcount
 

@@ -457,10 +457,10 @@ def waiting_time(since, now):
 
 def list_notifications(conn, *, actor, is_read, limit, offset):
     """({items, unread_count}, total matching the filter)."""
-    flag = None if is_read is None else int(is_read)
+    flag = None if is_read is None else bool(is_read)
     items = queries.list_notifications(conn, actor.id, flag, limit=limit, offset=offset)
     return (
-        {"items": items, "unread_count": queries.count_notifications(conn, actor.id, 0)},
+        {"items": items, "unread_count": queries.count_notifications(conn, actor.id, False)},
         queries.count_notifications(conn, actor.id, flag),
     )
 

@@ -1,71 +1,133 @@
 """The data layer: connections, the one write helper, nothing domain-specific.
 
+Two backends behind one surface. Without RAPIDCARE_DATABASE_URL the database is
+the SQLite file at RAPIDCARE_DATABASE (the zero-set-up default); with
+``RAPIDCARE_DATABASE_URL=postgresql://…`` it is PostgreSQL. Queries are written
+once (``?``/``:name`` placeholders); where the dialects differ, the owning
+queries.py holds both forms side by side as ``{"sqlite": …, "postgres": …}`` and
+runs ``pick(conn, FORM)``.
+
 Public API (import it from here, never from the modules below):
 
-- ``get_db()``: the connection of this request. Each gunicorn worker thread keeps
-  one open connection and reuses it for request after request (opening a
-  connection and setting its pragmas costs more than most of our queries); a
-  request therefore always works on exactly one connection, and teardown rolls
-  back anything a failed request left open.
+- ``get_db()``: the connection of this request. SQLite: each worker thread keeps
+  one open connection and reuses it (opening one and setting its pragmas costs more
+  than most queries). PostgreSQL: borrowed from this process's pool (checked on
+  borrow) on first use in the request, given back at teardown. Teardown rolls back
+  anything a failed request left open.
 - ``close_db()``: close this thread's cached connection (tests and shutdown).
-- ``connect(path, ...)`` / ``connect_from_config(config)``: a connection of one's
-  own (CLI commands, the scheduler, operator scripts, tests).
-- ``transaction(conn)``: the one way to write, ``with transaction(conn): ...``;
-  on a request connection a write outside it is refused (app/db/sqlite.py).
+- ``connect_from_config(config)``: a connection of one's own (CLI commands, the
+  scheduler, operator scripts, tests); ``connect(path)``: the same on a SQLite file.
+- ``transaction(conn)``: the one way to write, ``with transaction(conn): ...``.
+- ``IntegrityError``, ``OperationalError``: the exception classes of both drivers,
+  for ``except`` clauses and error handlers.
+- ``dialect_of(config)``: "sqlite" or "postgres".
 
 The parts, one module each:
 
-- ``sqlite``: the SQLite backend (pragmas, BEGIN IMMEDIATE);
+- ``sqlite``: the SQLite backend (pragmas, BEGIN IMMEDIATE, the write guard);
 - ``writer_queue``: SQLite only, the flock queue writers wait in (SQLITE_WRITER_QUEUE);
-- ``checkpoints``: SQLite only, the WAL checkpoint after a response (SQLITE_CHECKPOINT_COMMITS).
+- ``checkpoints``: SQLite only, the WAL checkpoint after a response (SQLITE_CHECKPOINT_COMMITS);
+- ``postgres``: the PostgreSQL backend (pool, placeholders, SERIALIZABLE transactions);
+- ``retry``: PostgreSQL only, a request that lost a serialization conflict runs again.
 """
 import os
+import sqlite3
 import threading
 
+import psycopg
+import psycopg_pool
 from flask import current_app
 
-from app.db import checkpoints
-from app.db.sqlite import Connection, connect, connect_from_config, dict_row, transaction, writes_outside_transaction
+from app.db import checkpoints, postgres, retry
+from app.db import sqlite as sqlite_backend
+from app.db.sqlite import Connection, connect, dict_row, writes_outside_transaction
 
 __all__ = ["Connection", "connect", "connect_from_config", "dict_row", "transaction",
-           "writes_outside_transaction", "get_db", "release_db", "close_db", "init_app"]
+           "writes_outside_transaction", "get_db", "release_db", "close_db", "init_app",
+           "IntegrityError", "OperationalError", "DatabaseError", "dialect_of", "pick"]
+
+IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)
+OperationalError = (sqlite3.OperationalError, psycopg.OperationalError)
+DatabaseError = (sqlite3.Error, psycopg.Error, psycopg_pool.PoolTimeout)
 
 _local = threading.local()
 
 
+def dialect_of(config):
+    return "postgres" if config.get("DATABASE_URL") else "sqlite"
+
+
+def connect_from_config(config, *, write_guard=False):
+    """A connection of one's own to the configured database."""
+    if config.get("DATABASE_URL"):
+        return postgres.connect(config["DATABASE_URL"], config)
+    return sqlite_backend.connect_from_config(config, write_guard=write_guard)
+
+
+def transaction(conn):
+    """``with transaction(conn):`` BEGIN … COMMIT, ROLLBACK on any exception.
+    SQLite: BEGIN IMMEDIATE (one writer at a time); PostgreSQL: SERIALIZABLE."""
+    if getattr(conn, "dialect", "sqlite") == "postgres":
+        return postgres.transaction(conn)
+    return sqlite_backend.transaction(conn)
+
+
+def pick(conn, sql):
+    """``sql`` itself, or its form for ``conn``'s dialect when it is a {dialect: sql} dict."""
+    return sql if isinstance(sql, str) else sql[conn.dialect]
+
+
 def get_db():
-    """The connection for this request (opened once per worker thread, then reused)."""
-    key = (os.getpid(), current_app.config["DATABASE"])
+    """The connection for this request."""
+    config = current_app.config
+    key = (os.getpid(), config.get("DATABASE_URL") or config["DATABASE"])
     conn = getattr(_local, "conn", None)
     if conn is not None and _local.key != key:
         if _local.key[0] == os.getpid():
             conn.close()
         conn = None  # a forked child never touches its parent's connection
     if conn is None:
-        conn = connect_from_config(current_app.config, write_guard=True)
-        checkpoints.checkpoint_after_responses(conn, current_app.config["SQLITE_CHECKPOINT_COMMITS"])
+        if config.get("DATABASE_URL"):
+            conn = postgres.borrow(config["DATABASE_URL"], config)
+        else:
+            conn = sqlite_backend.connect_from_config(config, write_guard=True)
+            checkpoints.checkpoint_after_responses(conn, config["SQLITE_CHECKPOINT_COMMITS"])
         _local.conn, _local.key = conn, key
     return conn
 
 
-def release_db(exc=None):
-    """Request teardown: never let a half-done transaction outlive its request."""
+def current_connection():
+    """This thread's request connection if it has one (None otherwise); never opens one."""
     conn = getattr(_local, "conn", None)
-    if conn is not None and _local.key[0] == os.getpid() and conn.in_transaction:
+    if conn is not None and _local.key[0] == os.getpid():
+        return conn
+    return None
+
+
+def release_db(exc=None):
+    """Request teardown: never let a half-done transaction outlive its request;
+    a pooled PostgreSQL connection goes back to its pool."""
+    conn = current_connection()
+    if conn is None:
+        return
+    if conn.in_transaction:
         conn.rollback()
+    if conn.dialect == "postgres":
+        conn.close()
+        _local.conn = None
 
 
 def close_db():
     """Close this thread's cached connection (tests and shutdown)."""
-    conn = getattr(_local, "conn", None)
-    if conn is not None and _local.key[0] == os.getpid():
+    conn = current_connection()
+    if conn is not None:
         conn.close()
     _local.conn = None
 
 
 def _checkpoint_after_response(response):
-    conn = getattr(_local, "conn", None)
-    if conn is not None and _local.key[0] == os.getpid() and checkpoints.checkpoint_due(conn):
+    conn = current_connection()
+    if conn is not None and conn.dialect == "sqlite" and checkpoints.checkpoint_due(conn):
         response.call_on_close(lambda: checkpoints.checkpoint(conn))
     return response
 
@@ -73,3 +135,4 @@ def _checkpoint_after_response(response):
 def init_app(app):
     app.after_request(_checkpoint_after_response)
     app.teardown_appcontext(release_db)
+    retry.init_app(app)

@@ -91,6 +91,7 @@ def dict_row(cursor, row):
 class Connection(sqlite3.Connection):
     """sqlite3.Connection plus its writer queue and its commit count (for checkpoints)."""
 
+    dialect = "sqlite"
     writer_queue = None  # None: no queue (the setting is off, or an in-memory database)
     write_guard = None  # the authorizer, once connect() installed it
     busy_timeout_s = 5.0

@@ -1,6 +1,9 @@
 """SQL for hospitals and their approval workflow. Functions take ``conn``, return dicts, never commit."""
 import json
 
+from app.db import pick
+from app.hospitals import fts
+
 HOSPITAL_COLUMNS = """
     h.id, h.name, h.description, h.address, h.city, h.phone, h.email, h.website,
     h.specialties, h.timezone, h.status, h.created_by, h.approved_by, h.approved_at,
@@ -9,12 +12,21 @@ HOSPITAL_COLUMNS = """
 
 # Public discovery. The two sources differ only in whether a full-text match
 # ranks and restricts the rows; the filters and the ordering tail are shared.
-_SEARCH_SOURCE = """
+# Lower rank is better in both: FTS5's bm25() is negative, ts_rank is negated.
+_SEARCH_SOURCE = {
+    "sqlite": """
     (SELECT rowid AS id, bm25(hospitals_fts) AS rank
      FROM hospitals_fts WHERE hospitals_fts MATCH :match) AS m
     JOIN hospitals AS h ON h.id = m.id
-"""
-_BROWSE_SOURCE = "(SELECT 0.0 AS rank) AS m JOIN hospitals AS h"
+""",
+    "postgres": """
+    (SELECT id, -ts_rank(search_vector, query) AS rank
+     FROM hospitals, to_tsquery('simple', rapidcare_unaccent(:match)) AS query
+     WHERE search_vector @@ query) AS m
+    JOIN hospitals AS h ON h.id = m.id
+""",
+}
+_BROWSE_SOURCE = "(SELECT 0.0 AS rank) AS m CROSS JOIN hospitals AS h"
 _PUBLIC_FILTER = """
     h.status = 'approved'
     AND ((:resource_type IS NULL AND :min_available IS NULL) OR EXISTS (
@@ -43,9 +55,17 @@ def get_hospital_by_name(conn, name):
     ).fetchone())
 
 
-def search_public(conn, *, match, resource_type, min_available, limit, offset):
-    """Approved hospitals, best full-text match first (``match`` None: all, by name)."""
-    source = _SEARCH_SOURCE if match is not None else _BROWSE_SOURCE
+def _source(conn, q):
+    """(the rows searched, the match expression): all hospitals when ``q`` is None."""
+    if q is None:
+        return _BROWSE_SOURCE, None
+    return pick(conn, _SEARCH_SOURCE), fts.EXPRESSIONS[conn.dialect](q)
+
+
+def search_public(conn, *, q, resource_type, min_available, limit, offset):
+    """Approved hospitals, best full-text match first (``q`` None: all, by name).
+    ``q`` must hold a searchable word (app.hospitals.fts.search_words)."""
+    source, match = _source(conn, q)
     rows = conn.execute(
         f"""
         SELECT {HOSPITAL_COLUMNS} FROM {source}
@@ -59,8 +79,8 @@ def search_public(conn, *, match, resource_type, min_available, limit, offset):
     return [_decode(row) for row in rows]
 
 
-def count_public(conn, *, match, resource_type, min_available):
-    source = _SEARCH_SOURCE if match is not None else _BROWSE_SOURCE
+def count_public(conn, *, q, resource_type, min_available):
+    source, match = _source(conn, q)
     return conn.execute(
         f"SELECT count(*) AS n FROM {source} WHERE {_PUBLIC_FILTER}",
         {"match": match, "resource_type": resource_type, "min_available": min_available},

@@ -64,12 +64,9 @@ def search(conn, *, q, resource_type, min_available, limit, offset):
     hospitals that have that resource; ``min_available`` keeps those with at
     least that many units available (of ``resource_type`` if given, else of any).
     """
-    match = None
-    if q:
-        match = fts.match_expression(q)
-        if match is None:
-            return [], 0
-    filters = {"match": match, "resource_type": resource_type, "min_available": min_available}
+    if q and not fts.search_words(q):
+        return [], 0
+    filters = {"q": q or None, "resource_type": resource_type, "min_available": min_available}
     total = queries.count_public(conn, **filters)
     hospitals = queries.search_public(conn, **filters, limit=limit, offset=offset)
     return _with_resources(conn, hospitals), total

@@ -30,30 +30,19 @@ money from the wallet exactly once.
 Bookings: each booking has exactly one creation row in its status history and
 its latest history row names its current status.
 """
+from app.db import pick
 from app.ops import checks
 
-# name -> (what must hold, SQL returning the rows that break it)
-CAPACITY_CHECKS = {
-    "resource_counters_add_up": (
-        "available + occupied + reserved + maintenance = total, all >= 0",
-        """
-        SELECT hospital_id, resource_type, total, available, occupied, reserved, maintenance
-        FROM hospital_resources
-        WHERE available + occupied + reserved + maintenance <> total
-           OR min(available, occupied, reserved, maintenance, total) < 0
-        """,
-    ),
-    "allocation_matches_status": (
-        "an approved booking holds units; no other booking holds any",
-        """
-        SELECT id, status, allocated_units FROM bookings
-        WHERE (status = 'approved') <> (allocated_units > 0)
-        """,
-    ),
-    "occupancy_matches_bookings": (
-        "occupied = units held by approved bookings, wherever no authority set occupied by "
-        "hand; approved bookings hold units only of a resource that exists",
-        """
+# An audit row in which an authority or admin changed ``occupied`` (in each dialect's
+# words for "the occupied key of this JSON").
+OCCUPIED_SET_BY_HAND = {
+    "sqlite": """json_extract(new_values, '$.occupied')
+                  IS NOT coalesce(json_extract(old_values, '$.occupied'), 0)""",
+    "postgres": """(new_values ->> 'occupied')::bigint
+                  IS DISTINCT FROM coalesce((old_values ->> 'occupied')::bigint, 0)""",
+}
+
+OCCUPANCY_SQL = """
         WITH held AS (
             SELECT hospital_id, resource_type, sum(allocated_units) AS units
             FROM bookings WHERE status = 'approved'
@@ -66,8 +55,7 @@ CAPACITY_CHECKS = {
         hand_counted AS (
             SELECT hospital_id, resource_type FROM resource_audit_log
             WHERE action IN ('create', 'update')
-              AND json_extract(new_values, '$.occupied')
-                  IS NOT coalesce(json_extract(old_values, '$.occupied'), 0)
+              AND {occupied_set_by_hand}
         )
         SELECT r.hospital_id, r.resource_type, r.occupied, coalesce(h.units, 0) AS held
         FROM hospital_resources AS r
@@ -81,7 +69,32 @@ CAPACITY_CHECKS = {
         WHERE NOT EXISTS (SELECT 1 FROM hospital_resources AS r
                           WHERE r.hospital_id = h.hospital_id
                             AND r.resource_type = h.resource_type)
+"""
+
+# name -> (what must hold, SQL returning the rows that break it; a {dialect: SQL}
+# dict where SQLite and PostgreSQL need different words for it)
+CAPACITY_CHECKS = {
+    "resource_counters_add_up": (
+        "available + occupied + reserved + maintenance = total, all >= 0",
+        """
+        SELECT hospital_id, resource_type, total, available, occupied, reserved, maintenance
+        FROM hospital_resources
+        WHERE available + occupied + reserved + maintenance <> total
+           OR available < 0 OR occupied < 0 OR reserved < 0 OR maintenance < 0 OR total < 0
         """,
+    ),
+    "allocation_matches_status": (
+        "an approved booking holds units; no other booking holds any",
+        """
+        SELECT id, status, allocated_units FROM bookings
+        WHERE (status = 'approved') <> (allocated_units > 0)
+        """,
+    ),
+    "occupancy_matches_bookings": (
+        "occupied = units held by approved bookings, wherever no authority set occupied by "
+        "hand; approved bookings hold units only of a resource that exists",
+        {dialect: OCCUPANCY_SQL.format(occupied_set_by_hand=condition)
+         for dialect, condition in OCCUPIED_SET_BY_HAND.items()},
     ),
 }
 
@@ -101,7 +114,7 @@ MONEY_CHECKS = {
                    coalesce((SELECT l.balance_after_minor FROM balance_transactions AS l
                              WHERE l.user_id = b.user_id ORDER BY l.id DESC LIMIT 1), 0)
                        AS last_balance_after_minor
-            FROM user_balance AS b)
+            FROM user_balance AS b) AS w
         WHERE balance_minor <> ledger_sum_minor OR balance_minor <> last_balance_after_minor
         UNION ALL
         SELECT l.user_id, NULL, sum({SIGNED_LEDGER_AMOUNT}), NULL
@@ -117,7 +130,7 @@ MONEY_CHECKS = {
             SELECT id, user_id, balance_before_minor,
                    lag(balance_after_minor, 1, 0) OVER (PARTITION BY user_id ORDER BY id)
                        AS previous_after_minor
-            FROM balance_transactions)
+            FROM balance_transactions) AS chained
         WHERE balance_before_minor <> previous_after_minor
         """,
     ),
@@ -185,7 +198,7 @@ HISTORY_CHECKS = {
         FROM bookings AS b
         LEFT JOIN booking_status_history AS h
                ON h.id = (SELECT max(id) FROM booking_status_history WHERE booking_id = b.id)
-        WHERE h.new_status IS NOT b.status
+        WHERE h.new_status IS DISTINCT FROM b.status
         """,
     ),
 }
@@ -207,7 +220,7 @@ HEALTH_CHECKS = (*CAPACITY_CHECKS, *MONEY_CHECKS)
 
 def offending_rows(conn, name):
     """The rows that break one check; empty when it holds."""
-    return conn.execute(ALL_CHECKS[name][1]).fetchall()
+    return conn.execute(pick(conn, ALL_CHECKS[name][1])).fetchall()
 
 
 def _run(conn, names):

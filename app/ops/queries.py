@@ -74,6 +74,10 @@ def row_count(conn, table):
     return conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]
 
 
+def postgres_database_size(conn):
+    return conn.execute("SELECT pg_database_size(current_database()) AS n").fetchone()["n"]
+
+
 def pragma_value(conn, name):
     """One of a few read-only pragmas (a whitelist: pragma names cannot be bound)."""
     if name not in ("journal_mode", "foreign_keys", "page_size", "page_count", "freelist_count"):

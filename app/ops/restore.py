@@ -150,7 +150,7 @@ def reference_definitions(migrations, versions):
         migrator.ensure_table(reference)
         for version in versions:
             with transaction(reference):
-                migrator.load_module(migrations[version]).up(reference)
+                migrator.apply(migrator.load_module(migrations[version]), reference)
         return schema_definitions(reference)
     finally:
         reference.close()

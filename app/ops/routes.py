@@ -1,12 +1,10 @@
 """Health and monitoring endpoints: /api/health, /api/health/detailed,
 /api/monitoring/migrations and /metrics (outside /api, where scrapers look)."""
-import sqlite3
-
 from flask import current_app, make_response
 from flask.views import MethodView
 
 from app.auth.guards import roles_required
-from app.db import get_db
+from app.db import DatabaseError, get_db
 from app.errors import ServiceUnavailable
 from app.extensions.api import Blueprint
 from app.ops import metrics, schemas, service
@@ -25,7 +23,7 @@ class Health(MethodView):
         """Liveness and database reachability (cheap; public)"""
         try:
             get_db().execute("SELECT 1").fetchone()
-        except sqlite3.Error as error:
+        except DatabaseError as error:
             raise ServiceUnavailable(
                 "Database unreachable.", extra={"database": "unreachable"}
             ) from error

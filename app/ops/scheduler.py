@@ -1,9 +1,16 @@
 """The one process that runs the periodic jobs: ``scripts/scheduler`` (``python -m app.ops.scheduler``).
 
-gunicorn workers never run jobs. This process does, and only one of it can run
-per database: it holds ``<database>.scheduler.lock`` exclusively (flock), so a
-second instance exits at once with a message. It also holds the service lock
-shared, so ``restore-database`` will not swap the database under a running job.
+gunicorn workers never run jobs. This process does, and only one of it runs
+the jobs of a database at a time:
+
+- SQLite: it holds ``<database>.scheduler.lock`` exclusively (flock), so a second
+  instance exits at once with a message. It also holds the service lock shared,
+  so ``restore-database`` will not swap the database under a running job.
+- PostgreSQL: schedulers may run on several hosts. Each holds a connection that
+  asks for one session advisory lock; the one that gets it runs every job, the
+  others stand by and ask again every STANDBY_POLL_SECONDS. The lock vanishes
+  with its session, so when the running scheduler dies (or its host does) a
+  standby takes over; no job ever runs in two schedulers at once.
 
 Every job is ``fn(conn, *, now, config) -> str``; ``run_job`` gives it a
 connection of its own, records the run in job_runs (start, finish, status,
@@ -19,6 +26,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -30,6 +38,10 @@ from app.timeutil import to_iso, utcnow
 log = logging.getLogger("rapidcare.jobs")
 
 MAX_MESSAGE_CHARS = 2000
+
+# pg_advisory_lock key of "the scheduler of this database" ("RCsched").
+SCHEDULER_LOCK_KEY = 0x5243736368656400
+STANDBY_POLL_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,13 @@ def describe(scheduler):
 
 
 def _database_ready(config):
+    if config.get("DATABASE_URL"):
+        conn = connect_from_config(config)
+        try:
+            found = conn.execute("SELECT to_regclass('job_runs') IS NOT NULL AS found").fetchone()["found"]
+        finally:
+            conn.close()
+        return None if found else "the database is not migrated; run `flask db upgrade`"
     database = config["DATABASE"]
     if not os.path.isfile(database):
         return f"no database at {database} (scripts/serve or `flask db upgrade` creates it)"
@@ -140,6 +159,8 @@ def main(argv=None):
             print(line)
         return 0
 
+    if config.get("DATABASE_URL"):
+        return _main_postgres(args, config)
     database = config["DATABASE"]
     lock_path = locks.scheduler_lock_path(database)
     try:
@@ -161,6 +182,40 @@ def main(argv=None):
         print("scheduler REFUSED: a database restore is in progress", file=sys.stderr)
         return 1
 
+    try:
+        return _run(args, config, database)
+    finally:
+        service_lock.close()
+        scheduler_lock.close()
+
+
+def _main_postgres(args, config):
+    """The PostgreSQL form of main(): stand by until this scheduler holds the advisory lock."""
+    problem = _database_ready(config)
+    if problem:
+        print(f"scheduler REFUSED: {problem}", file=sys.stderr)
+        return 1
+    holder = connect_from_config(config)  # the lock lives as long as this session
+    try:
+        announced = False
+        while not holder.execute("SELECT pg_try_advisory_lock(?) AS got",
+                                 (SCHEDULER_LOCK_KEY,)).fetchone()["got"]:
+            if args.run:
+                print("scheduler REFUSED: another scheduler holds this database's scheduler lock",
+                      file=sys.stderr)
+                return 1
+            if not announced:
+                print("scheduler: standing by (another scheduler runs the jobs of this database)",
+                      flush=True)
+                announced = True
+            time.sleep(STANDBY_POLL_SECONDS)
+        return _run(args, config, "the PostgreSQL database")
+    finally:
+        holder.close()
+
+
+def _run(args, config, database):
+    """Once this process is the database's one scheduler: tidy up, then run a job or all of them."""
     conn = connect_from_config(config)
     try:
         with transaction(conn):
@@ -171,27 +226,23 @@ def main(argv=None):
     if interrupted:
         log.warning("marked %d interrupted job run(s) as failed", interrupted)
 
-    try:
-        if args.run:
-            spec = next(spec for spec in JOBS if spec.name == args.run)
-            status, message = run_job(spec, config)
-            print(f"{spec.name} {status}: {message}")
-            return 0 if status == "succeeded" else 1
+    if args.run:
+        spec = next(spec for spec in JOBS if spec.name == args.run)
+        status, message = run_job(spec, config)
+        print(f"{spec.name} {status}: {message}")
+        return 0 if status == "succeeded" else 1
 
-        scheduler = build_scheduler(config)
-        # Stop taking new runs; a job already running finishes before the process exits.
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: scheduler.shutdown(wait=False))
-        print(f"scheduler: started for {database} (pid {os.getpid()}, TIMEZONE "
-              f"{config['TIMEZONE']})", flush=True)
-        for line in describe(scheduler):
-            print(f"scheduler:   {line}", flush=True)
-        scheduler.start()
-        print("scheduler: stopped", flush=True)
-        return 0
-    finally:
-        service_lock.close()
-        scheduler_lock.close()
+    scheduler = build_scheduler(config)
+    # Stop taking new runs; a job already running finishes before the process exits.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: scheduler.shutdown(wait=False))
+    print(f"scheduler: started for {database} (pid {os.getpid()}, TIMEZONE "
+          f"{config['TIMEZONE']})", flush=True)
+    for line in describe(scheduler):
+        print(f"scheduler:   {line}", flush=True)
+    scheduler.start()
+    print("scheduler: stopped", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -9,7 +9,23 @@ class HealthSchema(CamelCaseSchema):
     database = fields.Str()
 
 
+class PoolSchema(CamelCaseSchema):
+    size = fields.Int()
+    available = fields.Int()
+    waiting = fields.Int()
+    max = fields.Int()
+
+
+class ReplicaSchema(CamelCaseSchema):
+    name = fields.Str()
+    state = fields.Str()
+    replay_lag_seconds = fields.Float()
+
+
 class DatabaseHealthSchema(CamelCaseSchema):
+    """SQLite answers the file facts; PostgreSQL the server facts (this worker's pool)."""
+
+    backend = fields.Str(metadata={"description": "sqlite or postgresql"})
     path = fields.Str()
     journal_mode = fields.Str()
     foreign_keys = Bool()
@@ -19,6 +35,12 @@ class DatabaseHealthSchema(CamelCaseSchema):
     page_size = fields.Int()
     page_count = fields.Int()
     freelist_count = fields.Int()
+    name = fields.Str()
+    server_version = fields.Str()
+    long_running_transactions = fields.Int()
+    longest_transaction_seconds = fields.Float()
+    replicas = fields.List(fields.Nested(ReplicaSchema))
+    pool = fields.Nested(PoolSchema)
 
 
 class BackupSummarySchema(CamelCaseSchema):

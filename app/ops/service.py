@@ -3,7 +3,7 @@ import os
 
 from app import migrator
 from app.bookings.queries import count_per_status as count_bookings_per_status
-from app.ops import checks, invariants, metrics, queries
+from app.ops import checks, invariants, metrics, postgres_health, queries
 from app.ops.backup import latest_backup
 from app.ops.scheduler import JOBS
 from app.timeutil import from_iso, to_iso
@@ -45,18 +45,38 @@ def job_summaries(conn):
             for name in names]
 
 
+def _sqlite_facts(conn, config):
+    database = config["DATABASE"]
+    quick_check = checks.integrity_problems(conn, quick=True)
+    return {
+        "backend": "sqlite",
+        "path": database,
+        "journal_mode": queries.pragma_value(conn, "journal_mode"),
+        "foreign_keys": bool(queries.pragma_value(conn, "foreign_keys")),
+        "quick_check": "ok" if not quick_check else "; ".join(quick_check),
+        "size_bytes": _file_size(database),
+        "wal_size_bytes": _file_size(f"{database}-wal"),
+        "page_size": queries.pragma_value(conn, "page_size"),
+        "page_count": queries.pragma_value(conn, "page_count"),
+        "freelist_count": queries.pragma_value(conn, "freelist_count"),
+    }
+
+
 def detailed_health(conn, config, *, now):
     """Everything an operator checks first; ``status`` is "failing" when the database
     itself is unwell, "degraded" when something needs attention (see ``warnings``)."""
-    database = config["DATABASE"]
-    quick_check = checks.integrity_problems(conn, quick=True)
-    journal_mode = queries.pragma_value(conn, "journal_mode")
-    foreign_keys = bool(queries.pragma_value(conn, "foreign_keys"))
+    if conn.dialect == "postgres":
+        database = postgres_health.facts(conn)
+        failing, warnings = False, postgres_health.warnings(database)
+    else:
+        database = _sqlite_facts(conn, config)
+        failing = (database["quick_check"] != "ok" or database["journal_mode"] != "wal"
+                   or not database["foreign_keys"])
+        warnings = []
     migrations = migration_status(conn, config)
     backup = last_backup(config, now)
     jobs = job_summaries(conn)
 
-    warnings = []
     if migrations["pending"]:
         warnings.append(f"{len(migrations['pending'])} migration(s) pending")
     if backup is None:
@@ -69,22 +89,11 @@ def detailed_health(conn, config, *, now):
     broken = invariants.broken_checks(conn, invariants.HEALTH_CHECKS)
     if broken:
         warnings.append(f"{len(broken)} invariant(s) broken: {', '.join(broken)}")
-    failing = bool(quick_check) or journal_mode != "wal" or not foreign_keys
     return {
         "status": "failing" if failing else ("degraded" if warnings else "ok"),
         "checked_at": to_iso(now),
         "warnings": warnings,
-        "database": {
-            "path": database,
-            "journal_mode": journal_mode,
-            "foreign_keys": foreign_keys,
-            "quick_check": "ok" if not quick_check else "; ".join(quick_check),
-            "size_bytes": _file_size(database),
-            "wal_size_bytes": _file_size(f"{database}-wal"),
-            "page_size": queries.pragma_value(conn, "page_size"),
-            "page_count": queries.pragma_value(conn, "page_count"),
-            "freelist_count": queries.pragma_value(conn, "freelist_count"),
-        },
+        "database": database,
         "row_counts": {table: queries.row_count(conn, table) for table in queries.MONITORED_TABLES},
         "last_backup": backup,
         "jobs": jobs,
@@ -102,9 +111,12 @@ def metrics_text(conn, config, *, now):
     database = config["DATABASE"]
     bookings = dict.fromkeys(BOOKING_STATUSES, 0)
     bookings.update({row["status"]: row["n"] for row in count_bookings_per_status(conn)})
+    if conn.dialect == "postgres":
+        sizes = {("main",): queries.postgres_database_size(conn)}
+    else:
+        sizes = {("main",): _file_size(database), ("wal",): _file_size(f"{database}-wal")}
     gauges = [
-        ("rapidcare_database_size_bytes", "Size of the database files", ("file",),
-         {("main",): _file_size(database), ("wal",): _file_size(f"{database}-wal")}),
+        ("rapidcare_database_size_bytes", "Size of the database files", ("file",), sizes),
         ("rapidcare_bookings", "Bookings by status", ("status",),
          {(status,): count for status, count in bookings.items()}),
     ]

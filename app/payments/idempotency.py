@@ -135,7 +135,7 @@ def _insert(conn, *, user_id, endpoint, key, request_fingerprint, now, expires_a
 
 
 def _take_over(conn, row_id, now):
-    conn.execute("UPDATE idempotency_keys SET created_at = ?, released = 0 WHERE id = ?",
+    conn.execute("UPDATE idempotency_keys SET created_at = ?, released = FALSE WHERE id = ?",
                  (now, row_id))
 
 
@@ -147,7 +147,7 @@ def _delete_unless_effect(conn, row_id):
 
 def _mark_released(conn, row_id):
     conn.execute(
-        "UPDATE idempotency_keys SET released = 1 WHERE id = ? AND response_status IS NULL",
+        "UPDATE idempotency_keys SET released = TRUE WHERE id = ? AND response_status IS NULL",
         (row_id,),
     )
 

@@ -27,7 +27,7 @@ def upsert_payment_config(conn, *, gateway, is_active, mode, settings, now):
             is_active = excluded.is_active, mode = excluded.mode,
             settings = excluded.settings, updated_at = excluded.updated_at
         """,
-        {"gateway": gateway, "is_active": int(is_active), "mode": mode,
+        {"gateway": gateway, "is_active": bool(is_active), "mode": mode,
          "settings": json.dumps(settings), "now": now},
     )
 

@@ -2,6 +2,7 @@
 runs and discrepancies. Functions take ``conn``, return dicts, never commit.
 
 The wallet checks are invariants of app.ops.invariants and live there only."""
+from app.db import pick
 
 
 def count_wallets(conn):
@@ -48,11 +49,15 @@ def transaction_postings(conn):
     ).fetchall()
 
 
+# The ids of a group as "1,2,3": SQLite 3.40 has no string_agg yet.
+_ID_LIST = {"sqlite": "group_concat(id)", "postgres": "string_agg(id::text, ',')"}
+
+
 def duplicate_gateway_payments(conn):
     """One bank transaction credited to more than one of our transactions."""
     return conn.execute(
-        """
-        SELECT gateway_bank_tran_id, group_concat(id) AS transaction_ids, count(*) AS n
+        f"""
+        SELECT gateway_bank_tran_id, {pick(conn, _ID_LIST)} AS transaction_ids, count(*) AS n
         FROM transactions
         WHERE gateway_bank_tran_id IS NOT NULL
           AND status IN ('completed', 'partially_refunded', 'refunded')

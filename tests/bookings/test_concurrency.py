@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 import requests
 
-from app.db import connect
 from tests.bookings.helpers import booking_body, future
 from tests.factories import Factory
 from tests.live_server import LiveServer
@@ -32,7 +31,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def db(server):
-    conn = connect(server.database)
+    conn = server.connect()
     yield conn
     conn.close()
 

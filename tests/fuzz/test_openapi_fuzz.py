@@ -32,7 +32,6 @@ from schemathesis.specs.openapi.checks import (
 
 from app import create_app
 from app.config import TEST_OVERRIDES
-from app.db import connect
 from tests.factories import Factory
 from tests.live_server import LiveServer
 
@@ -107,7 +106,7 @@ schema = schemathesis.openapi.from_dict(SPEC, config=schemathesis.Config.from_di
 def service(tmp_path_factory):
     """The real service with one account of each role and a hospital to act on."""
     with LiveServer(tmp_path_factory.mktemp("fuzz"), workers=2) as server:
-        conn = connect(server.database)
+        conn = server.connect()
         make = Factory(conn)
         hospital = make.hospital(resources={"beds": 10, "icu": 2}, prices={"beds": 150000})
         server.accounts = {

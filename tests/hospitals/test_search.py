@@ -153,6 +153,13 @@ def test_page_size_is_capped_and_pages_are_stable(client, make, app):
     assert client.get("/api/hospitals?page_size=4&page=9").json == []
 
 
+def test_tsquery_expression_quotes_every_word():
+    from app.hospitals.fts import tsquery_expression
+
+    assert tsquery_expression("a & !b | c:*") == "'a':* & 'b':* & 'c':*"
+    assert tsquery_expression("  ") is None and tsquery_expression("&|!()") is None
+
+
 def test_match_expression_quotes_every_word():
     assert match_expression('NEAR(a "b") OR c*') == '"NEAR"* "a"* "b"* "OR"* "c"*'
     assert match_expression("name:x") == '"name"* "x"*'
@@ -164,10 +171,9 @@ def test_match_expression_quotes_every_word():
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(q=st.text(max_size=60))
 def test_no_text_breaks_the_search(db, make, q):
-    """Straight against SQLite: any text either matches or not, never an FTS error."""
-    from app.hospitals import queries
+    """Straight against the database: any text either matches or not, never a query error."""
+    from app.hospitals import fts, queries
 
-    match = match_expression(q)
-    if match is not None:
-        queries.search_public(db, match=match, resource_type=None, min_available=None,
+    if fts.search_words(q):
+        queries.search_public(db, q=q, resource_type=None, min_available=None,
                               limit=5, offset=0)

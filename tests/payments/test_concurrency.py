@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 import requests
 
-from app.db import connect
 from tests.factories import Factory
 from tests.live_server import LiveServer
 from tests.payments.helpers import (
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     with LiveServer(tmp_path_factory.mktemp("payments-live"), workers=4) as server:
-        conn = connect(server.database)
+        conn = server.connect()
         yield server, conn, Factory(conn)
         conn.close()
 

@@ -19,7 +19,6 @@ import time
 import pytest
 import requests
 
-from app.db import connect
 from app.ops import invariants
 from tests.factories import Factory
 from tests.live_server import LiveServer, _running
@@ -71,7 +70,7 @@ def wait_for_a_new_worker(server, dead_pid, seconds=30):
 
 
 def test_a_refund_killed_between_commit_and_answer_is_made_once(server, gateway):
-    conn = connect(server.database)
+    conn = server.connect()
     try:
         make = Factory(conn)
         patient, admin = make.user(), make.admin()

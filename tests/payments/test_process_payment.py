@@ -258,7 +258,7 @@ def test_gateway_not_configured_is_503_and_changes_nothing(app, client, make, db
 def test_disabled_gateway_in_payment_config_is_503(client, make, db, patient, paid_setup):
     with db:
         db.execute("INSERT INTO payment_config (gateway, is_active, updated_at) "
-                   "VALUES ('sslcommerz', 0, 'now')")
+                   "VALUES ('sslcommerz', FALSE, 'now')")
     r = pay(client, make, patient, paid_setup[1], "sslcommerz")
     assert r.status_code == 503 and tx(db, paid_setup[2]["id"])["status"] == "pending"
 

@@ -202,7 +202,7 @@ def approved_with_payment_due(base_url, make, hospital, authority, count, *, sam
 
 def approvals_vs_capacity(server, *, capacity=5, bookings=20, threads=16):
     """More concurrent approvals than beds: exactly ``capacity`` succeed, the rest are 409."""
-    conn = connect(server.database)
+    conn = server.connect()
     make = Factory(conn)
     try:
         hospital, authority = a_hospital(make, beds=capacity)
@@ -233,7 +233,7 @@ def approvals_vs_capacity(server, *, capacity=5, bookings=20, threads=16):
 def concurrent_wallet_debits(server, *, payments=8, affordable=3, threads=8):
     """One wallet, ``payments`` bookings paid at once, money for ``affordable`` of them:
     exactly that many succeed, the others get 402, the balance never goes negative."""
-    conn = connect(server.database)
+    conn = server.connect()
     make = Factory(conn)
     try:
         hospital, authority = a_hospital(make, beds=payments + 1)
@@ -263,7 +263,7 @@ def concurrent_wallet_debits(server, *, payments=8, affordable=3, threads=8):
 def concurrent_refunds(server, *, parts=3, requests_sent=8, threads=8):
     """One paid booking, ``requests_sent`` refunds of a ``1/parts`` share at once:
     exactly ``parts`` succeed and the total refunded never exceeds the payment."""
-    conn = connect(server.database)
+    conn = server.connect()
     make = Factory(conn)
     try:
         hospital, authority = a_hospital(make, beds=2)
@@ -305,7 +305,7 @@ def concurrent_refunds(server, *, parts=3, requests_sent=8, threads=8):
 def idempotent_payment_race(server, *, requests_sent=8, threads=8):
     """The same payment with the same Idempotency-Key sent at once: one effect; every
     success is the same response; anything else is a 409 "still in progress"."""
-    conn = connect(server.database)
+    conn = server.connect()
     make = Factory(conn)
     try:
         hospital, authority = a_hospital(make, beds=2)

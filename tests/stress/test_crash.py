@@ -21,7 +21,6 @@ from typing import Callable
 import pytest
 import requests
 
-from app.db import connect
 from app.ops import invariants
 from tests.factories import PASSWORD, Factory
 from tests.live_server import LiveServer
@@ -181,7 +180,7 @@ def drive(ctx, operations, counters, stop):
 def test_acknowledged_writes_survive_sigkill(tmp_path):
     server = LiveServer(tmp_path, workers=4)
     server.start()
-    conn = connect(server.database)
+    conn = server.connect()
     try:
         ctx = {"url": server.url, "database": server.database, "conn": conn, "make": Factory(conn)}
         for operation in OPERATIONS:

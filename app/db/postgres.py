@@ -1,0 +1,255 @@
+"""The PostgreSQL backend: a connection pool per worker process, and transaction().
+
+Selected by RAPIDCARE_DATABASE_URL (app/db/__init__.py). psycopg 3 and
+psycopg_pool, no ORM. The rest of the code base speaks one SQL dialect of
+placeholders, so a query is written once:
+
+- ``?`` and ``:name`` placeholders (sqlite3's styles) are rewritten to psycopg's
+  ``%s`` and ``%(name)s`` once per distinct statement (``translate``, cached);
+  a literal ``%`` is doubled. ``::`` casts, quoted strings and comments are left alone.
+- Parameters are bound on the client (psycopg's ClientCursor): a value is sent as
+  a literal, so ``? IS NULL``, ``coalesce(?, x)`` or a text compared with a
+  timestamptz column type themselves from their context as they do in SQLite.
+  (Server-side binding would need a cast at each of those places.)
+- Results come back as the SQLite layer gives them: dict rows; timestamptz as the
+  application's ISO-8601 text (app.timeutil.to_iso), date as YYYY-MM-DD, json(b) as
+  its text. Booleans come back as bool, which compares equal to SQLite's 0/1.
+
+Transactions: reads run in autocommit, one snapshot per statement (as in SQLite).
+``with transaction(conn):`` is BEGIN ISOLATION LEVEL SERIALIZABLE … COMMIT. The
+service's write paths were written for SQLite's one writer at a time, where a
+read-then-write inside a transaction can never interleave with another writer;
+SERIALIZABLE keeps that true on PostgreSQL without a table lock: writers to
+different rows (other hospitals, other wallets) run in parallel, row locks are
+taken by the UPDATEs themselves, and when two transactions really conflict
+PostgreSQL aborts one with a serialization failure (or a deadlock error), which
+``is_retryable`` recognises. The request that lost is run again from the start
+when it has committed nothing yet (app/db/retry.py); otherwise it is a 503.
+"""
+import re
+import threading
+from contextlib import contextmanager
+from datetime import date
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.rows import dict_row
+from psycopg.types.datetime import TimestamptzLoader
+from psycopg_pool import ConnectionPool
+
+from app.timeutil import to_iso
+
+dialect = "postgres"
+
+# SQLSTATEs that mean "try the whole transaction again": serialization_failure,
+# deadlock_detected. (lock_not_available and query_canceled are timeouts: a 503.)
+RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+BUSY = (pg_errors.LockNotAvailable, pg_errors.QueryCanceled, psycopg.OperationalError)
+
+
+def is_retryable(error):
+    return isinstance(error, RETRYABLE)
+
+
+# --- placeholders -----------------------------------------------------------
+
+# One alternation, scanned left to right: the kept pieces first (strings, quoted
+# names, comments, casts), then the three things rewritten.
+_TOKENS = re.compile(
+    r"""(?P<keep>'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::)"""
+    r"""|(?P<named>(?<![:\w]):[A-Za-z_]\w*)"""
+    r"""|(?P<positional>\?)"""
+    r"""|(?P<percent>%)"""
+)
+_translated = {}
+_TRANSLATED_MAX = 4096  # statements are constants; the bound only guards against a leak
+
+
+def translate(sql):
+    """``sql`` with sqlite3 placeholders rewritten for psycopg (cached)."""
+    result = _translated.get(sql)
+    if result is None:
+        result = _TOKENS.sub(_rewrite, sql)
+        if len(_translated) < _TRANSLATED_MAX:
+            _translated[sql] = result
+    return result
+
+
+def _rewrite(match):
+    kind = match.lastgroup
+    text = match.group(0)
+    if kind == "keep":
+        return text.replace("%", "%%")  # psycopg reads % everywhere, literals included
+    if kind == "named":
+        return f"%({text[1:]})s"
+    if kind == "positional":
+        return "%s"
+    return "%%"
+
+
+# --- result types -----------------------------------------------------------
+
+class _IsoTimestamptzLoader(TimestamptzLoader):
+    """timestamptz as the application's ISO-8601 text, as SQLite stores it."""
+
+    def load(self, data):
+        return to_iso(super().load(data))
+
+
+class _IsoDateLoader(psycopg.adapt.Loader):
+    def load(self, data):
+        return bytes(data).decode()  # PostgreSQL prints a date as YYYY-MM-DD (DateStyle ISO)
+
+
+class _TextLoader(psycopg.adapt.Loader):
+    """json/jsonb as text: the code parses JSON itself, as it does on SQLite."""
+
+    def load(self, data):
+        return bytes(data).decode()
+
+
+def _register_loaders(adapters):
+    adapters.register_loader("timestamptz", _IsoTimestamptzLoader)
+    adapters.register_loader("date", _IsoDateLoader)
+    adapters.register_loader("jsonb", _TextLoader)
+    adapters.register_loader("json", _TextLoader)
+
+
+# --- connections ------------------------------------------------------------
+
+class Connection:
+    """A psycopg connection with the sqlite3 Connection's small surface that the
+    code uses: execute/executemany returning a cursor, in_transaction, rollback, close."""
+
+    dialect = "postgres"
+
+    def __init__(self, raw, pool=None):
+        self.raw = raw
+        self.pool = pool  # the pool it was borrowed from, None for a connection of one's own
+        self.commits = 0  # app/db/retry.py: did this request commit anything yet?
+
+    def execute(self, sql, params=()):
+        return self.raw.execute(translate(sql), params)
+
+    def executemany(self, sql, seq_of_params):
+        cursor = self.raw.cursor()
+        cursor.executemany(translate(sql), list(seq_of_params))
+        return cursor
+
+    @property
+    def in_transaction(self):
+        return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def __enter__(self):
+        return self  # ``with conn:``, as on sqlite3 in autocommit mode: nothing to commit
+
+    def __exit__(self, *exc):
+        return False
+
+    def rollback(self):
+        self.raw.rollback()
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.putconn(self.raw)
+        else:
+            self.raw.close()
+        self.raw = None
+
+
+def _settings(config):
+    """Session settings every connection gets (UTC, so timestamptz prints as UTC; the timeouts)."""
+    return {
+        "TimeZone": "UTC",
+        "DateStyle": "ISO",
+        "statement_timeout": str(int(config["POSTGRES_STATEMENT_TIMEOUT_MS"])),
+        "lock_timeout": str(int(config["POSTGRES_LOCK_TIMEOUT_MS"])),
+        "application_name": "rapidcare",
+    }
+
+
+def _configure(raw):
+    _register_loaders(raw.adapters)
+
+
+def connect_raw(url, config):
+    """A psycopg connection of one's own, configured as pool connections are."""
+    options = " ".join(f"-c {name}={value}" for name, value in _settings(config).items())
+    raw = psycopg.connect(url, autocommit=True, row_factory=dict_row,
+                          cursor_factory=psycopg.ClientCursor, options=options)
+    _configure(raw)
+    return raw
+
+
+def connect(url, config):
+    return Connection(connect_raw(url, config))
+
+
+_pools = {}
+_pools_lock = threading.Lock()
+
+
+def pool_for(url, config):
+    """This process's pool for ``url`` (created on first use; a forked worker makes its own)."""
+    import os
+    key = (os.getpid(), url)
+    pool = _pools.get(key)
+    if pool is None:
+        with _pools_lock:
+            pool = _pools.get(key)
+            if pool is None:
+                options = " ".join(f"-c {name}={value}" for name, value in _settings(config).items())
+                pool = ConnectionPool(
+                    url,
+                    min_size=1,
+                    max_size=int(config["POSTGRES_POOL_SIZE"]),
+                    timeout=float(config["POSTGRES_POOL_TIMEOUT_SECONDS"]),
+                    kwargs={"autocommit": True, "row_factory": dict_row,
+                            "cursor_factory": psycopg.ClientCursor, "options": options},
+                    configure=_configure,
+                    check=ConnectionPool.check_connection,
+                    name="rapidcare",
+                    open=True,
+                )
+                _pools[key] = pool
+    return pool
+
+
+def borrow(url, config):
+    """A pooled connection (checked on borrow); close() gives it back."""
+    pool = pool_for(url, config)
+    return Connection(pool.getconn(), pool)
+
+
+def close_pools():
+    import os
+    for key, pool in list(_pools.items()):
+        if key[0] == os.getpid():
+            pool.close()
+        del _pools[key]
+
+
+def pool_stats():
+    """Sizes of this process's pools (detailed health)."""
+    import os
+    return [pool.get_stats() for key, pool in _pools.items() if key[0] == os.getpid()]
+
+
+@contextmanager
+def transaction(conn):
+    """BEGIN ISOLATION LEVEL SERIALIZABLE … COMMIT; ROLLBACK on any exception."""
+    if conn.in_transaction:
+        raise RuntimeError("transaction() does not nest; pass the open connection down instead")
+    conn.raw.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+    try:
+        yield conn
+    except BaseException:
+        if not conn.raw.closed:
+            conn.raw.rollback()
+        raise
+    conn.raw.execute("COMMIT")
+    conn.commits += 1
+
+
+def today_iso():
+    return date.today().isoformat()

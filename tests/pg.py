@@ -1,0 +1,34 @@
+"""The PostgreSQL server the suite's PostgreSQL half runs on (TEST_DATABASE_URL).
+
+TEST_DATABASE_URL names a database to connect to for administration (e.g.
+postgresql://postgres@127.0.0.1:5432/postgres); each test's database is created
+beside it and dropped after the test.
+"""
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "")
+
+
+def url_for(name):
+    """ADMIN_URL with its database name replaced by ``name``."""
+    parts = urlsplit(ADMIN_URL)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def _admin():
+    return psycopg.connect(ADMIN_URL, autocommit=True)
+
+
+def create_database(name, template=None):
+    with _admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return url_for(name)
+
+
+def drop_database(name):
+    with _admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,0 +1,202 @@
+"""The PostgreSQL backend's own machinery: placeholders, result types, SERIALIZABLE
+transactions, the request retry after a serialization conflict, the pool."""
+import threading
+
+import psycopg
+import pytest
+
+from app.db import get_db, postgres, transaction
+from app.db.postgres import translate
+
+pytestmark = pytest.mark.postgres_only
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("SELECT * FROM t WHERE a = ? AND b = ?", "SELECT * FROM t WHERE a = %s AND b = %s"),
+    ("SELECT :name, :other_1", "SELECT %(name)s, %(other_1)s"),
+    ("SELECT x::text, '50%' WHERE y LIKE '%?%'", "SELECT x::text, '50%%' WHERE y LIKE '%%?%%'"),
+    ("SELECT 'it''s :not ?' -- a comment's ? and :x\n, ?", "SELECT 'it''s :not ?' -- a comment's ? and :x\n, %s"),
+    ('SELECT "odd?col" FROM t WHERE v = 5 % 2', 'SELECT "odd?col" FROM t WHERE v = 5 %% 2'),
+])
+def test_placeholders_are_translated_outside_strings_comments_and_casts(sql, expected):
+    assert translate(sql) == expected
+
+
+def test_values_come_back_as_on_sqlite(db):
+    row = db.execute(
+        "SELECT ?::timestamptz AS moment, DATE '2026-12-02' AS day, ?::jsonb AS doc, ? AS text,"
+        " ? IS NULL AS unset, TRUE AS flag",
+        ("2026-12-02T10:00:00.5+06:00", '{"b": 1, "a": [2]}', "50% off", None),
+    ).fetchone()
+    assert row == {"moment": "2026-12-02T04:00:00.500000+00:00", "day": "2026-12-02",
+                   "doc": '{"a": [2], "b": 1}', "text": "50% off", "unset": True, "flag": True}
+    assert row["flag"] == 1  # booleans compare equal to SQLite's 0/1
+
+
+def test_transaction_is_serializable_and_rolls_back(db):
+    with transaction(db):
+        level = db.execute("SHOW transaction_isolation").fetchone()["transaction_isolation"]
+        db.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('x', now(), 'running')")
+    assert level == "serializable"
+    with pytest.raises(ZeroDivisionError):
+        with transaction(db):
+            db.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('y', now(), 'running')")
+            raise ZeroDivisionError
+    assert [r["job_name"] for r in db.execute("SELECT job_name FROM job_runs")] == ["x"]
+    assert not db.in_transaction
+
+
+def test_transaction_does_not_nest(db):
+    with transaction(db):
+        with pytest.raises(RuntimeError, match="does not nest"):
+            with transaction(db):
+                pass
+
+
+def _conflict_inside(app, conn_a, conn_b):
+    """Make conn_b's transaction lose a serialization conflict to conn_a's."""
+    with transaction(conn_a):
+        conn_a.execute("SELECT count(*) FROM job_runs").fetchone()
+        with transaction(conn_b):
+            conn_b.execute("SELECT count(*) FROM job_runs").fetchone()
+            conn_b.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('b', now(), 'running')")
+        conn_a.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('a', now(), 'running')")
+
+
+def test_write_skew_is_refused_with_a_serialization_failure(app, db):
+    other = postgres.connect(app.config["DATABASE_URL"], app.config)
+    try:
+        with pytest.raises(psycopg.errors.SerializationFailure):
+            _conflict_inside(app, db, other)
+    finally:
+        other.close()
+    # the winner's row only: the loser committed nothing
+    assert [r["job_name"] for r in db.execute("SELECT job_name FROM job_runs")] == ["b"]
+
+
+@pytest.mark.own_app
+def test_a_request_that_lost_a_conflict_runs_again(app, db):
+    """The view loses a real serialization conflict on its first attempt; the retry commits."""
+    attempts = []
+    other = postgres.connect(app.config["DATABASE_URL"], app.config)
+
+    @app.post("/test/conflicted-write")
+    def conflicted_write():
+        conn = get_db()
+        attempts.append(1)
+        with transaction(conn):
+            conn.execute("SELECT count(*) FROM job_runs").fetchone()
+            if len(attempts) == 1:  # a concurrent writer commits a conflicting change meanwhile
+                with transaction(other):
+                    other.execute("SELECT count(*) FROM job_runs").fetchone()
+                    other.execute("INSERT INTO job_runs (job_name, started_at, status)"
+                                  " VALUES ('other', now(), 'running')")
+            conn.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('mine', now(), 'running')")
+        return {"attempts": len(attempts)}
+
+    try:
+        response = app.test_client().post("/test/conflicted-write")
+    finally:
+        other.close()
+    assert response.status_code == 200, response.json
+    assert response.json == {"attempts": 2}
+    names = sorted(r["job_name"] for r in db.execute("SELECT job_name FROM job_runs"))
+    assert names == ["mine", "other"]
+
+
+@pytest.mark.own_app
+def test_a_conflict_after_a_commit_is_a_503_not_a_rerun(app, db):
+    attempts = []
+    other = postgres.connect(app.config["DATABASE_URL"], app.config)
+
+    @app.post("/test/commit-then-conflict")
+    def commit_then_conflict():
+        conn = get_db()
+        attempts.append(1)
+        with transaction(conn):
+            conn.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('first', now(), 'running')")
+        with transaction(conn):
+            conn.execute("SELECT count(*) FROM job_runs WHERE job_name = 'z'").fetchone()
+            with transaction(other):
+                other.execute("SELECT count(*) FROM job_runs WHERE job_name = 'z'").fetchone()
+                other.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('z', now(), 'running')")
+            conn.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('z', now(), 'running')")
+        return {}
+
+    try:
+        response = app.test_client().post("/test/commit-then-conflict")
+    finally:
+        other.close()
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert len(attempts) == 1
+    names = sorted(r["job_name"] for r in db.execute("SELECT job_name FROM job_runs"))
+    assert names == ["first", "z"]
+
+
+def test_request_connections_come_from_one_pool_and_go_back(app, client):
+    for _ in range(5):
+        assert client.get("/api/health").status_code == 200
+    [stats] = postgres.pool_stats()
+    assert stats["pool_max"] == app.config["POSTGRES_POOL_SIZE"]
+    assert stats["pool_size"] - stats["pool_available"] == 0  # nothing still borrowed
+
+
+def test_pool_exhaustion_is_a_503(app, client):
+    app.config["POSTGRES_POOL_TIMEOUT_SECONDS"] = 0.2
+    pool = postgres.pool_for(app.config["DATABASE_URL"], app.config)
+    held = [pool.getconn() for _ in range(app.config["POSTGRES_POOL_SIZE"])]
+    try:
+        response = client.get("/api/hospitals")
+    finally:
+        for conn in held:
+            pool.putconn(conn)
+    assert response.status_code == 503 and response.json["message"].startswith("The database is busy")
+
+
+def test_detailed_health_reports_postgres_facts(client, world):
+    body = client.get("/api/health/detailed", headers=world.headers["admin"]).json
+    database = body["database"]
+    assert database["backend"] == "postgresql"
+    assert database["serverVersion"].split(".")[0] >= "15"
+    assert database["sizeBytes"] > 0 and database["longRunningTransactions"] == 0
+    assert database["pool"]["max"] >= 1 and database["replicas"] == []
+
+
+def test_statement_timeout_is_applied(app):
+    app.config["POSTGRES_STATEMENT_TIMEOUT_MS"] = 50
+    conn = postgres.connect(app.config["DATABASE_URL"], app.config)
+    try:
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute("SELECT pg_sleep(1)")
+    finally:
+        conn.close()
+
+
+def test_parallel_writers_to_different_rows_do_not_wait_for_each_other(app, db):
+    """Row locks only: a transaction holding one hospital's resource row does not block
+    an update of another hospital's row (SQLite would wait for the whole database)."""
+    from tests.factories import Factory
+
+    make = Factory(db)
+    first, second = make.hospital(resources={"beds": 5}), make.hospital(resources={"beds": 5})
+    holder = postgres.connect(app.config["DATABASE_URL"], app.config)
+    done = threading.Event()
+    try:
+        with transaction(holder):
+            holder.execute("UPDATE hospital_resources SET available = available - 1, occupied = occupied + 1"
+                           " WHERE hospital_id = ?", (first["id"],))
+
+            def other_writer():
+                conn = postgres.connect(app.config["DATABASE_URL"], {**app.config, "POSTGRES_LOCK_TIMEOUT_MS": 2000})
+                with transaction(conn):
+                    conn.execute("UPDATE hospital_resources SET available = available - 1,"
+                                 " occupied = occupied + 1 WHERE hospital_id = ?", (second["id"],))
+                conn.close()
+                done.set()
+
+            thread = threading.Thread(target=other_writer)
+            thread.start()
+            assert done.wait(5), "the second hospital's write waited for the first's transaction"
+            thread.join()
+    finally:
+        holder.close()
