@@ -42,8 +42,8 @@ def test_parallel_wrong_passwords_get_at_most_the_limit_of_password_checks(tmp_p
                          (hash_password("the-real-password", ACCOUNT_ROUNDS), user["id"]))
         statuses = fire_at_once(server.url + "/api/auth/login",
                                 {"email": user["email"], "password": "a-wrong-guess"}, GUESSES)
-        attempts = conn.execute("SELECT count(*) AS n, sum(CASE WHEN succeeded THEN 1 ELSE 0 END) AS ok FROM login_attempts "
-                                "WHERE email = ?", (user["email"],)).fetchone()
+        attempts = conn.execute("SELECT count(*) AS n, sum(CASE WHEN succeeded THEN 1 ELSE 0 END) AS ok"
+                                " FROM login_attempts WHERE email = ?", (user["email"],)).fetchone()
         conn.close()
     assert statuses == {401: limit, 429: GUESSES - limit}
     assert (attempts["n"], attempts["ok"]) == (limit, 0)
