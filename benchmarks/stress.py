@@ -46,7 +46,7 @@ def main(argv=None):
             for name, kind, scenario, kwargs in plan(args.size):
                 for round_number in range(1, args.rounds + 1):
                     started = time.perf_counter()
-                    target = server.database if kind == "sql" else server
+                    target = server
                     problems = scenario(target, **kwargs)
                     took = time.perf_counter() - started
                     verdict = "ok      " if not problems else "FAILED  "

@@ -22,7 +22,7 @@ from datetime import timedelta
 
 import requests
 
-from app.db import connect, transaction
+from app.db import postgres, transaction
 from app.ops import invariants
 from app.resources.queries import allocate_units
 from app.timeutil import to_iso, utcnow
@@ -166,8 +166,8 @@ def _status_problems(statuses, expected):
     return []
 
 
-def _invariant_problems(database):
-    conn = connect(database)
+def _invariant_problems(server):
+    conn = server.connect()
     try:
         return invariants.check_all(conn)
     finally:
@@ -227,7 +227,7 @@ def approvals_vs_capacity(server, *, capacity=5, bookings=20, threads=16):
                             f"{capacity}/0/{capacity}")
     finally:
         conn.close()
-    return problems + _invariant_problems(server.database)
+    return problems + _invariant_problems(server)
 
 
 def concurrent_wallet_debits(server, *, payments=8, affordable=3, threads=8):
@@ -257,7 +257,7 @@ def concurrent_wallet_debits(server, *, payments=8, affordable=3, threads=8):
             problems.append(f"balance {balance}, expected {funded - affordable * amount}")
     finally:
         conn.close()
-    return problems + _invariant_problems(server.database)
+    return problems + _invariant_problems(server)
 
 
 def concurrent_refunds(server, *, parts=3, requests_sent=8, threads=8):
@@ -299,7 +299,7 @@ def concurrent_refunds(server, *, parts=3, requests_sent=8, threads=8):
             problems.append(f"refunded {refunded} of a {amount} payment")
     finally:
         conn.close()
-    return problems + _invariant_problems(server.database)
+    return problems + _invariant_problems(server)
 
 
 def idempotent_payment_race(server, *, requests_sent=8, threads=8):
@@ -343,7 +343,7 @@ def idempotent_payment_race(server, *, requests_sent=8, threads=8):
             problems.append(f"same key, different body answered {status}, expected 409/422")
     finally:
         conn.close()
-    return problems + _invariant_problems(server.database)
+    return problems + _invariant_problems(server)
 
 
 # --- the guarded allocation itself, without HTTP (runs on every build) ----------------------
@@ -352,39 +352,52 @@ class _NoUnitLeft(Exception):
     pass
 
 
-def _approve_in_process(database, booking_ids, barrier, results):
-    conn = connect(database)
+def _approve_in_process(server, booking_ids, barrier, results):
+    conn = server.connect()
     barrier.wait(timeout=30)
     won = 0
     for booking_id in booking_ids:
-        now = to_iso(utcnow())
-        try:
-            with transaction(conn):
-                booking = conn.execute(
-                    """
-                    UPDATE bookings SET status = 'approved', allocated_units = 1,
-                           approved_at = :now, updated_at = :now
-                    WHERE id = :id AND status = 'pending'
-                    RETURNING hospital_id, resource_type
-                    """,
-                    {"now": now, "id": booking_id},
-                ).fetchone()
-                if booking is None:
-                    continue  # another process approved it first
-                if not allocate_units(conn, booking["hospital_id"], booking["resource_type"], 1, now):
-                    raise _NoUnitLeft  # rolls the approval back: the booking stays pending
-                won += 1
-        except _NoUnitLeft:
-            pass
+        outcome = _try_approve(conn, booking_id)
+        while outcome == "conflict":  # PostgreSQL aborted it: run it again, as a request is
+            outcome = _try_approve(conn, booking_id)
+        won += outcome == "approved"
     conn.close()
     results.put(won)
 
 
-def sql_allocations_vs_capacity(database, *, capacity=10, bookings=60, processes=4):
+def _try_approve(conn, booking_id):
+    """One approval attempt: "approved", "lost" (taken already, or no unit left) or "conflict"."""
+    now = to_iso(utcnow())
+    try:
+        with transaction(conn):
+            booking = conn.execute(
+                """
+                UPDATE bookings SET status = 'approved', allocated_units = 1,
+                       approved_at = :now, updated_at = :now
+                WHERE id = :id AND status = 'pending'
+                RETURNING hospital_id, resource_type
+                """,
+                {"now": now, "id": booking_id},
+            ).fetchone()
+            if booking is None:
+                return "lost"  # another process approved it first
+            if not allocate_units(conn, booking["hospital_id"], booking["resource_type"], 1, now):
+                raise _NoUnitLeft  # rolls the approval back: the booking stays pending
+    except _NoUnitLeft:
+        return "lost"
+    except Exception as error:
+        if postgres.is_retryable(error):
+            return "conflict"
+        raise
+    return "approved"
+
+
+def sql_allocations_vs_capacity(server, *, capacity=10, bookings=60, processes=4):
     """Approvals written the way the bookings service must (guarded UPDATE + guarded
     allocation in one BEGIN IMMEDIATE transaction) from several processes at once:
-    exactly ``capacity`` bookings end up approved and the counters match them."""
-    conn = connect(database)
+    exactly ``capacity`` bookings end up approved and the counters match them.
+    ``server``: a LiveServer, started or not (only its database is used)."""
+    conn = server.connect()
     make = Factory(conn)
     try:
         hospital, _ = a_hospital(make, beds=capacity)
@@ -397,7 +410,7 @@ def sql_allocations_vs_capacity(database, *, capacity=10, bookings=60, processes
     offsets = [n * len(ids) // processes for n in range(processes)]
     workers = [
         context.Process(target=_approve_in_process,
-                        args=(database, ids[k:] + ids[:k], barrier, results))
+                        args=(server, ids[k:] + ids[:k], barrier, results))
         for k in offsets
     ]
     for worker in workers:
@@ -406,4 +419,4 @@ def sql_allocations_vs_capacity(database, *, capacity=10, bookings=60, processes
     for worker in workers:
         worker.join(timeout=30)
     problems = [f"{won} approvals won, expected {capacity}"] if won != capacity else []
-    return problems + _invariant_problems(database)
+    return problems + _invariant_problems(server)

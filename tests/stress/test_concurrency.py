@@ -18,7 +18,10 @@ def test_guarded_allocation_never_exceeds_capacity(tmp_path):
 
     server = LiveServer(tmp_path)
     server.migrate()
-    run(scenarios.sql_allocations_vs_capacity, server.database, capacity=6, bookings=40)
+    try:
+        run(scenarios.sql_allocations_vs_capacity, server, capacity=6, bookings=40)
+    finally:
+        server.drop()
 
 
 def test_concurrent_approvals_respect_capacity(live):
