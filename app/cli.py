@@ -17,10 +17,15 @@ def _connect():
     return connect_from_config(current_app.config)
 
 
+def _connect_as_owner():
+    """Migrations change the schema: the owner's connection (PostgreSQL), not the service's."""
+    return connect_from_config(current_app.config, as_owner=True)
+
+
 @db_cli.command("upgrade")
 def db_upgrade():
     """Apply every pending migration."""
-    conn = _connect()
+    conn = _connect_as_owner()
     try:
         applied = migrator.upgrade(conn, current_app.config["MIGRATIONS_DIR"], log=click.echo)
     finally:
@@ -32,7 +37,7 @@ def db_upgrade():
 @db_cli.command("status")
 def db_status():
     """List migrations with applied time and execution time."""
-    conn = _connect()
+    conn = _connect_as_owner()
     try:
         rows = migrator.status(conn, current_app.config["MIGRATIONS_DIR"])
     finally:

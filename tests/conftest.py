@@ -167,8 +167,10 @@ def client(app):
 
 @pytest.fixture
 def db(app):
-    """A separate connection to the test database, for arranging and asserting."""
-    conn = connect_from_config(app.config)
+    """A separate connection to the test database, for arranging and asserting.
+    PostgreSQL: as the owner of the tables, like an operator (row-level security
+    does not apply); the app under test runs as the service's role."""
+    conn = connect_from_config(app.config, as_owner=True)
     yield conn
     conn.close()
 

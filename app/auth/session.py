@@ -24,7 +24,7 @@ from flask_login import login_user
 from app.auth import queries
 from app.auth.passwords import dummy_hash
 from app.auth.tokens import bearer_from_header, hash_token
-from app.db import get_db
+from app.db import get_db, set_actor
 from app.errors import Forbidden
 from app.extensions.login import CookieSessionInterface, LoginManager
 from app.timeutil import to_iso, utcnow
@@ -73,6 +73,13 @@ def _from_row(row, **extra):
     )
 
 
+def _signed_in(user):
+    """The caller is known: from here on the request's database connection acts for
+    them (PostgreSQL row-level security; until now it acted for nobody)."""
+    set_actor(get_db(), user_id=user.id, role=user.role, hospital_id=user.hospital_id)
+    return user
+
+
 def _live_session(session_id):
     return queries.get_user_by_session_id(get_db(), session_id, to_iso(utcnow()))
 
@@ -87,7 +94,7 @@ def load_session_user(cookie_value):
     row = _live_session(int(session_id))
     if row is None or not hmac.compare_digest(cookie_check(row["token_hash"]), check):
         return None
-    return _from_row(row, cookie_check=check)
+    return _signed_in(_from_row(row, cookie_check=check))
 
 
 @login_manager.request_loader
@@ -98,7 +105,7 @@ def load_bearer_user(req):
     row = queries.get_user_by_token(get_db(), hash_token(token), to_iso(utcnow()))
     if row is None:
         return None
-    return _from_row(row)
+    return _signed_in(_from_row(row))
 
 
 def start_cookie_session(session_id):

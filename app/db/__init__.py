@@ -18,6 +18,8 @@ Public API (import it from here, never from the modules below):
 - ``connect_from_config(config)``: a connection of one's own (CLI commands, the
   scheduler, operator scripts, tests); ``connect(path)``: the same on a SQLite file.
 - ``transaction(conn)``: the one way to write, ``with transaction(conn): ...``.
+- ``set_actor(conn, …)``, ``act_as_system()``: PostgreSQL, who the connection acts
+  for under row-level security (the session loaders and the gateway's callbacks).
 - ``IntegrityError``, ``OperationalError``: the exception classes of both drivers,
   for ``except`` clauses and error handlers.
 - ``dialect_of(config)``: "sqlite" or "postgres".
@@ -43,7 +45,7 @@ from app.db import sqlite as sqlite_backend
 from app.db.sqlite import Connection, connect, dict_row, writes_outside_transaction
 
 __all__ = ["Connection", "connect", "connect_from_config", "dict_row", "transaction",
-           "writes_outside_transaction", "get_db", "release_db", "close_db", "init_app",
+           "writes_outside_transaction", "get_db", "set_actor", "act_as_system", "release_db", "close_db", "init_app",
            "IntegrityError", "OperationalError", "DatabaseError", "dialect_of", "pick"]
 
 IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)
@@ -57,11 +59,27 @@ def dialect_of(config):
     return "postgres" if config.get("DATABASE_URL") else "sqlite"
 
 
-def connect_from_config(config, *, write_guard=False):
-    """A connection of one's own to the configured database."""
+def connect_from_config(config, *, write_guard=False, as_owner=False):
+    """A connection of one's own to the configured database. PostgreSQL: in the
+    service's role acting as the system (scheduler jobs, CLI commands), or with
+    ``as_owner`` as the URL's user itself (migrations: `flask db upgrade|status`)."""
     if config.get("DATABASE_URL"):
-        return postgres.connect(config["DATABASE_URL"], config)
+        return postgres.connect(config["DATABASE_URL"], config, as_system=not as_owner)
     return sqlite_backend.connect_from_config(config, write_guard=write_guard)
+
+
+def set_actor(conn, *, user_id, role, hospital_id=None):
+    """PostgreSQL: who ``conn``'s later statements act for, as row-level security sees
+    it (migration 0050; app/db/postgres.py for the cost). ``role``: 'user',
+    'hospital-authority', 'admin' or 'system'. SQLite has no row-level security:
+    nothing to do."""
+    if conn.dialect == "postgres":
+        postgres.set_actor(conn, user_id=user_id, role=role, hospital_id=hospital_id)
+
+
+def act_as_system():
+    """This request acts for no user: the payment gateway's server-to-server calls."""
+    set_actor(get_db(), user_id=None, role=postgres.SYSTEM)
 
 
 def transaction(conn):

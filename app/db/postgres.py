@@ -127,6 +127,8 @@ class Connection:
         self.raw = raw
         self.pool = pool  # the pool it was borrowed from, None for a connection of one's own
         self.commits = 0  # app/db/retry.py: did this request commit anything yet?
+        self.actor = None  # set_actor(): who this connection acts for, if it was told
+        self.actor_in_transaction = False
 
     def execute(self, sql, params=()):
         return self.raw.execute(translate(sql), params)
@@ -157,32 +159,99 @@ class Connection:
         self.raw = None
 
 
-def _settings(config):
-    """Session settings every connection gets (UTC, so timestamptz prints as UTC; the timeouts)."""
-    return {
+# --- row-level security: the service's role and the actor ----------------------
+#
+# The service never acts as the owner of the tables: its connections switch to
+# SERVICE_ROLE when they open (``-c role=…``, no extra round trip), a role that owns
+# nothing and cannot bypass row-level security (migration 0050). The URL's user may
+# be the owner (then only the service's connections switch) or a login that is a
+# member of SERVICE_ROLE and owns nothing itself (README, "Row-level security").
+# Migrations run as the URL's user: ``connect(url, config)`` does not switch.
+#
+# The actor (who is acting) is three settings of the session, read by the policies:
+# app.user_id, app.role, app.hospital_id. Session-level rather than per transaction,
+# because reads run in autocommit. Costs, in statements sent per request:
+# - a pooled connection is reset to nobody by the check the pool runs on every
+#   borrow anyway (RESET_ACTOR replaces the pool's empty query): 0 extra;
+# - an anonymous request sets nothing: 0;
+# - a signed-in request sets its actor once its user is loaded (SET_ACTOR): 1;
+# - a connection of one's own (scheduler, CLI) is the system from its start
+#   options: 0.
+
+SERVICE_ROLE = "rapidcare_service"
+SYSTEM = "system"
+
+SET_ACTOR = """
+    SELECT set_config('app.user_id', :user_id, false),
+           set_config('app.role', :role, false),
+           set_config('app.hospital_id', :hospital_id, false)
+"""
+RESET_ACTOR = """
+    SELECT set_config('app.user_id', '', false),
+           set_config('app.role', '', false),
+           set_config('app.hospital_id', '', false)
+"""
+
+
+def set_actor(conn, *, user_id, role, hospital_id):
+    """Make ``conn``'s later statements act for this actor (the policies read it).
+
+    A session-level setting made inside a transaction is undone if the transaction
+    rolls back; transaction() puts it back then (``actor_in_transaction``)."""
+    conn.actor = {
+        "user_id": "" if user_id is None else str(int(user_id)),
+        "role": role,
+        "hospital_id": "" if hospital_id is None else str(int(hospital_id)),
+    }
+    conn.actor_in_transaction = conn.in_transaction
+    conn.raw.execute(translate(SET_ACTOR), conn.actor)
+
+
+def _check_and_reset_actor(raw):
+    """The pool's check on borrow (any statement proves the connection works), which
+    also makes the connection act for nobody until the request says who it is."""
+    raw.execute(RESET_ACTOR)
+
+
+def _settings(config, *, service=True):
+    """Session settings every connection gets (UTC, so timestamptz prints as UTC; the
+    timeouts); ``service``: the service's role, acting as nobody."""
+    settings = {
         "TimeZone": "UTC",
         "DateStyle": "ISO",
         "statement_timeout": str(int(config["POSTGRES_STATEMENT_TIMEOUT_MS"])),
         "lock_timeout": str(int(config["POSTGRES_LOCK_TIMEOUT_MS"])),
         "application_name": "rapidcare",
     }
+    if service:
+        settings["role"] = SERVICE_ROLE
+    return settings
 
 
 def _configure(raw):
     _register_loaders(raw.adapters)
 
 
-def connect_raw(url, config):
-    """A psycopg connection of one's own, configured as pool connections are."""
-    options = " ".join(f"-c {name}={value}" for name, value in _settings(config).items())
+def _options(settings):
+    return " ".join(f"-c {name}={value}" for name, value in settings.items())
+
+
+def connect_raw(url, config, *, as_system=False):
+    """A psycopg connection of one's own, configured as pool connections are except
+    for the role: as the URL's user (migrations, tests arranging data), or with
+    ``as_system`` as the service's role acting as the system (jobs, CLI commands)."""
+    settings = _settings(config, service=as_system)
+    if as_system:
+        settings["app.role"] = SYSTEM
+    options = _options(settings)
     raw = psycopg.connect(url, autocommit=True, row_factory=dict_row,
                           cursor_factory=psycopg.ClientCursor, options=options)
     _configure(raw)
     return raw
 
 
-def connect(url, config):
-    return Connection(connect_raw(url, config))
+def connect(url, config, *, as_system=False):
+    return Connection(connect_raw(url, config, as_system=as_system))
 
 
 _pools = {}
@@ -198,7 +267,7 @@ def pool_for(url, config):
         with _pools_lock:
             pool = _pools.get(key)
             if pool is None:
-                options = " ".join(f"-c {name}={value}" for name, value in _settings(config).items())
+                options = _options(_settings(config))
                 pool = ConnectionPool(
                     url,
                     min_size=1,
@@ -207,7 +276,7 @@ def pool_for(url, config):
                     kwargs={"autocommit": True, "row_factory": dict_row,
                             "cursor_factory": psycopg.ClientCursor, "options": options},
                     configure=_configure,
-                    check=ConnectionPool.check_connection,
+                    check=_check_and_reset_actor,
                     name="rapidcare",
                     open=True,
                 )
@@ -246,9 +315,13 @@ def transaction(conn):
     except BaseException:
         if not conn.raw.closed:
             conn.raw.rollback()
+            if conn.actor_in_transaction:
+                # The rollback undid set_actor(); a retried request must still act as itself.
+                set_actor(conn, **conn.actor)
         raise
     conn.raw.execute("COMMIT")
     conn.commits += 1
+    conn.actor_in_transaction = False
 
 
 def today_iso():

@@ -4,7 +4,7 @@ from flask.views import MethodView
 from flask_login import current_user
 
 from app.auth.guards import login_required, roles_required
-from app.db import get_db
+from app.db import act_as_system, get_db
 from app.extensions.api import Blueprint, page_bounds
 from app.payments import refunds, schemas, service, settlement
 from app.payments.idempotency import current_claim, idempotent
@@ -67,6 +67,7 @@ class SslcommerzIpn(MethodView):
         validation API decides: its tran_id, amount and currency must match too.
         Duplicates are harmless: the payment is settled once.
         """
+        act_as_system()  # the gateway settles someone's payment; no user is signed in
         return settlement.handle_ipn(get_db(), form=form, now=utcnow(),
                                      config=current_app.config, gateway=gateway_from_app())
 
@@ -80,6 +81,7 @@ class SslcommerzReturn(MethodView):
 
         Only a verified IPN changes a payment; this reports its current status.
         """
+        act_as_system()  # the browser comes back without our session: nobody is signed in
         return service.return_page(get_db(), outcome=outcome, tran_id=form["tran_id"])
 
 
