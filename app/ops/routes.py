@@ -4,7 +4,7 @@ from flask import current_app, make_response
 from flask.views import MethodView
 
 from app.auth.guards import roles_required
-from app.db import DatabaseError, get_db
+from app.db import DatabaseError, act_as_system, get_db
 from app.errors import ServiceUnavailable
 from app.extensions.api import Blueprint
 from app.ops import metrics, schemas, service
@@ -76,6 +76,9 @@ class Metrics(MethodView):
         and `rapidcare_backup_last_age_seconds` (once a backup exists),
         `rapidcare_job_last_success_timestamp_seconds{job}`.
         """
+        # Platform-wide counts (bookings by status), also for a local scrape with no
+        # user: the database's row-level security must not confine them to one caller.
+        act_as_system()
         body, content_type = service.metrics_text(get_db(), current_app.config, now=utcnow())
         response = make_response(body)
         response.headers["Content-Type"] = content_type
