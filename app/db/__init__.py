@@ -45,7 +45,8 @@ from app.db import sqlite as sqlite_backend
 from app.db.sqlite import Connection, connect, dict_row, writes_outside_transaction
 
 __all__ = ["Connection", "connect", "connect_from_config", "dict_row", "transaction",
-           "writes_outside_transaction", "get_db", "set_actor", "act_as_system", "release_db", "close_db", "init_app",
+           "writes_outside_transaction", "get_db", "release_db", "close_db", "init_app",
+           "set_actor", "act_as_system",
            "IntegrityError", "OperationalError", "DatabaseError", "dialect_of", "pick"]
 
 IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)

@@ -122,7 +122,8 @@ def describe(scheduler):
 
 def _database_ready(config):
     if config.get("DATABASE_URL"):
-        conn = connect_from_config(config)
+        # Not the service's role: on an unmigrated database it may not exist yet.
+        conn = connect_from_config(config, as_owner=True)
         try:
             found = conn.execute("SELECT to_regclass('job_runs') IS NOT NULL AS found").fetchone()["found"]
         finally:
