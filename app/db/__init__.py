@@ -71,7 +71,7 @@ def connect_from_config(config, *, write_guard=False, as_owner=False):
 
 def set_actor(conn, *, user_id, role, hospital_id=None):
     """PostgreSQL: who ``conn``'s later statements act for, as row-level security sees
-    it (migration 0050; app/db/postgres.py for the cost). ``role``: 'user',
+    it (migration 0080; app/db/postgres.py for the cost). ``role``: 'user',
     'hospital-authority', 'admin' or 'system'. SQLite has no row-level security:
     nothing to do."""
     if conn.dialect == "postgres":
