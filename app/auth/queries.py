@@ -99,7 +99,7 @@ def revoke_user_tokens(conn, user_id, now, *, except_session_id=None):
     conn.execute(
         """
         UPDATE api_tokens SET revoked_at = :now
-        WHERE user_id = :user_id AND revoked_at IS NULL AND id IS NOT :keep
+        WHERE user_id = :user_id AND revoked_at IS NULL AND id IS DISTINCT FROM :keep
         """,
         {"now": now, "user_id": user_id, "keep": except_session_id},
     )
@@ -128,9 +128,9 @@ def recent_failures_for_email(conn, email, since):
         SELECT count(*) AS failures, min(created_at) AS oldest
         FROM login_attempts
         WHERE email = :email AND succeeded = FALSE AND created_at > :since
-          AND created_at > coalesce(
-              (SELECT max(created_at) FROM login_attempts
-               WHERE email = :email AND succeeded = TRUE), '')
+          AND NOT EXISTS (SELECT 1 FROM login_attempts AS later
+                          WHERE later.email = :email AND later.succeeded = TRUE
+                            AND later.created_at >= login_attempts.created_at)
         """,
         {"email": email, "since": since},
     ).fetchone()

@@ -19,7 +19,8 @@ BOOKING_FILTERS = {
     "urgency": "b.urgency = :urgency",
     "resource_type": "b.resource_type = :resource_type",
     "booking_reference": "b.booking_reference = :booking_reference",
-    "patient_name": "b.patient_name LIKE :patient_name ESCAPE '\\'",
+    # lower() on both sides: SQLite's LIKE ignores (ASCII) case, PostgreSQL's does not
+    "patient_name": "lower(b.patient_name) LIKE lower(:patient_name) ESCAPE '\\'",
     "created_from": "b.created_at >= :created_from",
     "created_before": "b.created_at < :created_before",
 }

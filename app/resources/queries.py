@@ -7,6 +7,7 @@ see the last unit free and hand it out twice).
 """
 import json
 
+from app.db import json_list
 from app.resources import TYPE_ORDER_SQL
 
 
@@ -98,7 +99,7 @@ def list_resources_of(conn, hospital_ids):
     return conn.execute(
         f"""
         SELECT * FROM hospital_resources
-        WHERE hospital_id IN (SELECT value FROM json_each(:ids))
+        WHERE hospital_id IN {json_list(conn, ":ids", "bigint")}
         ORDER BY hospital_id, {TYPE_ORDER_SQL}
         """,
         {"ids": json.dumps(list(hospital_ids))},
