@@ -178,7 +178,7 @@ def _sole_handler(logger):
 
     Why: ``Logger.info`` builds a LogRecord (time, thread, process, the caller's frame
     found by walking the stack) that this handler never reads; going around it took
-    about 10 µs off every request (benchmarks/RESULTS.md §0d). The walk mirrors
+    15-18 µs of CPU off every request (benchmarks/RESULTS.md §0d). The walk mirrors
     ``Logger.callHandlers``: up the parents until one does not propagate."""
     if logging.getLogRecordFactory() is not logging.LogRecord:
         return None
