@@ -76,4 +76,9 @@ login.py (flask-login, Flask sessions)
       looks for the cookie. Public ``open_session`` and ``get_cookie_name``.
       13 and 14 together: ~4 % of a small request (RESULTS.md §5; commit 50d0a68's
       profile put the signer alone at ~5 %).
+
+swagger_ui.py (flask-smorest's Swagger UI page)
+  15. The page's scripts and styles come from this service (a route serving the pinned
+      flask-swagger-ui package's files), not from a CDN: /docs works offline (issue #19).
+      Public settings only: ``OPENAPI_SWAGGER_UI_URL`` points at that route.
 """
