@@ -123,3 +123,10 @@ def test_api_cookie_requests_still_need_the_csrf_header(client, world):
     response = client.put("/api/auth/profile", json={"name": "New name"},
                           headers={"X-CSRF-Token": login.get_json()["csrfToken"]})
     assert response.status_code == 200
+
+
+def test_a_patient_with_a_wrong_password_learns_nothing_about_the_role(client, world):
+    response = sign_in(client, world.patient, password="not-the-password")
+    assert response.status_code == 401
+    assert "Invalid email or password." in text(response)
+    assert "Patient" not in text(response)
