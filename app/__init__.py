@@ -21,7 +21,7 @@ BLUEPRINT_MODULES = [
 
 def create_app(config=None):
     """Build the app. ``config`` overrides defaults and RAPIDCARE_* environment variables."""
-    from app import cli, db, errors, logging_setup
+    from app import cli, console, db, errors, logging_setup
     from app.auth import guards, session
     from app.config import load_config
     from app.extensions import api, swagger_ui
@@ -40,5 +40,6 @@ def create_app(config=None):
     smorest_api = api.init_app(app)
     for module_name in BLUEPRINT_MODULES:
         smorest_api.register_blueprint(importlib.import_module(module_name).blp)
+    console.init_app(app)  # the staff console's pages (plain Flask, not in the OpenAPI document)
     cli.init_app(app)
     return app
