@@ -437,6 +437,16 @@ def pending_queue(conn, hospital_id, *, actor, now, limit, offset):
     return {"summary": summary, "items": items}, summary["total_pending"]
 
 
+def upcoming_bookings(conn, hospital_id, *, actor, now, limit):
+    """(today's, later) open bookings of the hospital, by scheduled time: today is the
+    hospital's calendar day. ``limit`` bounds both together."""
+    hospital = _staff_hospital(conn, hospital_id, actor)
+    today = local_date(now, hospital["timezone"]).isoformat()
+    rows = queries.list_upcoming(conn, hospital_id, from_day=today, limit=limit)
+    return ([row for row in rows if row["scheduled_day"] == today],
+            [row for row in rows if row["scheduled_day"] != today])
+
+
 def waiting_time(since, now):
     """{"seconds": 7500, "human": "2h 5m"}: how long a request has waited."""
     seconds = max(0, int((now - since).total_seconds()))

@@ -174,3 +174,13 @@ def suspend(conn, hospital_id, *, reason, now):
 def count_per_status(conn):
     """(status, n) rows: how many hospitals are in each state."""
     return conn.execute("SELECT status, count(*) AS n FROM hospitals GROUP BY status").fetchall()
+
+
+def optimize_search_index_sqlite(conn):
+    """Merge the FTS5 index of hospital search into one b-tree (database maintenance).
+
+    SQLite only: FTS5's 'optimize' command. Every hospital insert or edit adds a
+    small segment to the index (the triggers of migration 0001); merging them keeps
+    search from reading many segments. Run inside transaction(conn).
+    """
+    conn.execute("INSERT INTO hospitals_fts (hospitals_fts) VALUES ('optimize')")
