@@ -19,6 +19,7 @@ from app.bookings import queries
 from app.db import transaction
 from app.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from app.hospitals.queries import get_hospital
+from app.paging import page_total
 from app.payments.hooks import on_booking_cancelled
 from app.payments.queries import insert_transaction
 from app.pricing.queries import get_active_price
@@ -347,8 +348,8 @@ def booking_history(conn, booking_id, *, actor):
 
 
 def _page(conn, filters, limit, offset):
-    return (queries.list_bookings(conn, filters, limit=limit, offset=offset),
-            queries.count_bookings(conn, filters))
+    rows = queries.list_bookings(conn, filters, limit=limit, offset=offset)
+    return rows, page_total(rows, limit, offset, lambda: queries.count_bookings(conn, filters))
 
 
 def my_bookings(conn, *, actor, limit, offset):

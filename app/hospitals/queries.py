@@ -1,6 +1,8 @@
 """SQL for hospitals and their approval workflow. Functions take ``conn``, return dicts, never commit."""
 import json
 
+import orjson
+
 HOSPITAL_COLUMNS = """
     h.id, h.name, h.description, h.address, h.city, h.phone, h.email, h.website,
     h.specialties, h.timezone, h.status, h.created_by, h.approved_by, h.approved_at,
@@ -27,8 +29,18 @@ _PUBLIC_FILTER = """
 
 def _decode(row):
     if row is not None:
-        row["specialties"] = json.loads(row["specialties"])
+        row["specialties"] = _json_list(row["specialties"])
     return row
+
+
+def _json_list(text):
+    """``json.loads`` of the stored list, by orjson (a page of 20 search results: 10 µs
+    less, RESULTS.md §0d); text orjson refuses (a lone surrogate escape, which a
+    request body can no longer bring in) goes to the standard parser, as before."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def get_hospital(conn, hospital_id):
