@@ -1,4 +1,4 @@
-"""Flask CLI commands: `flask db upgrade|status`, `flask create-admin`, `flask seed-demo`."""
+"""Flask CLI commands: `flask db upgrade|status|maintenance`, `flask create-admin`, `flask seed-demo`."""
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
@@ -10,7 +10,7 @@ from app.db import connect_from_config
 from app.errors import DomainError
 from app.timeutil import utcnow
 
-db_cli = AppGroup("db", help="Database migrations.")
+db_cli = AppGroup("db", help="Database migrations and upkeep.")
 
 
 def _connect():
@@ -40,6 +40,18 @@ def db_status():
     for row in rows:
         state = f"applied {row['appliedAt']} ({row['executionMs']} ms)" if row["applied"] else "PENDING"
         click.echo(f"{row['version']:04d}_{row['name']}: {state}")
+
+
+@db_cli.command("maintenance")
+def db_maintenance():
+    """Run the database-maintenance job now (ANALYZE, search index, WAL), recorded in job_runs."""
+    from app.ops.scheduler import JOBS, run_job
+
+    spec = next(spec for spec in JOBS if spec.name == "database-maintenance")
+    status, message = run_job(spec, current_app.config)
+    click.echo(f"{spec.name} {status}: {message}")
+    if status != "succeeded":
+        raise SystemExit(1)
 
 
 @click.command("create-admin")

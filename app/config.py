@@ -79,6 +79,13 @@ DEFAULTS = {
     "PAYMENT_STALE_MINUTES": 60,
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
     "METRICS_ALLOW_LOCAL": True,
+    # Detailed health turns these into warnings (app/ops/service.py). A WAL past
+    # SQLite's backstop checkpoint (10,000 pages, about 40 MB) means checkpoints are
+    # not keeping up; the daily backup is due every 24 hours, plus two of slack; a
+    # quick_check this slow is worth knowing about before it slows the hourly job.
+    "HEALTH_WAL_WARN_MB": 32,
+    "HEALTH_BACKUP_MAX_AGE_HOURS": 26,
+    "HEALTH_INTEGRITY_CHECK_WARN_MS": 1000,
     "LOG_LEVEL": "INFO",
     # OpenAPI / Swagger UI (flask-smorest)
     "API_TITLE": "RapidCare API",
@@ -87,7 +94,8 @@ DEFAULTS = {
     "OPENAPI_URL_PREFIX": "/",
     "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "/docs",
-    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    # Swagger UI's scripts: served by this app from a pinned package (app/extensions/swagger_ui.py).
+    "OPENAPI_SWAGGER_UI_URL": "/docs/swagger-ui/",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
 }
@@ -167,6 +175,10 @@ def check_config(config):
     retries = config["POSTGRES_RETRIES"]
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ConfigError("RAPIDCARE_POSTGRES_RETRIES must be a whole number >= 0")
+    for key in ("HEALTH_WAL_WARN_MB", "HEALTH_BACKUP_MAX_AGE_HOURS", "HEALTH_INTEGRITY_CHECK_WARN_MS"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigError(f"RAPIDCARE_{key} must be a number > 0")
     if not isinstance(config["SQLITE_WRITER_QUEUE"], bool):
         raise ConfigError("RAPIDCARE_SQLITE_WRITER_QUEUE must be true or false")
     config["SESSION_COOKIE_SECURE"] = config["ENV"] == "production" and str(

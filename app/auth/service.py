@@ -6,7 +6,7 @@ from app.auth import queries
 from app.auth.passwords import check_password, dummy_hash, hash_password
 from app.auth.tokens import new_token
 from app.db import transaction
-from app.errors import Conflict, TooManyRequests, Unauthorized, Unprocessable
+from app.errors import Conflict, Forbidden, TooManyRequests, Unauthorized, Unprocessable
 from app.timeutil import from_iso, to_iso
 
 SELF_SERVICE_ROLES = ("user", "hospital-authority")
@@ -76,12 +76,18 @@ def _claim_login_attempt(conn, email, ip_address, now, config):
         )
 
 
-def login(conn, *, email, password, ip_address, now, config):
+def login(conn, *, email, password, ip_address, now, config, roles=None):
     """Check credentials and create the login's session record (the bearer token's
     row, which the cookie session points at too). Returns a Login.
 
     Unknown email, wrong password and an inactive account all answer the same 401,
     so the endpoint cannot be used to find out which emails have accounts.
+    ``roles``: the roles this sign-in is for (the staff console's); any other
+    account gets a 403 once its password is right, and no session.
+
+    :raise 401: wrong credentials or an inactive account.
+    :raise 403: right credentials, a role not in ``roles``.
+    :raise 429: too many failed attempts.
     """
     attempt_id = _claim_login_attempt(conn, email, ip_address, now, config)
     user = queries.get_user_by_email(conn, email)
@@ -89,6 +95,11 @@ def login(conn, *, email, password, ip_address, now, config):
     password_ok = check_password(password, password_hash)
     if not (user and password_ok and user["status"] == "active"):
         raise Unauthorized(INVALID_LOGIN)  # the attempt stays recorded as a failure
+    if roles is not None and user["role"] not in roles:
+        # The password was right: not a guess, so it does not count towards throttling.
+        with transaction(conn):
+            queries.mark_login_succeeded(conn, attempt_id)
+        raise Forbidden(f"A {user['role']} account cannot sign in here.")
     token, token_hash = new_token()
     expires_at = now + timedelta(hours=int(config["TOKEN_TTL_HOURS"]))
     with transaction(conn):

@@ -143,6 +143,20 @@ def list_pending_queue(conn, hospital_id, *, limit, offset):
     ).fetchall()
 
 
+def list_upcoming(conn, hospital_id, *, from_day, limit):
+    """Open (pending or approved) bookings scheduled on ``from_day`` or later, soonest first."""
+    return conn.execute(
+        f"""
+        {BOOKING_SELECT}
+        WHERE b.hospital_id = :hospital_id AND b.status IN ('pending', 'approved')
+          AND b.scheduled_day >= :from_day
+        ORDER BY b.scheduled_date, b.id
+        LIMIT :limit
+        """,
+        {"hospital_id": hospital_id, "from_day": from_day, "limit": limit},
+    ).fetchall()
+
+
 def count_pending_by_urgency(conn, hospital_id):
     rows = conn.execute(
         """

@@ -19,6 +19,7 @@ from app.bookings import queries
 from app.db import transaction
 from app.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from app.hospitals.queries import get_hospital
+from app.paging import page_total
 from app.payments.hooks import on_booking_cancelled
 from app.payments.queries import insert_transaction
 from app.pricing.queries import get_active_price
@@ -347,8 +348,8 @@ def booking_history(conn, booking_id, *, actor):
 
 
 def _page(conn, filters, limit, offset):
-    return (queries.list_bookings(conn, filters, limit=limit, offset=offset),
-            queries.count_bookings(conn, filters))
+    rows = queries.list_bookings(conn, filters, limit=limit, offset=offset)
+    return rows, page_total(rows, limit, offset, lambda: queries.count_bookings(conn, filters))
 
 
 def my_bookings(conn, *, actor, limit, offset):
@@ -434,6 +435,16 @@ def pending_queue(conn, hospital_id, *, actor, now, limit, offset):
         for row in queries.list_pending_queue(conn, hospital_id, limit=limit, offset=offset)
     ]
     return {"summary": summary, "items": items}, summary["total_pending"]
+
+
+def upcoming_bookings(conn, hospital_id, *, actor, now, limit):
+    """(today's, later) open bookings of the hospital, by scheduled time: today is the
+    hospital's calendar day. ``limit`` bounds both together."""
+    hospital = _staff_hospital(conn, hospital_id, actor)
+    today = local_date(now, hospital["timezone"]).isoformat()
+    rows = queries.list_upcoming(conn, hospital_id, from_day=today, limit=limit)
+    return ([row for row in rows if row["scheduled_day"] == today],
+            [row for row in rows if row["scheduled_day"] != today])
 
 
 def waiting_time(since, now):

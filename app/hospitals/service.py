@@ -16,6 +16,7 @@ from app.auth.queries import attach_authority
 from app.db import transaction
 from app.errors import Conflict, NotFound
 from app.hospitals import fts, queries
+from app.paging import page_total
 from app.pricing.queries import list_active_prices
 from app.resources.queries import list_resources, list_resources_of
 from app.timeutil import to_iso
@@ -67,8 +68,8 @@ def search(conn, *, q, resource_type, min_available, limit, offset):
     if q and not fts.search_words(q):
         return [], 0
     filters = {"q": q or None, "resource_type": resource_type, "min_available": min_available}
-    total = queries.count_public(conn, **filters)
     hospitals = queries.search_public(conn, **filters, limit=limit, offset=offset)
+    total = page_total(hospitals, limit, offset, lambda: queries.count_public(conn, **filters))
     return _with_resources(conn, hospitals), total
 
 

@@ -160,7 +160,8 @@ def compress_atomically(plain_path, final_path, *, mtime, progress=None):
 def backup_database(source, backup_dir, *, now, pages_per_step=PAGES_PER_STEP, progress=None):
     """Make one verified, compressed backup of the database behind ``source``.
 
-    ``progress(phase, done, total)`` with phase "copy" (pages) or "compress" (bytes).
+    ``progress(phase, done, total)`` with phase "copy" (pages), "check" (pages: its start
+    and its end) or "compress" (bytes).
     Raises BackupError (or sqlite3/OS errors) and leaves no file behind on failure.
     """
     started = time.monotonic()
@@ -176,7 +177,11 @@ def backup_database(source, backup_dir, *, now, pages_per_step=PAGES_PER_STEP, p
             source, plain_name, pages_per_step=pages_per_step,
             progress=(lambda done, total: progress("copy", done, total)) if progress else None,
         )
+        if progress:  # the checks read every page and report nothing until done
+            progress("check", 0, pages)
         verify_copy(plain_name)
+        if progress:
+            progress("check", pages, pages)
         database_size = os.path.getsize(plain_name)
         compress_atomically(
             plain_name, final_path, mtime=int(now.timestamp()),
@@ -254,21 +259,31 @@ def human_age(seconds):
 
 
 class ProgressPrinter:
-    """Progress lines every 10 % for databases larger than one copy step."""
+    """Progress lines every 10 % of a phase larger than one copy step (4 MiB), for
+    backup-database and restore-database: ``<prefix>: <phase> 40% (done/total unit)``."""
 
-    def __init__(self, stream):
+    # Phases counted in database pages (the online backup API's steps); others in bytes.
+    PAGE_PHASES = ("copy", "check", "keep")
+
+    def __init__(self, stream, prefix="backup"):
         self.stream = stream
+        self.prefix = prefix
         self.shown = {}
 
     def __call__(self, phase, done, total):
-        threshold = PAGES_PER_STEP if phase == "copy" else PAGES_PER_STEP * 4096
+        in_pages = phase in self.PAGE_PHASES
+        threshold = PAGES_PER_STEP if in_pages else PAGES_PER_STEP * 4096
         if total <= threshold:
+            return
+        unit = "pages" if in_pages else "bytes"
+        if done == 0 and phase not in self.shown:  # a step that reports only its start and end
+            self.shown[phase] = 0
+            print(f"{self.prefix}: {phase} started ({total} {unit})", file=self.stream, flush=True)
             return
         tenth = done * 10 // total
         if tenth > self.shown.get(phase, 0):
             self.shown[phase] = tenth
-            unit = "pages" if phase == "copy" else "bytes"
-            print(f"backup: {phase} {tenth * 10}% ({done}/{total} {unit})", file=self.stream,
+            print(f"{self.prefix}: {phase} {tenth * 10}% ({done}/{total} {unit})", file=self.stream,
                   flush=True)
 
 

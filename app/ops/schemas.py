@@ -30,6 +30,7 @@ class DatabaseHealthSchema(CamelCaseSchema):
     journal_mode = fields.Str()
     foreign_keys = Bool()
     quick_check = fields.Str(metadata={"description": '"ok" or the problems'})
+    quick_check_ms = fields.Float(metadata={"description": "how long this quick_check took"})
     size_bytes = fields.Int()
     wal_size_bytes = fields.Int()
     page_size = fields.Int()
@@ -73,7 +74,10 @@ class MigrationSummarySchema(CamelCaseSchema):
 class DetailedHealthSchema(CamelCaseSchema):
     status = fields.Str(metadata={"description": "ok, degraded (see warnings) or failing"})
     checked_at = fields.Str()
-    warnings = fields.List(fields.Str())
+    warnings = fields.List(fields.Str(), metadata={
+        "description": "what needs attention, each with its reason (status degraded)"})
+    notes = fields.List(fields.Str(), metadata={
+        "description": 'information that needs no action, e.g. "no backup yet" on a new database'})
     database = fields.Nested(DatabaseHealthSchema)
     row_counts = fields.Dict(keys=fields.Str(), values=fields.Int())
     last_backup = fields.Nested(BackupSummarySchema, allow_none=True)

@@ -249,6 +249,15 @@ def history(conn, *, user, status, kind, limit, offset):
     return rows, total
 
 
+def booking_payment(conn, *, user, booking):
+    """The latest payment row of ``booking`` (one the caller already may see), or None
+    while nothing is due (pending, or a free booking)."""
+    tx = queries.get_latest_booking_payment(conn, booking["id"])
+    if tx is None or not can_see_payment(user, tx):
+        return None
+    return tx
+
+
 def _hospital_name(conn, hospital_id):
     """The paid hospital's name; None for a top-up (no hospital)."""
     hospital = get_hospital(conn, hospital_id) if hospital_id is not None else None

@@ -229,6 +229,11 @@ def test_backup_command_shows_progress_for_a_large_database(tmp_path):
     result = helpers.run_module("app.ops.backup", database=database, backup_dir=tmp_path / "b")
     assert result.returncode == 0, result.stderr
     assert "backup: copy 100%" in result.stdout and "backup: compress 100%" in result.stdout
+    # the checks report nothing while they read every page: their start is shown
+    assert "backup: check started (" in result.stdout and "backup: check 100%" in result.stdout
+    lines = result.stdout.splitlines()
+    assert lines.index(next(line for line in lines if "copy 100%" in line)) < \
+        lines.index(next(line for line in lines if "check started" in line))
 
 
 @pytest.mark.parametrize("problem", ["missing", "not_a_database", "dangling_foreign_key"])
