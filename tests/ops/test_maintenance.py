@@ -14,6 +14,9 @@ from app.db import connect, transaction
 from app.ops import maintenance
 from app.ops.scheduler import JOBS, run_job
 
+# SQLite's upkeep (WAL, FTS5, ANALYZE limits); PostgreSQL's is in tests/test_postgres.py.
+pytestmark = pytest.mark.sqlite_only
+
 MAINTENANCE = next(spec for spec in JOBS if spec.name == "database-maintenance")
 
 
