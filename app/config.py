@@ -40,6 +40,9 @@ DEFAULTS = {
     "POSTGRES_LOCK_TIMEOUT_MS": 5000,
     # A request that lost a serialization conflict runs again this many times (app/db/retry.py).
     "POSTGRES_RETRIES": 5,
+    # Where pg_dump, pg_restore live for scripts/backup-database and restore-database
+    # (of the server's major version or newer). Empty: found on PATH.
+    "PG_BIN_DIR": "",
     "MIGRATIONS_DIR": str(PROJECT_ROOT / "migrations"),
     "TIMEZONE": "Asia/Dhaka",
     "CURRENCY": "BDT",

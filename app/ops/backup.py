@@ -34,7 +34,11 @@ from app.ops import checks
 BACKUP_KIND = "database_backup"
 PRE_RESTORE_KIND = "pre_restore"  # the copy restore-database keeps of what it replaced
 STAMP_FORMAT = "%Y%m%d_%H%M%S"
-NAME_PATTERN = re.compile(r"^(database_backup|pre_restore)_(\d{8}_\d{6})\.sqlite\.gz$")
+# Two formats share the directory, the naming and the retention: SQLite backups
+# (``.sqlite.gz``) and PostgreSQL custom-format dumps (``.pgdump``, app/ops/pg_backup.py).
+NAME_PATTERN = re.compile(r"^(database_backup|pre_restore)_(\d{8}_\d{6})\.(sqlite\.gz|pgdump)$")
+SQLITE_SUFFIX = ".sqlite.gz"
+PGDUMP_SUFFIX = ".pgdump"
 TEMP_PREFIX = ".tmp-"
 # 1024 pages (4 MiB with the default page size) per step: a progress report per step.
 PAGES_PER_STEP = 1024
@@ -52,6 +56,7 @@ class BackupFile:
     kind: str  # BACKUP_KIND or PRE_RESTORE_KIND
     created_at: datetime  # from the name, UTC
     size: int
+    suffix: str = SQLITE_SUFFIX  # SQLITE_SUFFIX or PGDUMP_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -63,13 +68,14 @@ class BackupResult:
     seconds: float
 
 
-def backup_name(now, kind=BACKUP_KIND):
-    """``database_backup_YYYYmmdd_HHMMSS.sqlite.gz``, the time in UTC."""
-    return f"{kind}_{now.astimezone(timezone.utc).strftime(STAMP_FORMAT)}.sqlite.gz"
+def backup_name(now, kind=BACKUP_KIND, suffix=SQLITE_SUFFIX):
+    """``database_backup_YYYYmmdd_HHMMSS.sqlite.gz`` (or ``.pgdump``), the time in UTC."""
+    return f"{kind}_{now.astimezone(timezone.utc).strftime(STAMP_FORMAT)}{suffix}"
 
 
-def list_backups(backup_dir, kind=None):
-    """Backup files in ``backup_dir``, oldest first (by the time in their name)."""
+def list_backups(backup_dir, kind=None, suffix=None):
+    """Backup files in ``backup_dir``, oldest first (by the time in their name);
+    ``suffix`` keeps one format only."""
     found = []
     directory = Path(backup_dir)
     if not directory.is_dir():
@@ -78,13 +84,17 @@ def list_backups(backup_dir, kind=None):
         match = NAME_PATTERN.match(path.name)
         if not match or (kind and match.group(1) != kind) or not path.is_file():
             continue
+        found_suffix = "." + match.group(3)
+        if suffix and found_suffix != suffix:
+            continue
         created_at = datetime.strptime(match.group(2), STAMP_FORMAT).replace(tzinfo=timezone.utc)
-        found.append(BackupFile(path, match.group(1), created_at, path.stat().st_size))
+        found.append(BackupFile(path, match.group(1), created_at, path.stat().st_size,
+                                found_suffix))
     return sorted(found, key=lambda backup: (backup.created_at, backup.path.name))
 
 
-def latest_backup(backup_dir):
-    backups = list_backups(backup_dir, BACKUP_KIND)
+def latest_backup(backup_dir, suffix=None):
+    backups = list_backups(backup_dir, BACKUP_KIND, suffix)
     return backups[-1] if backups else None
 
 
@@ -215,7 +225,12 @@ def prune_backups(backup_dir, *, now, retention_days):
 
 
 def run_backup(conn, *, now, config):
-    """Scheduled job: a verified backup, then pruning by BACKUP_RETENTION_DAYS."""
+    """Scheduled job: a verified backup, then pruning by BACKUP_RETENTION_DAYS.
+    PostgreSQL: app/ops/pg_backup.py does the same with pg_dump."""
+    if getattr(conn, "dialect", "sqlite") == "postgres":
+        from app.ops import pg_backup
+
+        return pg_backup.run_backup(config["DATABASE_URL"], now=now, config=config)
     result = backup_database(conn, config["BACKUP_DIR"], now=now)
     retention_days = int(config["BACKUP_RETENTION_DAYS"])
     removed = prune_backups(config["BACKUP_DIR"], now=now, retention_days=retention_days)
@@ -305,12 +320,20 @@ def main(argv=None):
         config = standalone_config()
     except ConfigError as error:
         parser.exit(1, f"backup FAILED: {error}\n")
-    database = os.path.abspath(args.database or config["DATABASE"])
     backup_dir = os.path.abspath(args.backup_dir or config["BACKUP_DIR"])
     retention_days = (args.retention_days if args.retention_days is not None
                       else int(config["BACKUP_RETENTION_DAYS"]))
     if retention_days < 1:
         parser.error("--retention-days must be at least 1")
+    if config.get("DATABASE_URL"):
+        if args.database:
+            parser.error("--database names an SQLite file, but RAPIDCARE_DATABASE_URL "
+                         "selects PostgreSQL")
+        from app.ops import pg_backup
+
+        return pg_backup.command(config["DATABASE_URL"], backup_dir, retention_days, config,
+                                 utcnow())
+    database = os.path.abspath(args.database or config["DATABASE"])
     if not os.path.isfile(database):
         parser.exit(1, f"backup FAILED: no database at {database}\n")
 

@@ -38,6 +38,7 @@ from app.ops import checks, locks
 from app.ops.backup import (
     BACKUP_KIND,
     PRE_RESTORE_KIND,
+    SQLITE_SUFFIX,
     BackupError,
     ProgressPrinter,
     backup_name,
@@ -78,7 +79,7 @@ def resolve_backup(spec, backup_dir):
     A path that exists as given wins: a name given with a directory means that file.
     """
     if spec == "latest":
-        backup = latest_backup(backup_dir)
+        backup = latest_backup(backup_dir, SQLITE_SUFFIX)
         if backup is None:
             raise RestoreRefused(f"there is no backup in {backup_dir}")
         return backup.path
@@ -442,6 +443,9 @@ def main(argv=None):
                         help="restore even though the service or scheduler holds the database")
     parser.add_argument("--database", help="database file (default RAPIDCARE_DATABASE)")
     parser.add_argument("--backup-dir", help="backup directory (default RAPIDCARE_BACKUP_DIR)")
+    parser.add_argument("--maintenance-db", default="postgres",
+                        help="PostgreSQL only: the database to connect to while the live one "
+                             "is swapped (default postgres)")
     args = parser.parse_args(argv)
     if not args.list and not args.backup:
         parser.error("name a backup (a file, a name from --list, or 'latest'), or use --list")
@@ -449,12 +453,21 @@ def main(argv=None):
         config = standalone_config()
     except ConfigError as error:
         parser.exit(1, f"restore FAILED: {error}\n")
-    database = os.path.abspath(args.database or config["DATABASE"])
     backup_dir = os.path.abspath(args.backup_dir or config["BACKUP_DIR"])
     now = utcnow()
     if args.list:
         print_list(backup_dir, now)
         return 0
+    if config.get("DATABASE_URL"):
+        if args.database:
+            parser.error("--database names an SQLite file, but RAPIDCARE_DATABASE_URL "
+                         "selects PostgreSQL")
+        from app.ops import pg_restore
+
+        return pg_restore.command(args.backup, url=config["DATABASE_URL"], backup_dir=backup_dir,
+                                  config=config, now=now, force=args.force,
+                                  maintenance_db=args.maintenance_db)
+    database = os.path.abspath(args.database or config["DATABASE"])
     try:
         restore(args.backup, database=database, backup_dir=backup_dir,
                 migrations_dir=config["MIGRATIONS_DIR"], now=now, force=args.force,

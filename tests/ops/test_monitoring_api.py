@@ -95,14 +95,16 @@ def test_detailed_health_reports_the_database(client, make, people):
     assert all(job["scheduled"] and job["lastRun"] is None for job in body["jobs"])
 
 
-def test_detailed_health_shows_the_last_backup_and_job_results(app, client, db, make, people):
+def test_detailed_health_shows_the_last_backup_and_job_results(app, client, db, make, people,
+                                                              backend):
     with freeze_time(NOW):
         run_job(next(s for s in JOBS if s.name == "integrity-check"), app.config)
         run_backup(db, now=NOW, config=app.config)
     with freeze_time(NOW + timedelta(hours=2)):
         r = client.get("/api/health/detailed", headers=make.auth(people["admin"]))
     body = r.json
-    assert body["lastBackup"]["file"] == "database_backup_20250310_043015.sqlite.gz"
+    suffix = ".pgdump" if backend == "postgres" else ".sqlite.gz"  # pg_dump on PostgreSQL
+    assert body["lastBackup"]["file"] == f"database_backup_20250310_043015{suffix}"
     assert body["lastBackup"]["ageSeconds"] == 7200 and body["lastBackup"]["sizeBytes"] > 0
     jobs = {job["name"]: job for job in body["jobs"]}
     assert jobs["integrity-check"]["lastRun"]["status"] == "succeeded"

@@ -17,6 +17,9 @@ from tests.factories import Factory
 from tests.live_server import LiveServer
 from tests.ops import helpers
 
+# SQLite files and the SQLite service lock; the PostgreSQL forms: test_pg_restore.py.
+pytestmark = pytest.mark.sqlite_only
+
 NOW = datetime(2025, 3, 10, 4, 30, 15, tzinfo=timezone.utc)
 
 
