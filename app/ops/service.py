@@ -3,6 +3,7 @@ import os
 
 from app import migrator
 from app.bookings.queries import count_per_status as count_bookings_per_status
+from app.mail import health as mail_health
 from app.ops import checks, invariants, metrics, postgres_health, queries
 from app.ops.backup import latest_backup
 from app.ops.scheduler import JOBS
@@ -86,6 +87,8 @@ def detailed_health(conn, config, *, now):
     for job in jobs:
         if job["last_run"] is not None and job["last_run"]["status"] == "failed":
             warnings.append(f"the last run of job {job['name']} failed")
+    mail = mail_health.summary(conn, now=now)
+    warnings.extend(mail_health.warnings(mail))
     broken = invariants.broken_checks(conn, invariants.HEALTH_CHECKS)
     if broken:
         warnings.append(f"{len(broken)} invariant(s) broken: {', '.join(broken)}")
@@ -97,6 +100,7 @@ def detailed_health(conn, config, *, now):
         "row_counts": {table: queries.row_count(conn, table) for table in queries.MONITORED_TABLES},
         "last_backup": backup,
         "jobs": jobs,
+        "mail": mail,
         "migrations": {
             "applied": len(migrations["applied"]),
             "pending": [row["version"] for row in migrations["pending"]],
@@ -127,6 +131,15 @@ def metrics_text(conn, config, *, now):
                        {(): backup.created_at.timestamp()}))
         gauges.append(("rapidcare_backup_last_age_seconds", "Age of the newest backup", (),
                        {(): (now - backup.created_at).total_seconds()}))
+    mail = mail_health.summary(conn, now=now)
+    gauges.append(("rapidcare_mail_messages", "Outgoing mail in the outbox by status", ("status",),
+                   {(status,): n for status, n in mail["messages"].items()}))
+    gauges.append(("rapidcare_mail_failed_last_24h",
+                   "Messages given up on (permanent refusal or too many attempts) in the last 24 hours",
+                   (), {(): mail["failed_last_24h"]}))
+    gauges.append(("rapidcare_mail_oldest_unsent_age_seconds",
+                   "Age of the oldest due message not yet sent (0 when none)", (),
+                   {(): mail["oldest_unsent_age_seconds"] or 0}))
     successes = queries.latest_successful_job_runs(conn)
     if successes:
         gauges.append(("rapidcare_job_last_success_timestamp_seconds",
