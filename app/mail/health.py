@@ -22,7 +22,7 @@ def summary(conn, *, now):
         "messages": counts,
         "oldest_unsent_age_seconds": (int((now - from_iso(oldest)).total_seconds())
                                       if oldest else None),
-        "failed_last_24h": failed_recently,
+        "failed_last_day": failed_recently,
         # Errors are recorded as an exception class and SMTP code only: no addresses.
         "latest_error": None if latest is None else {
             "message_id": latest["id"], "status": latest["status"],
@@ -34,8 +34,8 @@ def summary(conn, *, now):
 
 def warnings(mail):
     found = []
-    if mail["failed_last_24h"]:
-        found.append(f"{mail['failed_last_24h']} mail message(s) could not be delivered in the "
+    if mail["failed_last_day"]:
+        found.append(f"{mail['failed_last_day']} mail message(s) could not be delivered in the "
                      "last 24 hours")
     age = mail["oldest_unsent_age_seconds"]
     if age is not None and age > STUCK_AFTER_SECONDS:

@@ -82,7 +82,7 @@ class MailHealthSchema(CamelCaseSchema):
     messages = fields.Dict(keys=fields.Str(), values=fields.Int(),
                            metadata={"description": "outbox rows by status: pending, sending, sent, failed"})
     oldest_unsent_age_seconds = fields.Int(allow_none=True)
-    failed_last_24h = fields.Int()
+    failed_last_day = fields.Int()
     latest_error = fields.Nested(MailErrorSchema, allow_none=True)
 
 

@@ -136,7 +136,7 @@ def metrics_text(conn, config, *, now):
                    {(status,): n for status, n in mail["messages"].items()}))
     gauges.append(("rapidcare_mail_failed_last_24h",
                    "Messages given up on (permanent refusal or too many attempts) in the last 24 hours",
-                   (), {(): mail["failed_last_24h"]}))
+                   (), {(): mail["failed_last_day"]}))
     gauges.append(("rapidcare_mail_oldest_unsent_age_seconds",
                    "Age of the oldest due message not yet sent (0 when none)", (),
                    {(): mail["oldest_unsent_age_seconds"] or 0}))
