@@ -184,7 +184,7 @@ def revoke_user_tokens(conn, user_id, now, *, except_session_id=None):
     conn.execute(
         """
         UPDATE api_tokens SET revoked_at = :now
-        WHERE user_id = :user_id AND revoked_at IS NULL AND id IS NOT :keep
+        WHERE user_id = :user_id AND revoked_at IS NULL AND (:keep IS NULL OR id <> :keep)
         """,
         {"now": now, "user_id": user_id, "keep": except_session_id},
     )
@@ -215,7 +215,7 @@ def recent_failures_for_email(conn, email, since):
         WHERE email = :email AND succeeded = FALSE AND created_at > :since
           AND created_at > coalesce(
               (SELECT max(created_at) FROM login_attempts
-               WHERE email = :email AND succeeded = TRUE), '')
+               WHERE email = :email AND succeeded = TRUE), :since)
         """,
         {"email": email, "since": since},
     ).fetchone()
