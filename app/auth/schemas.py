@@ -2,7 +2,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.auth.passwords import MAX_PASSWORD_BYTES
-from app.validation import ANY_FIELD, PHONE, Bool, CamelCaseSchema, Schema, clean_text
+from app.validation import ANY_FIELD, PHONE, Bool, CamelCaseSchema, JsonBool, Schema, clean_text
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -77,8 +77,7 @@ class ProfileUpdateSchema(Schema):
 
     name = clean_text(200, allow_control_chars=True)
     phone = fields.Str(allow_none=True, validate=PHONE)
-    email_notifications = Bool(
-        truthy={True}, falsy={False},  # JSON true/false only, not "yes" or 1
+    email_notifications = JsonBool(
         metadata={"description": "false: no non-essential mail (mail about the account itself "
                                  "is always sent)."})
 
