@@ -31,9 +31,11 @@ from app.timeutil import to_iso, utcnow
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 CSRF_HEADER = "X-CSRF-Token"
-# Views that never act as the logged-in user (they create or replace a session),
-# and the gateway's server-to-server callback, which carries no cookie.
-CSRF_EXEMPT_ENDPOINTS = {"auth.Register", "auth.Login", "payments.SslcommerzIpn"}
+# Views that never act as the logged-in user (they create or replace a session, or
+# act only on the mailed token they carry), and the gateway's server-to-server
+# callback, which carries no cookie.
+CSRF_EXEMPT_ENDPOINTS = {"auth.Register", "auth.Login", "auth.VerifyEmail", "auth.ForgotPassword",
+                         "auth.ResetPassword", "payments.SslcommerzIpn"}
 # Blueprints whose HTML forms carry this same token in a form field, checked by the
 # blueprint itself on every POST, signed-out forms included (app/console/csrf.py).
 CSRF_FORM_BLUEPRINTS = {"console"}

@@ -14,11 +14,13 @@ import secrets
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from app.auth.account_tokens import require_verified_email
 from app.auth.policy import can_see_booking, is_admin, manages_hospital, scope_for
 from app.bookings import queries
 from app.db import transaction
 from app.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from app.hospitals.queries import get_hospital
+from app.mail import notices
 from app.paging import page_total
 from app.payments.hooks import on_booking_cancelled
 from app.payments.queries import insert_transaction
@@ -101,9 +103,11 @@ def create_booking(conn, *, actor, data, now, config):
         and suspended hospitals take no bookings and are not public).
     :raise 409: nothing of that type available, or the same user already holds an
         open booking for that hospital, type and day (in the hospital's time zone).
+    :raise 403: REQUIRE_VERIFIED_EMAIL is on and the actor's address is not verified.
     :raise 422: scheduledDate not in the future or too far ahead.
     :raise 429: past BOOKING_RATE_LIMIT, with Retry-After.
     """
+    require_verified_email(conn, actor.id, config, "booking")
     scheduled = data["scheduled_date"]
     if scheduled <= now:
         raise _invalid("scheduledDate", "Must be in the future.")
@@ -206,6 +210,7 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
                 amount_minor=amount_minor, currency=price["currency"], method=None,
                 status="pending", now=now_iso,
             )
+        notices.booking_decided(conn, approved, now=now)
     return _as_read(approved, hospital)
 
 
@@ -230,7 +235,9 @@ def decline_booking(conn, booking_id, *, actor, reason, now):
             actor_id=actor.id, reason=reason, now=to_iso(now),
         ):
             raise Conflict("The booking is no longer pending.")
-    return queries.get_booking(conn, booking_id)
+        declined = queries.get_booking(conn, booking_id)
+        notices.booking_decided(conn, declined, now=now)
+    return declined
 
 
 def complete_booking(conn, booking_id, *, actor, reason, now, ip_address, user_agent):

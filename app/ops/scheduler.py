@@ -63,6 +63,7 @@ JOBS = [
     JobSpec("idempotency-key-purge", "app.payments.jobs:purge_idempotency_keys", "interval", {"hours": 1}, 30 * 60),
     # Hourly, so a WAL grown by a burst of writes is truncated within the hour once quiet.
     JobSpec("database-maintenance", "app.ops.maintenance:run_maintenance", "cron", {"minute": 45}, 30 * 60),
+    JobSpec("mail-delivery", "app.mail.jobs:deliver_mail", "interval", {"minutes": 1}, 10 * 60),
 ]
 
 

@@ -4,6 +4,7 @@ import time
 
 from app import migrator
 from app.bookings.queries import count_per_status as count_bookings_per_status
+from app.mail import health as mail_health
 from app.ops import checks, invariants, metrics, postgres_health, queries
 from app.ops.backup import latest_backup
 from app.ops.scheduler import JOBS
@@ -131,6 +132,8 @@ def detailed_health(conn, config, *, now):
         wal_size_bytes=wal_size_bytes, quick_check_ms=quick_check_ms,
     )
     warnings = database_warnings + warnings
+    mail = mail_health.summary(conn, now=now)
+    warnings.extend(mail_health.warnings(mail))
     broken = invariants.broken_checks(conn, invariants.HEALTH_CHECKS)
     if broken:
         warnings.append(f"{len(broken)} invariant(s) broken: {', '.join(broken)}")
@@ -143,6 +146,7 @@ def detailed_health(conn, config, *, now):
         "row_counts": {table: queries.row_count(conn, table) for table in queries.MONITORED_TABLES},
         "last_backup": backup,
         "jobs": jobs,
+        "mail": mail,
         "migrations": {
             "applied": len(migrations["applied"]),
             "pending": [row["version"] for row in migrations["pending"]],
@@ -173,6 +177,15 @@ def metrics_text(conn, config, *, now):
                        {(): backup.created_at.timestamp()}))
         gauges.append(("rapidcare_backup_last_age_seconds", "Age of the newest backup", (),
                        {(): (now - backup.created_at).total_seconds()}))
+    mail = mail_health.summary(conn, now=now)
+    gauges.append(("rapidcare_mail_messages", "Outgoing mail in the outbox by status", ("status",),
+                   {(status,): n for status, n in mail["messages"].items()}))
+    gauges.append(("rapidcare_mail_failed_last_24h",
+                   "Messages given up on (permanent refusal or too many attempts) in the last 24 hours",
+                   (), {(): mail["failed_last_day"]}))
+    gauges.append(("rapidcare_mail_oldest_unsent_age_seconds",
+                   "Age of the oldest due message not yet sent (0 when none)", (),
+                   {(): mail["oldest_unsent_age_seconds"] or 0}))
     successes = queries.latest_successful_job_runs(conn)
     if successes:
         gauges.append(("rapidcare_job_last_success_timestamp_seconds",

@@ -23,6 +23,7 @@ from app.bookings.queries import get_booking
 from app.db import transaction
 from app.errors import BadGateway, Conflict, NotFound, PaymentRequired, ServiceUnavailable
 from app.hospitals.queries import get_hospital
+from app.mail import notices
 from app.money import format_minor, split_fee
 from app.payments import queries
 from app.payments.idempotency import record_effect, recorded_effect
@@ -138,6 +139,7 @@ def pay_from_wallet(conn, *, user, booking_id, now, config, claim=None):
             now=to_iso(now),
         )
         record_effect(conn, claim, "transaction", tx["id"])
+        notices.payment_received(conn, completed, now=now)
     return completed
 
 
