@@ -39,7 +39,8 @@ DEFAULTS = {
     "POSTGRES_STATEMENT_TIMEOUT_MS": 30000,
     "POSTGRES_LOCK_TIMEOUT_MS": 5000,
     # A request that lost a serialization conflict runs again this many times (app/db/retry.py).
-    "POSTGRES_RETRIES": 5,
+    # Ten: a dozen requests racing for one row (refunds of one payment) each win within it.
+    "POSTGRES_RETRIES": 10,
     # Where pg_dump, pg_restore live for scripts/backup-database and restore-database
     # (of the server's major version or newer). Empty: found on PATH.
     "PG_BIN_DIR": "",

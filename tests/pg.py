@@ -55,3 +55,16 @@ def drop_check_constraints(conn):
         END $$
         """
     )
+
+
+def again_after_conflicts(run):
+    """``run()``, run again while PostgreSQL aborts it with a serialization conflict, as
+    app/db/retry.py runs a request again (tests calling services straight from threads)."""
+    from app.db import postgres
+
+    while True:
+        try:
+            return run()
+        except Exception as error:
+            if not postgres.is_retryable(error):
+                raise

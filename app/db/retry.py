@@ -30,9 +30,10 @@ log = logging.getLogger("app.db")
 
 
 def pause(attempt):
-    """Before attempt ``attempt + 1``: a few ms, doubling, randomised so the losers of one
-    conflict do not meet again; enough for the winner to commit, short beside a request."""
-    time.sleep(random.uniform(0.001, 0.005) * (2 ** (attempt - 1)))
+    """Before attempt ``attempt + 1``: a few ms, doubling up to 16x, randomised so the losers
+    of one conflict do not meet again; enough for the winner to commit, short beside a
+    request (ten attempts wait about 0.4 s in all at most)."""
+    time.sleep(random.uniform(0.001, 0.005) * min(2 ** (attempt - 1), 16))
 
 
 def run_again_after_conflicts(run, attempts, *, may_retry=lambda: True, what="request"):

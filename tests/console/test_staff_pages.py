@@ -182,7 +182,7 @@ def test_notifications_are_listed_and_marked_read(staff, world, db):
     send(staff, "/console/notifications/read-all")
     assert "0 unread." in text(staff.get("/console/notifications"))
     unread = db.execute("SELECT count(*) AS n FROM booking_notifications WHERE user_id = ? "
-                        "AND is_read = 0", (world.authority["id"],)).fetchone()["n"]
+                        "AND is_read = FALSE", (world.authority["id"],)).fetchone()["n"]
     assert unread == 0
 
 
