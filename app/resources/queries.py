@@ -7,6 +7,7 @@ see the last unit free and hand it out twice).
 """
 import json
 
+from app.db import pick
 from app.resources import TYPE_ORDER_SQL
 
 
@@ -93,12 +94,19 @@ def list_resources(conn, hospital_id):
     ).fetchall()
 
 
+# The ids arrive as one JSON array parameter, unpacked by each backend's JSON functions.
+_IDS_FROM_JSON = {
+    "sqlite": "SELECT value FROM json_each(:ids)",
+    "postgres": "SELECT value::bigint FROM jsonb_array_elements_text(CAST(:ids AS jsonb))",
+}
+
+
 def list_resources_of(conn, hospital_ids):
     """Resource rows of several hospitals at once (a page of search results)."""
     return conn.execute(
         f"""
         SELECT * FROM hospital_resources
-        WHERE hospital_id IN (SELECT value FROM json_each(:ids))
+        WHERE hospital_id IN ({pick(conn, _IDS_FROM_JSON)})
         ORDER BY hospital_id, {TYPE_ORDER_SQL}
         """,
         {"ids": json.dumps(list(hospital_ids))},
