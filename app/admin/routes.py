@@ -9,8 +9,10 @@ from app.db import get_db
 from app.extensions.api import Blueprint, page_bounds
 from app.hospitals import service as hospitals_service
 from app.hospitals.schemas import (
+    HospitalDetailSchema,
     HospitalSchema,
     HospitalStatusQueryArgsSchema,
+    HospitalUpdateSchema,
     RequiredReasonSchema,
 )
 from app.timeutil import utcnow
@@ -35,14 +37,38 @@ class HospitalsForReview(MethodView):
         return hospitals
 
 
+@blp.route("/hospitals/<int:hospital_id>")
+class HospitalEdit(MethodView):
+    @blp.arguments(HospitalUpdateSchema)
+    @blp.response(200, HospitalDetailSchema)
+    @blp.alt_response(404, description="No such hospital")
+    @blp.alt_response(409, description="Another hospital holds this licence number")
+    @roles_required("admin")
+    def put(self, data, hospital_id):
+        """Edit any hospital, its name and licence number included
+
+        The only way to change the identity of an approved hospital. Fields not sent keep
+        their value; `null` clears an optional one; the status never changes. Written to
+        the audit log with the old and new values.
+        """
+        return hospitals_service.edit_hospital(
+            get_db(), hospital_id, get_current_user(), data,
+            ip_address=request.remote_addr, now=utcnow(),
+        )
+
+
 @blp.route("/hospitals/<int:hospital_id>/approve")
 class ApproveHospital(MethodView):
     @blp.response(200, HospitalSchema)
     @blp.alt_response(404, description="No such hospital")
-    @blp.alt_response(409, description="The hospital is not pending")
+    @blp.alt_response(409, description="The hospital is not pending, or has no licence number")
     @roles_required("admin")
     def put(self, hospital_id):
-        """Approve a pending hospital: it becomes public and can take bookings"""
+        """Approve a pending hospital: it becomes public and can take bookings
+
+        The hospital must have a licence number (`licenseNumber`, shown in the review
+        list): approving one without is a 409.
+        """
         return hospitals_service.review(
             get_db(), hospital_id, "approve", admin_id=get_current_user().id,
             ip_address=request.remote_addr, now=utcnow(),
@@ -75,6 +101,25 @@ class SuspendHospital(MethodView):
         """Suspend an approved hospital with a reason: hidden and takes no bookings"""
         return hospitals_service.review(
             get_db(), hospital_id, "suspend", admin_id=get_current_user().id,
+            reason=data["reason"], ip_address=request.remote_addr, now=utcnow(),
+        )
+
+
+@blp.route("/hospitals/<int:hospital_id>/reinstate")
+class ReinstateHospital(MethodView):
+    @blp.arguments(RequiredReasonSchema)
+    @blp.response(200, HospitalSchema)
+    @blp.alt_response(404, description="No such hospital")
+    @blp.alt_response(409, description="The hospital is not suspended")
+    @roles_required("admin")
+    def put(self, data, hospital_id):
+        """Reinstate a suspended hospital with a reason: approved again, public, takes bookings
+
+        The suspension reason is cleared from the hospital; the audit log keeps it and the
+        reason for reinstating.
+        """
+        return hospitals_service.review(
+            get_db(), hospital_id, "reinstate", admin_id=get_current_user().id,
             reason=data["reason"], ip_address=request.remote_addr, now=utcnow(),
         )
 

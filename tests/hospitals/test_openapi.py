@@ -11,6 +11,8 @@ ENDPOINTS = [
     ("put", "/api/admin/hospitals/{hospital_id}/approve"),
     ("put", "/api/admin/hospitals/{hospital_id}/reject"),
     ("put", "/api/admin/hospitals/{hospital_id}/suspend"),
+    ("put", "/api/admin/hospitals/{hospital_id}/reinstate"),
+    ("put", "/api/admin/hospitals/{hospital_id}"),
     ("get", "/api/admin/users"),
     ("put", "/api/admin/users/{user_id}/status"),
     ("get", "/api/admin/stats"),
