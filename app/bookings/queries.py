@@ -169,7 +169,8 @@ def list_history(conn, booking_id):
     return conn.execute(
         """
         SELECT h.id, h.booking_id, h.old_status, h.new_status, h.changed_by,
-               u.name AS changed_by_name, u.role AS changed_by_role, h.reason, h.created_at
+               u.name AS changed_by_name, u.role AS changed_by_role, h.reason, h.notes,
+               h.created_at
         FROM booking_status_history AS h LEFT JOIN users AS u ON u.id = h.changed_by
         WHERE h.booking_id = ?
         ORDER BY h.id
@@ -180,19 +181,20 @@ def list_history(conn, booking_id):
 
 # --- transitions --------------------------------------------------------------
 
-def approve_booking(conn, booking_id, *, actor_id, reason, amount_minor, currency, now):
+def approve_booking(conn, booking_id, *, actor_id, reason, notes, amount_minor, currency, now):
     """pending -> approved with one allocated unit: the updated row, or None if the
-    booking was no longer pending."""
+    booking was no longer pending. ``notes``: the hospital's notes to the patient."""
     return conn.execute(
         """
         UPDATE bookings
         SET status = 'approved', allocated_units = 1, amount_minor = :amount_minor,
             currency = :currency, approved_by = :actor_id, approved_at = :now,
-            status_changed_by = :actor_id, status_reason = :reason, updated_at = :now
+            status_changed_by = :actor_id, status_reason = :reason,
+            authority_notes = :notes, updated_at = :now
         WHERE id = :id AND status = 'pending'
         RETURNING *
         """,
-        {"id": booking_id, "actor_id": actor_id, "reason": reason,
+        {"id": booking_id, "actor_id": actor_id, "reason": reason, "notes": notes,
          "amount_minor": amount_minor, "currency": currency, "now": now},
     ).fetchone()
 
@@ -201,19 +203,22 @@ def approve_booking(conn, booking_id, *, actor_id, reason, amount_minor, currenc
 _FINAL_STAMP = {"declined": "declined_at", "completed": "completed_at", "cancelled": "cancelled_at"}
 
 
-def finish_booking(conn, booking_id, *, new_status, from_statuses, actor_id, reason, now):
+def finish_booking(conn, booking_id, *, new_status, from_statuses, actor_id, reason, now,
+                   notes=None):
     """Move to a final status from one of ``from_statuses``; units allocated are
-    given up here (the caller releases them). True if the guard held."""
+    given up here (the caller releases them). ``notes`` (the hospital's, on a decline)
+    replace the booking's; None keeps them. True if the guard held."""
     stamp = _FINAL_STAMP[new_status]
     placeholders = ", ".join("?" for _ in from_statuses)
     cursor = conn.execute(
         f"""
         UPDATE bookings
         SET status = ?, allocated_units = 0, {stamp} = ?,
-            status_changed_by = ?, status_reason = ?, updated_at = ?
+            status_changed_by = ?, status_reason = ?,
+            authority_notes = coalesce(?, authority_notes), updated_at = ?
         WHERE id = ? AND status IN ({placeholders})
         """,
-        (new_status, now, actor_id, reason, now, booking_id, *from_statuses),
+        (new_status, now, actor_id, reason, notes, now, booking_id, *from_statuses),
     )
     return cursor.rowcount == 1
 

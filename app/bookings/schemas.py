@@ -63,8 +63,29 @@ class OptionalReasonSchema(Schema):
         return {"reason": data["reason"] or None}
 
 
+def _authority_notes():
+    return clean_text(2000, min_length=None, load_default=None, allow_none=True, metadata={
+        "description": "Notes to the patient (\"bring your reports, admission at 9\"): shown "
+                       "on the booking, in its history and in the patient's notification."})
+
+
+class ApproveSchema(OptionalReasonSchema):
+    """Optional reason (kept in the status history) and notes to the patient."""
+
+    notes = _authority_notes()
+
+    @ma.post_load
+    def _blank_is_none(self, data, **kwargs):
+        return {"reason": data["reason"] or None, "notes": data["notes"] or None}
+
+
 class DeclineSchema(Schema):
     reason = clean_text(1000, required=True)
+    notes = _authority_notes()
+
+    @ma.post_load
+    def _blank_notes_are_none(self, data, **kwargs):
+        return {**data, "notes": data["notes"] or None}
 
 
 class BookingSchema(ResponseSchema):
@@ -87,7 +108,9 @@ class BookingSchema(ResponseSchema):
         metadata={"description": "The scheduled calendar day in the hospital's time zone."},
     )
     estimated_duration_hours = fields.Int(data_key="estimatedDuration")  # as in the request
-    notes = fields.Str(allow_none=True)
+    notes = fields.Str(allow_none=True, metadata={"description": "The patient's notes."})
+    authority_notes = fields.Str(allow_none=True, metadata={
+        "description": "The hospital's notes to the patient, given on approval or decline."})
     status = fields.Str()
     status_reason = fields.Str(allow_none=True)
     status_changed_by = fields.Int(allow_none=True)
@@ -114,6 +137,8 @@ class HistoryEntrySchema(CamelCaseSchema):
     changed_by_name = fields.Str(allow_none=True)
     changed_by_role = fields.Str(allow_none=True)
     reason = fields.Str(allow_none=True)
+    notes = fields.Str(allow_none=True, metadata={
+        "description": "The hospital's notes given with this change (approve, decline)."})
     created_at = fields.Str()
 
 

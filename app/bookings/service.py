@@ -164,8 +164,11 @@ def _enforce_rate_limit(conn, user_id, rate_limit, now):
 
 # --- transitions --------------------------------------------------------------
 
-def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_agent):
+def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_agent,
+                    notes=None):
     """pending -> approved: one unit allocated and the payment due created, atomically.
+    ``notes``: the hospital's notes to the patient (on the booking, in its history
+    and in the patient's notification).
 
     :raise 404: not a booking of the actor's hospital.
     :raise 409: not pending (any more), nothing available, hospital not approved,
@@ -189,7 +192,7 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
             price, booking["estimated_duration_hours"], booking["urgency"]
         )
         approved = queries.approve_booking(
-            conn, booking_id, actor_id=actor.id, reason=reason,
+            conn, booking_id, actor_id=actor.id, reason=reason, notes=notes,
             amount_minor=amount_minor, currency=price["currency"], now=now_iso,
         )
         if approved is None:
@@ -219,14 +222,15 @@ def _transaction_ref(booking):
     return f"BP-{booking['booking_reference']}-{secrets.token_hex(3)}"
 
 
-def decline_booking(conn, booking_id, *, actor, reason, now):
-    """pending -> declined with a reason. :raise 404/409: as for approval."""
+def decline_booking(conn, booking_id, *, actor, reason, now, notes=None):
+    """pending -> declined with a reason and optional notes to the patient (as for
+    approval). :raise 404/409: as for approval."""
     with transaction(conn):
         booking = _managed_booking(conn, booking_id, actor)
         _require_status(booking, "pending", "declined")
         if not queries.finish_booking(
             conn, booking_id, new_status="declined", from_statuses=("pending",),
-            actor_id=actor.id, reason=reason, now=to_iso(now),
+            actor_id=actor.id, reason=reason, notes=notes, now=to_iso(now),
         ):
             raise Conflict("The booking is no longer pending.")
     return queries.get_booking(conn, booking_id)
