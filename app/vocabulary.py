@@ -29,6 +29,9 @@ URGENCY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 # order (its enum and its "Must be one of" message), so it keeps doing so.
 URGENCIES_MOST_URGENT_FIRST = tuple(sorted(URGENCIES, key=URGENCY_RANK.__getitem__))
 
+# A booking's payment as the booking shows it (derived from its payment, never stored).
+BOOKING_PAYMENT_STATUSES = ("unpaid", "paid", "partially_refunded", "refunded", "not_required")
+
 BLOOD_REQUEST_STATUSES = ("active", "fulfilled", "cancelled", "expired")
 
 # --- payments --------------------------------------------------------------------

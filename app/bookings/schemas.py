@@ -16,6 +16,7 @@ from app.validation import (
     id_field,
 )
 from app.vocabulary import (
+    BOOKING_PAYMENT_STATUSES,
     BOOKING_STATUSES,
     GENDERS,
     RESOURCE_TYPES,
@@ -120,6 +121,13 @@ class BookingSchema(ResponseSchema):
         metadata={"description": "Fixed at approval from the active price; null before."},
     )
     currency = fields.Str()
+    payment_status = fields.Str(metadata={
+        "description": " | ".join(BOOKING_PAYMENT_STATUSES) + ": `unpaid` while an approved "
+                       "or completed booking owes its amount; `not_required` when nothing is "
+                       "owed (not approved, declined, cancelled before paying, or free)."})
+    amount_due_minor = Money(data_key="amountDue", allow_zero=True, metadata={
+        "description": "What the patient still has to pay: the amount while unpaid, else 0."})
+    paid_at = fields.Str(allow_none=True, metadata={"description": "When it was paid."})
     approved_by = fields.Int(allow_none=True)
     approved_at = fields.Str(allow_none=True)
     declined_at = fields.Str(allow_none=True)

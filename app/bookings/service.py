@@ -213,8 +213,12 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
 
 def _as_read(row, hospital):
     """A bookings row as queries.get_booking reads it (BOOKING_SELECT): saves reading
-    back, after the commit, the row the write itself returned."""
-    return {**row, "hospital_name": hospital["name"]}
+    back, after the commit, the row the write itself returned. A booking just created
+    or just approved has no payment yet: once approved it owes its amount."""
+    owes = row["status"] == "approved" and (row["amount_minor"] or 0) > 0
+    return {**row, "hospital_name": hospital["name"],
+            "payment_status": "unpaid" if owes else "not_required",
+            "amount_due_minor": row["amount_minor"] if owes else 0, "paid_at": None}
 
 
 def _transaction_ref(booking):
