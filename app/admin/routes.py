@@ -8,12 +8,14 @@ from app.auth.schemas import UserSchema
 from app.db import get_db
 from app.extensions.api import Blueprint, page_bounds
 from app.hospitals import service as hospitals_service
+from app.hospitals import staff as hospital_staff
 from app.hospitals.schemas import (
     HospitalDetailSchema,
     HospitalSchema,
     HospitalStatusQueryArgsSchema,
     HospitalUpdateSchema,
     RequiredReasonSchema,
+    StaffAssignSchema,
 )
 from app.timeutil import utcnow
 
@@ -121,6 +123,49 @@ class ReinstateHospital(MethodView):
         return hospitals_service.review(
             get_db(), hospital_id, "reinstate", admin_id=get_current_user().id,
             reason=data["reason"], ip_address=request.remote_addr, now=utcnow(),
+        )
+
+
+@blp.route("/hospitals/<int:hospital_id>/staff")
+class HospitalStaff(MethodView):
+    @blp.response(200, UserSchema(many=True))
+    @blp.alt_response(404, description="No such hospital")
+    @roles_required("admin")
+    def get(self, hospital_id):
+        """A hospital's staff: its hospital-authority accounts, oldest first"""
+        return hospital_staff.list_staff(get_db(), hospital_id, get_current_user())
+
+    @blp.arguments(StaffAssignSchema)
+    @blp.response(201, UserSchema)
+    @blp.alt_response(404, description="No such hospital, or no hospital-authority account "
+                                       "with this id")
+    @blp.alt_response(409, description="The account already belongs to a hospital")
+    @roles_required("admin")
+    def post(self, data, hospital_id):
+        """Assign a hospital-authority account that has no hospital to this hospital
+
+        Written to the audit log. To move an account between hospitals, unassign it first.
+        """
+        return hospital_staff.add_staff(
+            get_db(), hospital_id, get_current_user(), user_id=data["user_id"],
+            ip_address=request.remote_addr, now=utcnow(),
+        )
+
+
+@blp.route("/hospitals/<int:hospital_id>/staff/<int:user_id>")
+class HospitalStaffMember(MethodView):
+    @blp.response(200, UserSchema)
+    @blp.alt_response(404, description="No such hospital, or the account is not on its staff")
+    @blp.alt_response(409, description="It is the hospital's last active authority")
+    @roles_required("admin")
+    def delete(self, hospital_id, user_id):
+        """Unassign an authority from a hospital (never its last active one)
+
+        The account stays, without a hospital. Written to the audit log.
+        """
+        return hospital_staff.remove_staff(
+            get_db(), hospital_id, get_current_user(), user_id,
+            ip_address=request.remote_addr, now=utcnow(),
         )
 
 

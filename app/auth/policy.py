@@ -47,6 +47,12 @@ def may_change_hospital_identity(actor, hospital):
     return is_admin(actor) or hospital["status"] not in _REVIEWED_STATUSES
 
 
+def may_manage_staff(actor, hospital_id):
+    """Adding and removing a hospital's authorities: any of its staff (every staff
+    member has the same rights on their hospital), or an admin."""
+    return manages_hospital(actor, hospital_id)
+
+
 def _owns_or_manages(actor, owner_id, hospital_id):
     """The owner of the object, or someone who manages the object's hospital."""
     if actor is None:

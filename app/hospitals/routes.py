@@ -3,9 +3,10 @@ from flask import current_app, request
 from flask.views import MethodView
 
 from app.auth.guards import get_current_user, roles_required
+from app.auth.schemas import UserSchema
 from app.db import get_db
 from app.extensions.api import Blueprint, page_bounds
-from app.hospitals import schemas, service
+from app.hospitals import schemas, service, staff
 from app.timeutil import utcnow
 
 blp = Blueprint("hospitals", __name__, url_prefix="/api/hospitals",
@@ -81,6 +82,50 @@ class MyHospital(MethodView):
         """
         return service.update_my_hospital(get_db(), get_current_user(), data,
                                           ip_address=request.remote_addr, now=utcnow())
+
+
+@blp.route("/my-hospital/staff")
+class MyStaff(MethodView):
+    @blp.response(200, UserSchema(many=True))
+    @blp.alt_response(404, description="You have no hospital")
+    @roles_required("hospital-authority")
+    def get(self):
+        """Your hospital's staff: its hospital-authority accounts, oldest first"""
+        actor = get_current_user()
+        return staff.list_staff(get_db(), actor.hospital_id, actor)
+
+    @blp.arguments(schemas.StaffAddSchema)
+    @blp.response(201, UserSchema)
+    @blp.alt_response(404, description="You have no hospital, or no hospital-authority "
+                                       "account has this email")
+    @blp.alt_response(409, description="The account already belongs to a hospital")
+    @roles_required("hospital-authority")
+    def post(self, data):
+        """Add a colleague: a hospital-authority account with no hospital yet, by its email
+
+        The account gets the same rights on the hospital as you. Written to the audit log.
+        """
+        actor = get_current_user()
+        return staff.add_staff(get_db(), actor.hospital_id, actor, email=data["email"],
+                               ip_address=request.remote_addr, now=utcnow())
+
+
+@blp.route("/my-hospital/staff/<int:user_id>")
+class MyStaffMember(MethodView):
+    @blp.response(200, UserSchema)
+    @blp.alt_response(404, description="You have no hospital, or the account is not on its staff")
+    @blp.alt_response(409, description="It is the hospital's last active authority")
+    @roles_required("hospital-authority")
+    def delete(self, user_id):
+        """Remove a member of your hospital's staff (yourself included), never the last
+
+        The account stays, without a hospital (it can be added again, here or elsewhere).
+        A hospital always keeps at least one active authority: add another first. Written
+        to the audit log.
+        """
+        actor = get_current_user()
+        return staff.remove_staff(get_db(), actor.hospital_id, actor, user_id,
+                                  ip_address=request.remote_addr, now=utcnow())
 
 
 @blp.route("/<int:hospital_id>")

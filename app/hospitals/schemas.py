@@ -8,7 +8,7 @@ from app.auth.schemas import Email
 from app.extensions.dumping import ResponseSchema
 from app.pricing.schemas import PriceSchema
 from app.resources.schemas import ResourceSchema
-from app.validation import ANY_FIELD, PHONE, CamelCaseSchema, Schema, clean_text
+from app.validation import ANY_FIELD, PHONE, CamelCaseSchema, Schema, clean_text, id_field
 from app.vocabulary import HOSPITAL_STATUSES, RESOURCE_TYPES
 
 MAX_SPECIALTIES = 30
@@ -113,6 +113,16 @@ class HospitalSearchQueryArgsSchema(CamelCaseSchema):
 
 class HospitalStatusQueryArgsSchema(CamelCaseSchema):
     status = fields.Str(validate=validate.OneOf(HOSPITAL_STATUSES))
+
+
+class StaffAddSchema(Schema):
+    email = Email(required=True, validate=validate.Length(max=254), metadata={
+        "description": "The email of a hospital-authority account that has no hospital yet."})
+
+
+class StaffAssignSchema(Schema):
+    user_id = id_field(required=True, metadata={
+        "description": "A hospital-authority account that has no hospital yet."})
 
 
 class RequiredReasonSchema(Schema):
