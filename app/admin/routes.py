@@ -205,6 +205,27 @@ class UserStatus(MethodView):
         )
 
 
+@blp.route("/audit-log")
+class AuditLog(MethodView):
+    @blp.arguments(schemas.AuditLogQueryArgsSchema, location="query")
+    @blp.response(200, schemas.AdminAuditEntrySchema(many=True))
+    @blp.paginate()
+    @roles_required("admin")
+    def get(self, args, pagination_parameters):
+        """The audit log of admin and staff actions that change money or status, newest first
+
+        Hospital approvals, rejections, suspensions, reinstatements and edits (with old and
+        new values), staff changes, user status, wallet adjustments, refunds (who, amount,
+        reason, IP), discrepancy resolutions, pricing and payment configuration. Filters:
+        `actorId`, `action`, `entityType` and `entityId`, and the time range `from`
+        (inclusive) to `to` (exclusive).
+        """
+        limit, offset = page_bounds(pagination_parameters)
+        entries, total = service.audit_log(get_db(), args, limit=limit, offset=offset)
+        pagination_parameters.item_count = total
+        return entries
+
+
 @blp.route("/stats")
 class Stats(MethodView):
     @blp.response(200, schemas.StatsSchema)

@@ -22,6 +22,7 @@ ENDPOINTS = [
     ("get", "/api/admin/users"),
     ("put", "/api/admin/users/{user_id}/status"),
     ("get", "/api/admin/stats"),
+    ("get", "/api/admin/audit-log"),
     ("get", "/api/admin/payment-config"),
     ("put", "/api/admin/payment-config"),
     ("get", "/api/hospital-resources/{hospital_id}"),
