@@ -19,6 +19,7 @@ from app.vocabulary import (
     BOOKING_PAYMENT_STATUSES,
     BOOKING_STATUSES,
     GENDERS,
+    NOTIFICATION_TYPES,
     RESOURCE_TYPES,
     URGENCIES_MOST_URGENT_FIRST,
 )
@@ -234,7 +235,7 @@ class NotificationSchema(CamelCaseSchema):
     id = fields.Int()
     booking_id = fields.Int(allow_none=True)
     blood_request_id = fields.Int(allow_none=True)
-    type = fields.Str()
+    type = fields.Str(metadata={"description": " | ".join(NOTIFICATION_TYPES)})
     title = fields.Str()
     message = fields.Str()
     is_read = Bool()
