@@ -32,3 +32,26 @@ def create_database(name, template=None):
 def drop_database(name):
     with _admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def drop_trigger(name, table):
+    """DROP TRIGGER in each dialect's words (PostgreSQL names the table), for ``pick``."""
+    return {"sqlite": f"DROP TRIGGER IF EXISTS {name}",
+            "postgres": f"DROP TRIGGER IF EXISTS {name} ON {table}"}
+
+
+def drop_check_constraints(conn):
+    """Drop every CHECK constraint of the test database (PostgreSQL's stand-in for SQLite's
+    PRAGMA ignore_check_constraints, to plant damage the schema would refuse)."""
+    conn.execute(
+        """
+        DO $$
+        DECLARE c record;
+        BEGIN
+            FOR c IN SELECT conrelid::regclass AS tab, conname FROM pg_constraint
+                     WHERE contype = 'c' AND connamespace = 'public'::regnamespace LOOP
+                EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', c.tab, c.conname);
+            END LOOP;
+        END $$
+        """
+    )

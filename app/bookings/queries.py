@@ -34,7 +34,8 @@ BOOKING_FILTERS = {
     "urgency": "b.urgency = :urgency",
     "resource_type": "b.resource_type = :resource_type",
     "booking_reference": "b.booking_reference = :booking_reference",
-    "patient_name": "b.patient_name LIKE :patient_name ESCAPE '\\'",
+    # lower() on both sides: SQLite's LIKE ignores (ASCII) case, PostgreSQL's does not
+    "patient_name": "lower(b.patient_name) LIKE lower(:patient_name) ESCAPE '\\'",
     "created_from": "b.created_at >= :created_from",
     "created_before": "b.created_at < :created_before",
 }
@@ -154,6 +155,20 @@ def list_pending_queue(conn, hospital_id, *, limit, offset):
         LIMIT ? OFFSET ?
         """,
         (hospital_id, limit, offset),
+    ).fetchall()
+
+
+def list_upcoming(conn, hospital_id, *, from_day, limit):
+    """Open (pending or approved) bookings scheduled on ``from_day`` or later, soonest first."""
+    return conn.execute(
+        f"""
+        {BOOKING_SELECT}
+        WHERE b.hospital_id = :hospital_id AND b.status IN ('pending', 'approved')
+          AND b.scheduled_day >= :from_day
+        ORDER BY b.scheduled_date, b.id
+        LIMIT :limit
+        """,
+        {"hospital_id": hospital_id, "from_day": from_day, "limit": limit},
     ).fetchall()
 
 

@@ -46,6 +46,8 @@ class Bookings(MethodView):
     @blp.response(201, schemas.BookingSchema)
     @blp.alt_response(404, description="Unknown hospital, or one not approved (not taking bookings)")
     @blp.alt_response(409, description="Nothing available, or an open booking for that hospital, type and day")
+    @blp.alt_response(403, description="Not a patient, or (REQUIRE_VERIFIED_EMAIL) the email "
+                                       "address is not verified yet")
     @blp.alt_response(429, description="Past BOOKING_RATE_LIMIT; see Retry-After")
     @roles_required("user")
     def post(self, data):

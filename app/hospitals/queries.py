@@ -1,6 +1,8 @@
 """SQL for hospitals and their approval workflow. Functions take ``conn``, return dicts, never commit."""
 import json
 
+import orjson
+
 from app.db import pick
 from app.hospitals import fts
 
@@ -52,9 +54,19 @@ _FACILITY_FILTER = {
 
 def _decode(row):
     if row is not None:
-        row["specialties"] = json.loads(row["specialties"])
-        row["facilities"] = json.loads(row["facilities"])
+        row["specialties"] = _json_list(row["specialties"])
+        row["facilities"] = _json_list(row["facilities"])
     return row
+
+
+def _json_list(text):
+    """``json.loads`` of the stored list, by orjson (a page of 20 search results: 10 µs
+    less, RESULTS.md §0d); text orjson refuses (a lone surrogate escape, which a
+    request body can no longer bring in) goes to the standard parser, as before."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def get_hospital(conn, hospital_id):
@@ -228,3 +240,13 @@ def reinstate(conn, hospital_id, *, now):
 def count_per_status(conn):
     """(status, n) rows: how many hospitals are in each state."""
     return conn.execute("SELECT status, count(*) AS n FROM hospitals GROUP BY status").fetchall()
+
+
+def optimize_search_index_sqlite(conn):
+    """Merge the FTS5 index of hospital search into one b-tree (database maintenance).
+
+    SQLite only: FTS5's 'optimize' command. Every hospital insert or edit adds a
+    small segment to the index (the triggers of migration 0001); merging them keeps
+    search from reading many segments. Run inside transaction(conn).
+    """
+    conn.execute("INSERT INTO hospitals_fts (hospitals_fts) VALUES ('optimize')")

@@ -24,6 +24,7 @@ from app.auth.queries import attach_authority
 from app.db import transaction
 from app.errors import Conflict, NotFound
 from app.hospitals import fts, queries
+from app.paging import page_total
 from app.pricing.queries import list_active_prices
 from app.resources.queries import list_resources, list_resources_of
 from app.timeutil import to_iso
@@ -88,8 +89,8 @@ def search(conn, *, q, resource_type, min_available, limit, offset, facility=Non
         return [], 0
     filters = {"q": q or None, "resource_type": resource_type, "min_available": min_available,
                "facility": facility}
-    total = queries.count_public(conn, **filters)
     hospitals = queries.search_public(conn, **filters, limit=limit, offset=offset)
+    total = page_total(hospitals, limit, offset, lambda: queries.count_public(conn, **filters))
     hospitals = [_as_seen_by(hospital, actor) for hospital in hospitals]
     return _with_resources(conn, hospitals), total
 

@@ -12,6 +12,7 @@ from app.auth.policy import can_refund_payment
 from app.bookings.queries import get_booking
 from app.db import transaction
 from app.errors import Conflict, NotFound
+from app.mail import notices
 from app.money import format_minor
 from app.payments import queries
 from app.payments.idempotency import record_effect, recorded_effect
@@ -70,11 +71,13 @@ def record_refund(conn, tx, *, amount_minor, reason, requested_by, now):
             description=f"Refund: {reason}", created_by=requested_by, now=now,
             currency=tx["currency"], transaction_id=tx["id"],
         )
-        return refund
-    return queries.insert_refund(
-        conn, transaction_id=tx["id"], amount_minor=amount_minor, reason=reason,
-        method="sslcommerz", status="pending", requested_by=requested_by, now=to_iso(now),
-    )
+    else:
+        refund = queries.insert_refund(
+            conn, transaction_id=tx["id"], amount_minor=amount_minor, reason=reason,
+            method="sslcommerz", status="pending", requested_by=requested_by, now=to_iso(now),
+        )
+    notices.refund_issued(conn, tx, refund, now=now)
+    return refund
 
 
 def send_gateway_refund(conn, refund_id, *, now, gateway):

@@ -6,6 +6,7 @@ import sqlite3
 import pytest
 
 from app.bookings import service
+from app.db import IntegrityError
 from tests.bookings.helpers import booking_body, counters, history, notifications
 
 
@@ -378,7 +379,7 @@ def test_every_transition_writes_exactly_one_history_row_and_one_patient_notific
 
 def test_the_transition_trigger_refuses_illegal_moves_even_without_the_service(db, world):
     booking = _booking(world, status="declined")
-    with pytest.raises(sqlite3.IntegrityError, match="transition not allowed"):
+    with pytest.raises(IntegrityError, match="transition not allowed"):
         db.execute("UPDATE bookings SET status = 'approved' WHERE id = ?", (booking["id"],))
 
 
