@@ -48,7 +48,7 @@ def test_creation_notifies_patient_and_active_authorities_of_that_hospital_only(
         (booking["id"],),
     ).fetchall()
     assert rows == [
-        {"user_id": patient["id"], "type": "booking_created"},
+        {"user_id": patient["id"], "type": "booking_submitted"},
         {"user_id": authority["id"], "type": "booking_request"},
     ]
 

@@ -272,6 +272,35 @@ def count_users_by_role(conn):
     return conn.execute("SELECT role, count(*) AS n FROM users GROUP BY role").fetchall()
 
 
+def list_hospital_staff(conn, hospital_id):
+    """The hospital-authority accounts of one hospital, oldest account first."""
+    return conn.execute(
+        f"""
+        SELECT {USER_COLUMNS} FROM users
+        WHERE hospital_id = ? AND role = 'hospital-authority'
+        ORDER BY id
+        """,
+        (hospital_id,),
+    ).fetchall()
+
+
+def detach_authority(conn, user_id, hospital_id, now):
+    """Take an authority off its hospital, unless that would leave the hospital without
+    another active authority: the check and the change are one statement. True if it
+    happened."""
+    cursor = conn.execute(
+        """
+        UPDATE users SET hospital_id = NULL, updated_at = :now
+        WHERE id = :user_id AND hospital_id = :hospital_id AND role = 'hospital-authority'
+          AND EXISTS (SELECT 1 FROM users AS other
+                      WHERE other.hospital_id = :hospital_id AND other.id <> :user_id
+                        AND other.role = 'hospital-authority' AND other.status = 'active')
+        """,
+        {"user_id": user_id, "hospital_id": hospital_id, "now": now},
+    )
+    return cursor.rowcount == 1
+
+
 def attach_authority(conn, user_id, hospital_id, now):
     """Make a hospital-authority without a hospital its authority. True if it happened."""
     cursor = conn.execute(

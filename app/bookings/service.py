@@ -169,8 +169,11 @@ def _enforce_rate_limit(conn, user_id, rate_limit, now):
 
 # --- transitions --------------------------------------------------------------
 
-def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_agent):
+def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_agent,
+                    notes=None):
     """pending -> approved: one unit allocated and the payment due created, atomically.
+    ``notes``: the hospital's notes to the patient (on the booking, in its history
+    and in the patient's notification).
 
     :raise 404: not a booking of the actor's hospital.
     :raise 409: not pending (any more), nothing available, hospital not approved,
@@ -194,7 +197,7 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
             price, booking["estimated_duration_hours"], booking["urgency"]
         )
         approved = queries.approve_booking(
-            conn, booking_id, actor_id=actor.id, reason=reason,
+            conn, booking_id, actor_id=actor.id, reason=reason, notes=notes,
             amount_minor=amount_minor, currency=price["currency"], now=now_iso,
         )
         if approved is None:
@@ -216,8 +219,12 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
 
 def _as_read(row, hospital):
     """A bookings row as queries.get_booking reads it (BOOKING_SELECT): saves reading
-    back, after the commit, the row the write itself returned."""
-    return {**row, "hospital_name": hospital["name"]}
+    back, after the commit, the row the write itself returned. A booking just created
+    or just approved has no payment yet: once approved it owes its amount."""
+    owes = row["status"] == "approved" and (row["amount_minor"] or 0) > 0
+    return {**row, "hospital_name": hospital["name"],
+            "payment_status": "unpaid" if owes else "not_required",
+            "amount_due_minor": row["amount_minor"] if owes else 0, "paid_at": None}
 
 
 def _transaction_ref(booking):
@@ -225,14 +232,15 @@ def _transaction_ref(booking):
     return f"BP-{booking['booking_reference']}-{secrets.token_hex(3)}"
 
 
-def decline_booking(conn, booking_id, *, actor, reason, now):
-    """pending -> declined with a reason. :raise 404/409: as for approval."""
+def decline_booking(conn, booking_id, *, actor, reason, now, notes=None):
+    """pending -> declined with a reason and optional notes to the patient (as for
+    approval). :raise 404/409: as for approval."""
     with transaction(conn):
         booking = _managed_booking(conn, booking_id, actor)
         _require_status(booking, "pending", "declined")
         if not queries.finish_booking(
             conn, booking_id, new_status="declined", from_statuses=("pending",),
-            actor_id=actor.id, reason=reason, now=to_iso(now),
+            actor_id=actor.id, reason=reason, notes=notes, now=to_iso(now),
         ):
             raise Conflict("The booking is no longer pending.")
         declined = queries.get_booking(conn, booking_id)

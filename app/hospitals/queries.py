@@ -9,7 +9,8 @@ from app.hospitals import fts
 HOSPITAL_COLUMNS = """
     h.id, h.name, h.description, h.address, h.city, h.phone, h.email, h.website,
     h.specialties, h.timezone, h.status, h.created_by, h.approved_by, h.approved_at,
-    h.rejection_reason, h.suspension_reason, h.created_at, h.updated_at
+    h.rejection_reason, h.suspension_reason, h.created_at, h.updated_at,
+    h.license_number, h.facilities, h.operating_hours, h.emergency_contact
 """
 
 # Public discovery. The two sources differ only in whether a full-text match
@@ -37,11 +38,24 @@ _PUBLIC_FILTER = """
           AND (:resource_type IS NULL OR r.resource_type = :resource_type)
           AND r.available >= coalesce(:min_available, 0)))
 """
+# A facility filter matches one element of the JSON list, ignoring case.
+_FACILITY_FILTER = {
+    "sqlite": """
+    AND (:facility IS NULL OR EXISTS (
+        SELECT 1 FROM json_each(h.facilities) AS f WHERE lower(f.value) = lower(:facility)))
+""",
+    "postgres": """
+    AND (:facility IS NULL OR EXISTS (
+        SELECT 1 FROM jsonb_array_elements_text(h.facilities) AS f (value)
+        WHERE lower(f.value) = lower(:facility)))
+""",
+}
 
 
 def _decode(row):
     if row is not None:
         row["specialties"] = _json_list(row["specialties"])
+        row["facilities"] = _json_list(row["facilities"])
     return row
 
 
@@ -74,28 +88,29 @@ def _source(conn, q):
     return pick(conn, _SEARCH_SOURCE), fts.EXPRESSIONS[conn.dialect](q)
 
 
-def search_public(conn, *, q, resource_type, min_available, limit, offset):
+def search_public(conn, *, q, resource_type, min_available, facility, limit, offset):
     """Approved hospitals, best full-text match first (``q`` None: all, by name).
     ``q`` must hold a searchable word (app.hospitals.fts.search_words)."""
     source, match = _source(conn, q)
     rows = conn.execute(
         f"""
         SELECT {HOSPITAL_COLUMNS} FROM {source}
-        WHERE {_PUBLIC_FILTER}
+        WHERE {_PUBLIC_FILTER} {pick(conn, _FACILITY_FILTER)}
         ORDER BY m.rank, h.name, h.id
         LIMIT :limit OFFSET :offset
         """,
         {"match": match, "resource_type": resource_type, "min_available": min_available,
-         "limit": limit, "offset": offset},
+         "facility": facility, "limit": limit, "offset": offset},
     ).fetchall()
     return [_decode(row) for row in rows]
 
 
-def count_public(conn, *, q, resource_type, min_available):
+def count_public(conn, *, q, resource_type, min_available, facility):
     source, match = _source(conn, q)
     return conn.execute(
-        f"SELECT count(*) AS n FROM {source} WHERE {_PUBLIC_FILTER}",
-        {"match": match, "resource_type": resource_type, "min_available": min_available},
+        f"SELECT count(*) AS n FROM {source} WHERE {_PUBLIC_FILTER} {pick(conn, _FACILITY_FILTER)}",
+        {"match": match, "resource_type": resource_type, "min_available": min_available,
+         "facility": facility},
     ).fetchone()["n"]
 
 
@@ -120,33 +135,51 @@ def count_by_status(conn, *, status):
     ).fetchone()["n"]
 
 
+def _encoded(fields):
+    return {**fields, "specialties": json.dumps(fields["specialties"]),
+            "facilities": json.dumps(fields["facilities"])}
+
+
 def insert_hospital(conn, *, fields, created_by, now):
-    values = {**fields, "specialties": json.dumps(fields["specialties"]),
-              "created_by": created_by, "now": now}
+    values = {**_encoded(fields), "created_by": created_by, "now": now}
     return conn.execute(
         """
         INSERT INTO hospitals (name, description, address, city, phone, email, website,
-                               specialties, timezone, status, created_by, created_at, updated_at)
+                               specialties, timezone, license_number, facilities,
+                               operating_hours, emergency_contact,
+                               status, created_by, created_at, updated_at)
         VALUES (:name, :description, :address, :city, :phone, :email, :website,
-                :specialties, :timezone, 'pending', :created_by, :now, :now)
+                :specialties, :timezone, :license_number, :facilities,
+                :operating_hours, :emergency_contact,
+                'pending', :created_by, :now, :now)
         RETURNING id
         """,
         values,
     ).fetchone()["id"]
 
 
-def update_details(conn, hospital_id, *, fields, now):
-    """Overwrite the editable details; a rejected hospital goes back to review (pending)."""
-    values = {**fields, "specialties": json.dumps(fields["specialties"]),
-              "id": hospital_id, "now": now}
+def get_hospital_by_license_number(conn, license_number):
+    return _decode(conn.execute(
+        f"SELECT {HOSPITAL_COLUMNS} FROM hospitals AS h WHERE h.license_number = ?",
+        (license_number,),
+    ).fetchone())
+
+
+def update_details(conn, hospital_id, *, fields, resubmit, now):
+    """Overwrite the editable details; with ``resubmit``, a rejected hospital goes back
+    to review (pending)."""
+    values = {**_encoded(fields), "id": hospital_id, "resubmit": resubmit, "now": now}
     conn.execute(
         """
         UPDATE hospitals
         SET name = :name, description = :description, address = :address, city = :city,
             phone = :phone, email = :email, website = :website, specialties = :specialties,
-            timezone = :timezone, updated_at = :now,
-            status = CASE status WHEN 'rejected' THEN 'pending' ELSE status END,
-            rejection_reason = CASE status WHEN 'rejected' THEN NULL ELSE rejection_reason END
+            timezone = :timezone, license_number = :license_number, facilities = :facilities,
+            operating_hours = :operating_hours, emergency_contact = :emergency_contact,
+            updated_at = :now,
+            status = CASE WHEN :resubmit AND status = 'rejected' THEN 'pending' ELSE status END,
+            rejection_reason = CASE WHEN :resubmit AND status = 'rejected' THEN NULL
+                                    ELSE rejection_reason END
         WHERE id = :id
         """,
         values,
@@ -187,6 +220,19 @@ def suspend(conn, hospital_id, *, reason, now):
         WHERE id = :id AND status = 'approved'
         """,
         {"reason": reason, "now": now, "id": hospital_id},
+    )
+    return cursor.rowcount == 1
+
+
+def reinstate(conn, hospital_id, *, now):
+    """suspended -> approved (the suspension reason is cleared; the audit log keeps it).
+    True if it happened."""
+    cursor = conn.execute(
+        """
+        UPDATE hospitals SET status = 'approved', suspension_reason = NULL, updated_at = :now
+        WHERE id = :id AND status = 'suspended'
+        """,
+        {"now": now, "id": hospital_id},
     )
     return cursor.rowcount == 1
 

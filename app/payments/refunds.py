@@ -7,6 +7,7 @@ recorded 'pending' and sent to the gateway after commit (never under the write l
 """
 import logging
 
+from app.admin.queries import insert_audit_entry
 from app.auth.policy import can_refund_payment
 from app.bookings.queries import get_booking
 from app.db import transaction
@@ -114,8 +115,9 @@ def send_gateway_refund(conn, refund_id, *, now, gateway):
 
 
 def refund_payment(conn, *, actor, transaction_id, amount_minor, reason, now, gateway,
-                   claim=None):
-    """POST /api/payments/{id}/refund. Returns (refund, transaction).
+                   claim=None, ip_address=None):
+    """POST /api/payments/{id}/refund. Returns (refund, transaction). Audited
+    (``payment.refund``: who, amount, reason, IP) in the refund's transaction.
 
     Under a claim whose refund already committed (the first request died), the
     refund is not recorded again: it is answered from, and a gateway refund still
@@ -134,6 +136,13 @@ def refund_payment(conn, *, actor, transaction_id, amount_minor, reason, now, ga
                 raise NotFound("Payment not found.")
             refund = record_refund(conn, tx, amount_minor=amount_minor, reason=reason,
                                    requested_by=actor.id, now=now)
+            insert_audit_entry(
+                conn, actor_id=actor.id, action="payment.refund", target_type="transaction",
+                target_id=transaction_id, ip_address=ip_address, now=to_iso(now),
+                details={"refund_id": refund["id"], "booking_id": tx["booking_id"],
+                         "amount_minor": amount_minor, "currency": tx["currency"],
+                         "method": refund["method"], "reason": reason},
+            )
             record_effect(conn, claim, "refund", refund["id"])
     if refund["method"] == "sslcommerz":
         refund = send_gateway_refund(conn, refund["id"], now=now, gateway=gateway)

@@ -50,7 +50,7 @@ def test_creation_writes_one_history_row_and_notifies_patient_and_authorities(cl
     assert history(db, booking_id) == [
         {"old_status": None, "new_status": "pending", "changed_by": world.patient["id"], "reason": None}
     ]
-    assert [n["type"] for n in notifications(db, world.patient["id"])] == ["booking_created"]
+    assert [n["type"] for n in notifications(db, world.patient["id"])] == ["booking_submitted"]
     for authority in (world.authority, second_authority):
         assert [(n["booking_id"], n["type"]) for n in notifications(db, authority["id"])] == [
             (booking_id, "booking_request")

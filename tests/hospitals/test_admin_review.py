@@ -147,7 +147,9 @@ def test_admin_hospital_list_is_admin_only(client, world, role):
     "old, new, allowed",
     [("pending", "approved", True), ("pending", "rejected", True), ("rejected", "pending", True),
      ("approved", "suspended", True), ("approved", "pending", False),
-     ("suspended", "approved", False), ("rejected", "approved", False),
+     # issue #16: reinstating is the one way out of suspended (migration 0061)
+     ("suspended", "approved", True), ("suspended", "rejected", False),
+     ("rejected", "approved", False),
      ("pending", "suspended", False), ("suspended", "pending", False)],
 )
 def test_status_transition_trigger(db, make, old, new, allowed):

@@ -177,7 +177,7 @@ def test_no_text_breaks_the_search(db, make, q):
 
     if fts.search_words(q):
         queries.search_public(db, q=q, resource_type=None, min_available=None,
-                              limit=5, offset=0)
+                              facility=None, limit=5, offset=0)
 
 
 @pytest.mark.parametrize("specialties", [[], ["cardiology"], ["ünï", 'say "x"', "a\\b"], ["\ud800"]])
