@@ -19,11 +19,11 @@ BLUEPRINT_MODULES = [
 
 def create_app(config=None):
     """Build the app. ``config`` overrides defaults and RAPIDCARE_* environment variables."""
-    from app import cli, db, errors, logging_setup
+    from app import cli, console, db, errors, logging_setup
     from app.auth import guards, session
     from app.config import load_config
     from app.db.retry import RetryingFlask
-    from app.extensions import api
+    from app.extensions import api, swagger_ui
     from app.extensions.json import JsonRequest, OrjsonProvider
 
     app = RetryingFlask(__name__)
@@ -35,8 +35,10 @@ def create_app(config=None):
     logging_setup.init_app(app)
     session.init_app(app)
     guards.init_app(app)  # after the CSRF check, before any view parses its body
+    swagger_ui.init_app(app)  # /docs' scripts, from this service (offline hosts)
     smorest_api = api.init_app(app)
     for module_name in BLUEPRINT_MODULES:
         smorest_api.register_blueprint(importlib.import_module(module_name).blp)
+    console.init_app(app)  # the staff console's pages (plain Flask, not in the OpenAPI document)
     cli.init_app(app)
     return app

@@ -1,4 +1,4 @@
-"""Flask CLI commands: `flask db upgrade|status`, `flask create-admin`, `flask seed-demo`."""
+"""Flask CLI commands: `flask db upgrade|status|maintenance`, `flask create-admin`, `flask seed-demo`."""
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
@@ -10,7 +10,7 @@ from app.db import connect_from_config
 from app.errors import DomainError
 from app.timeutil import utcnow
 
-db_cli = AppGroup("db", help="Database migrations.")
+db_cli = AppGroup("db", help="Database migrations and upkeep.")
 
 
 def _connect():
@@ -45,6 +45,57 @@ def db_status():
     for row in rows:
         state = f"applied {row['appliedAt']} ({row['executionMs']} ms)" if row["applied"] else "PENDING"
         click.echo(f"{row['version']:04d}_{row['name']}: {state}")
+
+
+@db_cli.command("maintenance")
+def db_maintenance():
+    """Run the database-maintenance job now (ANALYZE, search index, WAL), recorded in job_runs."""
+    from app.ops.scheduler import JOBS, run_job
+
+    spec = next(spec for spec in JOBS if spec.name == "database-maintenance")
+    status, message = run_job(spec, current_app.config)
+    click.echo(f"{spec.name} {status}: {message}")
+    if status != "succeeded":
+        raise SystemExit(1)
+
+
+@db_cli.command("copy-to-postgres")
+@click.option("--to", "target_url", required=True, metavar="postgresql://…",
+              help="an empty PostgreSQL database, migrated to the same version")
+@click.option("--from", "source_path", default=None, metavar="PATH",
+              help="the SQLite database (default RAPIDCARE_DATABASE)")
+def db_copy_to_postgres(target_url, source_path):
+    """Copy the SQLite database into an empty, migrated PostgreSQL database (service stopped)."""
+    import os
+
+    from app.ops import copy_to_postgres
+
+    if not target_url.startswith(("postgresql://", "postgres://")):
+        raise click.BadParameter("must be a postgresql://user:password@host:port/dbname URL",
+                                 param_hint="--to")
+    source_path = source_path or current_app.config["DATABASE"]
+    if not os.path.isfile(source_path):
+        raise click.ClickException(f"no SQLite database at {source_path}")
+    click.echo(f"copy: from {source_path}")
+    bar = {}
+
+    def start(total):
+        bar["bar"] = click.progressbar(length=total, label="copying rows", show_pos=True)
+        bar["bar"].__enter__()
+
+    try:
+        report = copy_to_postgres.copy(
+            source_path, target_url, current_app.config, start=start,
+            progress=lambda rows: bar["bar"].update(rows), log=click.echo)
+    except (copy_to_postgres.CopyRefused, copy_to_postgres.CopyFailed) as error:
+        kind = "REFUSED" if isinstance(error, copy_to_postgres.CopyRefused) else "FAILED"
+        raise click.ClickException(f"copy {kind}: {error}\nThe PostgreSQL database was not "
+                                   f"changed.") from error
+    finally:
+        if "bar" in bar:
+            bar["bar"].__exit__(None, None, None)
+    click.echo(f"copy: done; {sum(report.rows.values())} rows in {len(report.rows)} tables, "
+               f"{len(report.money)} money columns summed alike, invariants hold")
 
 
 @click.command("create-admin")

@@ -39,7 +39,11 @@ DEFAULTS = {
     "POSTGRES_STATEMENT_TIMEOUT_MS": 30000,
     "POSTGRES_LOCK_TIMEOUT_MS": 5000,
     # A request that lost a serialization conflict runs again this many times (app/db/retry.py).
-    "POSTGRES_RETRIES": 5,
+    # Ten: a dozen requests racing for one row (refunds of one payment) each win within it.
+    "POSTGRES_RETRIES": 10,
+    # Where pg_dump, pg_restore live for scripts/backup-database and restore-database
+    # (of the server's major version or newer). Empty: found on PATH.
+    "PG_BIN_DIR": "",
     "MIGRATIONS_DIR": str(PROJECT_ROOT / "migrations"),
     "TIMEZONE": "Asia/Dhaka",
     "CURRENCY": "BDT",
@@ -78,7 +82,32 @@ DEFAULTS = {
     # asked about at the gateway (by tran_id) by reconciliation and by a new attempt.
     "PAYMENT_STALE_MINUTES": 60,
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    # Outgoing mail (app/mail/): queued in mail_outbox, sent by the scheduler's
+    # mail-delivery job. Without SMTP_HOST (development) each message is written
+    # as an .eml file into MAIL_DIR instead.
+    "SMTP_HOST": "",
+    "SMTP_PORT": 0,  # 0: the usual port of SMTP_SECURITY (587 starttls, 465 ssl, 25 none)
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_SECURITY": "starttls",  # starttls | ssl | none
+    "SMTP_TIMEOUT_SECONDS": 10,
+    "MAIL_FROM": "RapidCare <no-reply@rapidcare.local>",
+    "MAIL_DIR": str(PROJECT_ROOT / "instance" / "mail"),
+    # Booking and blood requests need a verified email address (403 otherwise).
+    "REQUIRE_VERIFIED_EMAIL": False,
+    "EMAIL_VERIFICATION_TTL_HOURS": 48,
+    "PASSWORD_RESET_TTL_MINUTES": 60,
+    # "N/S": at most N forgot-password / resend-verification requests per email
+    # address per S seconds (4N per IP address); "0" disables.
+    "ACCOUNT_MAIL_RATE_LIMIT": "3/900",
     "METRICS_ALLOW_LOCAL": True,
+    # Detailed health turns these into warnings (app/ops/service.py). A WAL past
+    # SQLite's backstop checkpoint (10,000 pages, about 40 MB) means checkpoints are
+    # not keeping up; the daily backup is due every 24 hours, plus two of slack; a
+    # quick_check this slow is worth knowing about before it slows the hourly job.
+    "HEALTH_WAL_WARN_MB": 32,
+    "HEALTH_BACKUP_MAX_AGE_HOURS": 26,
+    "HEALTH_INTEGRITY_CHECK_WARN_MS": 1000,
     "LOG_LEVEL": "INFO",
     # OpenAPI / Swagger UI (flask-smorest)
     "API_TITLE": "RapidCare API",
@@ -87,7 +116,8 @@ DEFAULTS = {
     "OPENAPI_URL_PREFIX": "/",
     "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "/docs",
-    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    # Swagger UI's scripts: served by this app from a pinned package (app/extensions/swagger_ui.py).
+    "OPENAPI_SWAGGER_UI_URL": "/docs/swagger-ui/",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
 }
@@ -99,6 +129,7 @@ TEST_OVERRIDES = {
     "SECRET_KEY": "test-secret-key",
     "BCRYPT_ROUNDS": 4,
     "BOOKING_RATE_LIMIT": "0",
+    "ACCOUNT_MAIL_RATE_LIMIT": "0",
 }
 
 
@@ -125,11 +156,12 @@ def standalone_config(overrides=None):
     config.from_prefixed_env("RAPIDCARE")
     if overrides:
         config.update(overrides)
-    for key in ("DATABASE", "BACKUP_DIR", "METRICS_DIR"):
+    for key in ("DATABASE", "BACKUP_DIR", "METRICS_DIR", "MAIL_DIR"):
         if config[key] and not os.path.isabs(config[key]):
             config[key] = str(PROJECT_ROOT / config[key])
     if str(config["SQLITE_SYNCHRONOUS"]).upper() not in ("NORMAL", "FULL", "EXTRA"):
         raise ConfigError("RAPIDCARE_SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA")
+    check_mail_config(config)
     return config
 
 
@@ -167,8 +199,41 @@ def check_config(config):
     retries = config["POSTGRES_RETRIES"]
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ConfigError("RAPIDCARE_POSTGRES_RETRIES must be a whole number >= 0")
+    for key in ("HEALTH_WAL_WARN_MB", "HEALTH_BACKUP_MAX_AGE_HOURS", "HEALTH_INTEGRITY_CHECK_WARN_MS"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigError(f"RAPIDCARE_{key} must be a number > 0")
+    check_mail_config(config)
+    if not isinstance(config["REQUIRE_VERIFIED_EMAIL"], bool):
+        raise ConfigError("RAPIDCARE_REQUIRE_VERIFIED_EMAIL must be true or false")
     if not isinstance(config["SQLITE_WRITER_QUEUE"], bool):
         raise ConfigError("RAPIDCARE_SQLITE_WRITER_QUEUE must be true or false")
     config["SESSION_COOKIE_SECURE"] = config["ENV"] == "production" and str(
         config["PUBLIC_BASE_URL"]
     ).startswith("https://")
+
+
+def parse_rate_limit(value, key):
+    """"N/S" -> (N, S); "0" -> None (disabled). ConfigError otherwise."""
+    text = str(value).strip()
+    if text == "0":
+        return None
+    count, slash, seconds = text.partition("/")
+    if not (slash and count.isdigit() and seconds.isdigit() and int(count) >= 1
+            and int(seconds) >= 1):
+        raise ConfigError(f"RAPIDCARE_{key} must be 'N/S' (N per S seconds) or '0', not {value!r}")
+    return int(count), int(seconds)
+
+
+def check_mail_config(config):
+    """The mail settings, for the service and the scheduler alike (the scheduler sends)."""
+    if config["SMTP_SECURITY"] not in ("starttls", "ssl", "none"):
+        raise ConfigError("RAPIDCARE_SMTP_SECURITY must be starttls, ssl or none")
+    for key in ("SMTP_PORT", "EMAIL_VERIFICATION_TTL_HOURS", "PASSWORD_RESET_TTL_MINUTES",
+                "SMTP_TIMEOUT_SECONDS"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "SMTP_PORT" else 1):
+            raise ConfigError(f"RAPIDCARE_{key} must be a whole number >= {0 if key == 'SMTP_PORT' else 1}")
+    if "@" not in str(config["MAIL_FROM"]):
+        raise ConfigError("RAPIDCARE_MAIL_FROM must be an address (Name <address@example.org>)")
+    parse_rate_limit(config["ACCOUNT_MAIL_RATE_LIMIT"], "ACCOUNT_MAIL_RATE_LIMIT")

@@ -138,3 +138,13 @@ class Bool(fields.Boolean):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else bool(value)
+
+
+class JsonBool(Bool):
+    """A request field that takes JSON true or false only: marshmallow's Boolean also
+    takes "yes", "0" and 1, and 1 == True defeats a ``truthy={True}`` set."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value

@@ -29,6 +29,20 @@ URGENCY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 # order (its enum and its "Must be one of" message), so it keeps doing so.
 URGENCIES_MOST_URGENT_FIRST = tuple(sorted(URGENCIES, key=URGENCY_RANK.__getitem__))
 
+# A booking's payment as the booking shows it (derived from its payment, never stored).
+BOOKING_PAYMENT_STATUSES = ("unpaid", "paid", "partially_refunded", "refunded", "not_required")
+
+# What a notification is about (booking_notifications.type; a CHECK on PostgreSQL, a
+# trigger on SQLite: migration 0065). The patient's booking_* notices; the staff's
+# booking_request (a new booking) and booking_cancelled (the patient cancelled);
+# payment_completed (the payer) and payment_received (the staff); the blood notices.
+NOTIFICATION_TYPES = (
+    "booking_submitted", "booking_request", "booking_approved", "booking_declined",
+    "booking_cancelled", "booking_completed",
+    "payment_completed", "payment_received",
+    "blood_request_fulfilled", "blood_request_cancelled", "blood_request_expired", "blood_match",
+)
+
 BLOOD_REQUEST_STATUSES = ("active", "fulfilled", "cancelled", "expired")
 
 # --- payments --------------------------------------------------------------------

@@ -29,6 +29,7 @@ import json
 import multiprocessing
 import pickle
 import random
+import re
 import time
 from bisect import bisect
 from datetime import timedelta
@@ -78,12 +79,19 @@ REBUILT_INDEX_TABLES = ("bookings", "booking_status_history", "booking_notificat
                         "transactions", "hospital_earnings")
 
 
-def _initial_migration():
-    path = Path(__file__).resolve().parent.parent / "migrations" / "0001_initial_schema.py"
-    spec = importlib.util.spec_from_file_location("rapidcare_migration_0001_for_loader", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _booking_triggers():
+    """The SQLite triggers on bookings as the migrations leave them: migration 0001's, each
+    replaced by the latest migration that recreates it (0062, 0065), in 0001's order."""
+    triggers = {}
+    migrations = Path(__file__).resolve().parent.parent / "migrations"
+    for path in sorted(migrations.glob("[0-9][0-9][0-9][0-9]_*.py")):
+        spec = importlib.util.spec_from_file_location(f"rapidcare_{path.stem}_for_loader", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for sql in getattr(module, "SQLITE", []):
+            if "CREATE TRIGGER" in sql and re.search(r"\bON bookings\b", sql):
+                triggers[_trigger_name(sql)] = sql.strip()
+    return list(triggers.values())
 
 
 def _trigger_name(sql):
@@ -316,14 +324,14 @@ class Loader:
         """Drop the booking triggers and the big tables' secondary indexes (keeping their
         definitions), and relax durability: this is a throwaway benchmark database."""
         conn = self.conn
-        triggers = [sql.strip() for sql in _initial_migration().BOOKING_TRIGGERS]
+        triggers = _booking_triggers()
         expected = {_trigger_name(sql): " ".join(sql.split()) for sql in triggers}
         stored = {row["name"]: " ".join(row["sql"].split()) for row in conn.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'bookings'")}
         if stored != expected:
             # a later migration changed the booking triggers: the rows written here would no
             # longer be what the triggers write, so refuse rather than load different data
-            raise RuntimeError("booking triggers differ from migration 0001's; bulk mode refused")
+            raise RuntimeError("booking triggers differ from the migrations'; bulk mode refused")
         placeholders = ", ".join("?" * len(REBUILT_INDEX_TABLES))
         indexes = [(row["name"], row["sql"]) for row in conn.execute(
             f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
@@ -423,7 +431,7 @@ class Loader:
             booking_id, ref, created = booking["id"], booking["booking_reference"], booking["created_at"]
             user_id = booking["user_id"]
             creation_history.append((booking_id, None, "pending", user_id, None, created))
-            creation_notes.append((user_id, booking_id, "booking_created", "Booking request received",
+            creation_notes.append((user_id, booking_id, "booking_submitted", "Booking request received",
                                    f"Your booking {ref} is waiting for the hospital's decision.",
                                    created))
             creation_notes.append((authorities[booking["hospital_id"]], booking_id,
@@ -459,12 +467,20 @@ class Loader:
         creation_history.extend(
             (booking_id, old, step["status"], step["actor"], step["reason"], step["at"])
             for _, booking_id, _user, _ref, old, step in steps_all)
-        creation_notes.extend(
-            (user_id, booking_id, f"booking_{step['status']}", f"Booking {step['status']}",
-             f"Your booking {ref} is now {step['status']}"
-             + (f": {step['reason']}" if step["reason"] else "."),
-             step["at"])
-            for _, booking_id, user_id, ref, _old, step in steps_all)
+        hospital_of = {booking[0]: (booking[3], booking[4]) for booking in bookings}
+        for _, booking_id, user_id, ref, _old, step in steps_all:
+            why = f": {step['reason']}" if step["reason"] else "."
+            creation_notes.append(
+                (user_id, booking_id, f"booking_{step['status']}", f"Booking {step['status']}",
+                 f"Your booking {ref} is now {step['status']}{why}", step["at"]))
+            if step["status"] == "cancelled" and step["actor"] == user_id:
+                # migration 0065: the patient's own cancellation is told to the hospital's staff
+                hospital_id, resource_type = hospital_of[booking_id]
+                creation_notes.append(
+                    (authorities[hospital_id], booking_id, "booking_cancelled",
+                     "Booking cancelled by the patient",
+                     f"Booking {ref} ({resource_type}) was cancelled by the patient{why}",
+                     step["at"]))
         transactions, earnings, ids = [], [], {}
         for p in payments:
             ids[p["ref"]] = transaction_id = self.next_transaction_id

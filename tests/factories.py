@@ -41,19 +41,25 @@ class Factory:
         return self.user("admin")
 
     def hospital(self, *, status="approved", name=None, resources=None, prices=None,
-                 specialties=("general",), address=None, city="Dhaka"):
+                 specialties=("general",), address=None, city="Dhaka", facilities=(),
+                 license_number=""):
         """A hospital; ``resources={"beds": 5}`` adds rows with everything available,
-        ``prices={"beds": 150000}`` adds active prices (base price in poisha)."""
+        ``prices={"beds": 150000}`` adds active prices (base price in poisha). It has a
+        licence number of its own unless ``license_number`` says otherwise (None: none)."""
         n = next(_seq)
         now = to_iso(utcnow())
+        if license_number == "":
+            license_number = f"LIC-{n:06d}"
         with transaction(self.conn):
             hospital = self.conn.execute(
                 """
-                INSERT INTO hospitals (name, address, city, specialties, status, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *
+                INSERT INTO hospitals (name, address, city, specialties, facilities, license_number,
+                                       status, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *
                 """,
                 (name or f"Hospital {n}", address or f"{n} Test Road", city,
-                 json.dumps(list(specialties)), status, now, now),
+                 json.dumps(list(specialties)), json.dumps(list(facilities)), license_number,
+                 status, now, now),
             ).fetchone()
             for resource_type, total in (resources or {}).items():
                 self.conn.execute(

@@ -1,22 +1,24 @@
 """app.ops.invariants: consistent data passes, and each kind of damage is reported.
 
 Some damage is also refused by CHECK constraints; those cases switch the checks
-off (PRAGMA ignore_check_constraints) to fake corruption the service can't cause.
+off (SQLite: PRAGMA ignore_check_constraints; PostgreSQL: the test database's CHECK
+constraints dropped) to fake corruption the service can't cause.
 """
 from contextlib import contextmanager
 
 import pytest
 
-from app.db import transaction
+from app.db import pick, transaction
 from app.ops import invariants
 from app.timeutil import to_iso, utcnow
+from tests import pg
 
 NOW = to_iso(utcnow())
 
 
 # Guards that later migrations may add on top of 0001; faked corruption goes past them.
 LATER_GUARDS = [
-    "DROP TRIGGER IF EXISTS balance_transactions_before_insert_chain",
+    pg.drop_trigger("balance_transactions_before_insert_chain", "balance_transactions"),
     "DROP INDEX IF EXISTS idx_balance_tx_one_posting",
 ]
 
@@ -24,11 +26,18 @@ LATER_GUARDS = [
 @contextmanager
 def unchecked(db):
     """Write what the schema would refuse: CHECKs off, later guards dropped."""
+    if db.dialect == "postgres":
+        with transaction(db):
+            pg.drop_check_constraints(db)
+            for statement in LATER_GUARDS:
+                db.execute(pick(db, statement))
+            yield db
+        return
     db.execute("PRAGMA ignore_check_constraints = ON")
     try:
         with transaction(db):
             for statement in LATER_GUARDS:
-                db.execute(statement)
+                db.execute(pick(db, statement))
             yield db
     finally:
         db.execute("PRAGMA ignore_check_constraints = OFF")
@@ -275,7 +284,9 @@ def test_double_debit_for_one_payment_is_reported(db, world):
 
 def test_history_out_of_step_is_reported(db, world):
     with transaction(db):
-        db.execute("DROP TRIGGER bookings_after_update_history")
+        # PostgreSQL writes history and notifications in one trigger
+        db.execute(pick(db, {"sqlite": "DROP TRIGGER bookings_after_update_history",
+                             "postgres": "DROP TRIGGER bookings_after_update_status ON bookings"}))
         db.execute("UPDATE bookings SET status = 'declined' WHERE status = 'pending'")
     assert names(invariants.check_history(db)) == {"history_ends_in_current_status"}
 

@@ -6,7 +6,7 @@ import logging
 import pytest
 import requests
 
-from app.logging_setup import BufferedStreamHandler, request_line
+from app.logging_setup import MESSAGE_ONLY, BufferedStreamHandler, _sole_handler, request_line
 from tests.live_server import LiveServer
 
 DETAIL_ROUTE = "/api/hospitals/<int:hospital_id>"
@@ -69,6 +69,55 @@ def test_a_warning_or_a_full_buffer_writes_at_once():
     log.removeHandler(handler)
     handler.close()
     assert stream.getvalue() == "quiet\nloud\n" + "0123456789\n" * 12
+
+
+def _service_like_logger(name):
+    """A logger set up as init_app sets up "rapidcare", outside pytest's root handlers."""
+    log = logging.Logger(f"test_logging_setup.{name}")  # no parent: nothing above it
+    handler = BufferedStreamHandler(io.StringIO(), interval=3600)
+    handler.setFormatter(MESSAGE_ONLY)
+    log.addHandler(handler)
+    return log, handler
+
+
+def test_the_request_log_goes_around_logging_only_to_the_services_own_handler():
+    log, handler = _service_like_logger("sole")
+    assert _sole_handler(log) is handler
+    child = logging.Logger("child")
+    child.parent = log
+    assert _sole_handler(child) is handler  # as "rapidcare.request" reaches "rapidcare"
+
+    log.addFilter(lambda record: True)
+    assert _sole_handler(child) is None  # a filter must see the record
+    log.filters.clear()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    assert _sole_handler(child) is None  # the line would not be the message alone
+    handler.setFormatter(MESSAGE_ONLY)
+    handler.setLevel(logging.WARNING)
+    assert _sole_handler(child) is None
+    handler.setLevel(logging.NOTSET)
+    child.addHandler(logging.NullHandler())
+    assert _sole_handler(child) is None  # another handler (pytest's caplog, an operator's)
+    child.handlers.clear()
+    assert _sole_handler(child) is handler
+    child.propagate = False
+    assert _sole_handler(child) is None  # the record would reach no handler at all
+
+    previous = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(lambda *args, **kwargs: previous(*args, **kwargs))
+    try:
+        assert _sole_handler(log) is None  # a custom record factory must see the record
+    finally:
+        logging.setLogRecordFactory(previous)
+
+
+def test_a_line_written_around_logging_is_the_line_logging_writes():
+    log, handler = _service_like_logger("same")
+    line = request_line("GET", "/api/x", 200, 1.5, None)
+    log.info(line)
+    handler.emit_line(line, logging.INFO)
+    handler.emit_line("urgent", logging.WARNING)  # a warning writes at once, as through logging
+    assert handler.stream.getvalue() == f"{line}\n{line}\nurgent\n"
 
 
 @pytest.mark.slow

@@ -82,8 +82,12 @@ def test_duplicate_numbers_are_refused(tmp_path):
         migrator.discover(mdir)
 
 
-def test_every_migration_has_a_docstring_and_up():
+def test_every_migration_has_a_docstring_and_both_forms():
     for migration in migrator.discover(DEFAULTS["MIGRATIONS_DIR"]):
         module = migrator.load_module(migration)
         assert (module.__doc__ or "").strip(), migration.name
-        assert callable(module.up), migration.name
+        if hasattr(module, "up"):
+            assert callable(module.up), migration.name
+        else:  # statements side by side, one list per backend
+            assert isinstance(module.SQLITE, list) and isinstance(module.POSTGRES, list), migration.name
+            assert all(isinstance(s, str) for s in module.SQLITE + module.POSTGRES), migration.name

@@ -200,3 +200,20 @@ def test_parallel_writers_to_different_rows_do_not_wait_for_each_other(app, db):
             thread.join()
     finally:
         holder.close()
+
+
+def test_maintenance_analyzes_and_names_tables_autovacuum_is_behind_on(app, db, monkeypatch):
+    from app.ops import maintenance
+    from app.timeutil import utcnow
+
+    with transaction(db):
+        db.execute("INSERT INTO job_runs (job_name, started_at, status)"
+                   " SELECT 'x', now(), 'running' FROM generate_series(1, 50)")
+    with transaction(db):
+        db.execute("DELETE FROM job_runs")
+    monkeypatch.setattr(maintenance, "DEAD_ROW_WARN_MIN", 10)
+    db.execute("SELECT pg_stat_force_next_flush()")
+    report = maintenance.run_maintenance(db, now=utcnow(), config=app.config)
+    assert report.startswith("ANALYZE") and "job_runs (50 dead rows)" in report
+    analyzed = db.execute("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'bookings'").fetchone()
+    assert analyzed["last_analyze"] is not None

@@ -41,3 +41,26 @@ def test_numeric_and_boolean_defaults_match():
             value = DEFAULTS[key]
             if isinstance(value, (bool, int)):
                 assert f"`{json.dumps(value)}`" in shown, (key, value, shown)
+
+
+def section(heading):
+    text = README.read_text(encoding="utf-8")
+    return text.split(f"\n{heading}\n", 1)[1].split("\n#", 1)[0]
+
+
+def test_the_jobs_table_lists_exactly_the_scheduled_jobs():
+    from app.ops.scheduler import JOBS
+
+    documented = re.findall(r"^\| `([a-z-]+)` \|", section("### Scheduler"), flags=re.MULTILINE)
+    assert documented == [spec.name for spec in JOBS]
+
+
+def test_the_first_hour_facts_match_the_code():
+    from app.demo import PATIENT_FUNDS_MINOR
+    from app.extensions.swagger_ui import swagger_ui_version
+
+    text = README.read_text(encoding="utf-8")
+    assert f"Swagger UI {swagger_ui_version().lstrip('v')})" in text
+    assert f"{PATIENT_FUNDS_MINOR / 100:,.2f} BDT" in text
+    for picture in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
+        assert (README.parent / picture).is_file(), picture

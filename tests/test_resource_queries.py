@@ -1,8 +1,7 @@
-import sqlite3
 
 import pytest
 
-from app.db import transaction
+from app.db import IntegrityError, transaction
 from app.resources import queries
 
 NOW = "2026-01-01T00:00:00.000000+00:00"
@@ -44,7 +43,7 @@ def test_audit_entry_is_written_as_json(db, make):
         )
     row = db.execute("SELECT * FROM resource_audit_log").fetchone()
     assert row["old_values"] == '{"total": 3}' and row["reason"] == "new ward"
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         with transaction(db):
             queries.insert_audit_entry(
                 db, hospital_id=hospital["id"], resource_type="beds", action="explode",

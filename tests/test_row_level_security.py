@@ -1,4 +1,4 @@
-"""Row-level security (migration 0080): deliberately unscoped queries, run as each
+"""Row-level security (migration 0090): deliberately unscoped queries, run as each
 role on the service's own role, see only that role's rows; the service's role
 cannot switch the policies off."""
 import psycopg

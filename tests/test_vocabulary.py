@@ -2,7 +2,8 @@
 
 Landed migrations are frozen, so the sets are written twice: in Python (validators,
 the OpenAPI enums, counts per status) and in SQL. These tests read the migrated
-schema from sqlite_master, so neither side can change alone.
+schema (SQLite: sqlite_master; PostgreSQL: the catalog's constraint and default
+definitions), so neither side can change alone.
 """
 import re
 
@@ -15,10 +16,39 @@ from app.blood.compatibility import BLOOD_TYPES
 
 def _check_values(db, table, column):
     """The values of every ``CHECK (column IN (...))`` on the table, each as a tuple."""
+    if db.dialect == "postgres":
+        return _pg_check_values(db, table, column)
     sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
                      (table,)).fetchone()["sql"]
     pattern = rf"CHECK \((?:{column} IS NULL OR )?{column} IN \(([^)]*)\)\)"
     return [tuple(re.findall(r"'([^']*)'", values)) for values in re.findall(pattern, sql)]
+
+
+def _pg_check_values(db, table, column):
+    # PostgreSQL prints ``column IN ('a', 'b')`` as ``(column = ANY (ARRAY['a'::text, 'b'::text]))``
+    # and a list of one, ``column IN ('a')``, as ``(column = 'a'::text)``
+    definitions = [row["definition"] for row in db.execute(
+        "SELECT pg_get_constraintdef(oid) AS definition FROM pg_constraint"
+        " WHERE conrelid = CAST(? AS regclass) AND contype = 'c' ORDER BY conname", (table,))]
+    found = []
+    for definition in definitions:
+        single = re.fullmatch(rf"CHECK \(\({column} = ('[^']*'::text)\)\)", definition)
+        lists = [single.group(1)] if single else re.findall(
+            rf"\(+{column} = ANY \(ARRAY\[([^\]]*)\]\)\)", definition)
+        found += [tuple(re.findall(r"'([^']*)'::text", values)) for values in lists]
+    return found
+
+
+def _generated_rank_sql(db, table):
+    if db.dialect == "postgres":
+        return db.execute(
+            "SELECT pg_get_expr(d.adbin, d.adrelid) AS expr FROM pg_attrdef AS d"
+            " JOIN pg_attribute AS a ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
+            " WHERE d.adrelid = CAST(? AS regclass) AND a.attname = 'urgency_rank'", (table,)
+        ).fetchone()["expr"]
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()["sql"]
+    return re.search(r"urgency_rank\s+INTEGER NOT NULL GENERATED ALWAYS AS \((.*?)\) STORED",
+                     sql, re.DOTALL).group(1)
 
 
 @pytest.mark.parametrize("table, column, values", [
@@ -49,11 +79,9 @@ def test_python_values_are_the_check_constraints(db, table, column, values):
 
 @pytest.mark.parametrize("table", ["bookings", "blood_requests"])
 def test_urgency_rank_is_the_generated_column(db, table):
-    sql = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()["sql"]
-    rank_sql = re.search(r"urgency_rank\s+INTEGER NOT NULL GENERATED ALWAYS AS \((.*?)\) STORED",
-                         sql, re.DOTALL).group(1)
+    rank_sql = _generated_rank_sql(db, table)
     computed = {
-        urgency: db.execute(f"SELECT {rank_sql} AS rank FROM (SELECT ? AS urgency)",
+        urgency: db.execute(f"SELECT {rank_sql} AS rank FROM (SELECT CAST(? AS text) AS urgency) AS given",
                             (urgency,)).fetchone()["rank"]
         for urgency in v.URGENCIES
     }

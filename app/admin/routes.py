@@ -8,10 +8,14 @@ from app.auth.schemas import UserSchema
 from app.db import get_db
 from app.extensions.api import Blueprint, page_bounds
 from app.hospitals import service as hospitals_service
+from app.hospitals import staff as hospital_staff
 from app.hospitals.schemas import (
+    HospitalDetailSchema,
     HospitalSchema,
     HospitalStatusQueryArgsSchema,
+    HospitalUpdateSchema,
     RequiredReasonSchema,
+    StaffAssignSchema,
 )
 from app.timeutil import utcnow
 
@@ -35,14 +39,38 @@ class HospitalsForReview(MethodView):
         return hospitals
 
 
+@blp.route("/hospitals/<int:hospital_id>")
+class HospitalEdit(MethodView):
+    @blp.arguments(HospitalUpdateSchema)
+    @blp.response(200, HospitalDetailSchema)
+    @blp.alt_response(404, description="No such hospital")
+    @blp.alt_response(409, description="Another hospital holds this licence number")
+    @roles_required("admin")
+    def put(self, data, hospital_id):
+        """Edit any hospital, its name and licence number included
+
+        The only way to change the identity of an approved hospital. Fields not sent keep
+        their value; `null` clears an optional one; the status never changes. Written to
+        the audit log with the old and new values.
+        """
+        return hospitals_service.edit_hospital(
+            get_db(), hospital_id, get_current_user(), data,
+            ip_address=request.remote_addr, now=utcnow(),
+        )
+
+
 @blp.route("/hospitals/<int:hospital_id>/approve")
 class ApproveHospital(MethodView):
     @blp.response(200, HospitalSchema)
     @blp.alt_response(404, description="No such hospital")
-    @blp.alt_response(409, description="The hospital is not pending")
+    @blp.alt_response(409, description="The hospital is not pending, or has no licence number")
     @roles_required("admin")
     def put(self, hospital_id):
-        """Approve a pending hospital: it becomes public and can take bookings"""
+        """Approve a pending hospital: it becomes public and can take bookings
+
+        The hospital must have a licence number (`licenseNumber`, shown in the review
+        list): approving one without is a 409.
+        """
         return hospitals_service.review(
             get_db(), hospital_id, "approve", admin_id=get_current_user().id,
             ip_address=request.remote_addr, now=utcnow(),
@@ -76,6 +104,68 @@ class SuspendHospital(MethodView):
         return hospitals_service.review(
             get_db(), hospital_id, "suspend", admin_id=get_current_user().id,
             reason=data["reason"], ip_address=request.remote_addr, now=utcnow(),
+        )
+
+
+@blp.route("/hospitals/<int:hospital_id>/reinstate")
+class ReinstateHospital(MethodView):
+    @blp.arguments(RequiredReasonSchema)
+    @blp.response(200, HospitalSchema)
+    @blp.alt_response(404, description="No such hospital")
+    @blp.alt_response(409, description="The hospital is not suspended")
+    @roles_required("admin")
+    def put(self, data, hospital_id):
+        """Reinstate a suspended hospital with a reason: approved again, public, takes bookings
+
+        The suspension reason is cleared from the hospital; the audit log keeps it and the
+        reason for reinstating.
+        """
+        return hospitals_service.review(
+            get_db(), hospital_id, "reinstate", admin_id=get_current_user().id,
+            reason=data["reason"], ip_address=request.remote_addr, now=utcnow(),
+        )
+
+
+@blp.route("/hospitals/<int:hospital_id>/staff")
+class HospitalStaff(MethodView):
+    @blp.response(200, UserSchema(many=True))
+    @blp.alt_response(404, description="No such hospital")
+    @roles_required("admin")
+    def get(self, hospital_id):
+        """A hospital's staff: its hospital-authority accounts, oldest first"""
+        return hospital_staff.list_staff(get_db(), hospital_id, get_current_user())
+
+    @blp.arguments(StaffAssignSchema)
+    @blp.response(201, UserSchema)
+    @blp.alt_response(404, description="No such hospital, or no hospital-authority account "
+                                       "with this id")
+    @blp.alt_response(409, description="The account already belongs to a hospital")
+    @roles_required("admin")
+    def post(self, data, hospital_id):
+        """Assign a hospital-authority account that has no hospital to this hospital
+
+        Written to the audit log. To move an account between hospitals, unassign it first.
+        """
+        return hospital_staff.add_staff(
+            get_db(), hospital_id, get_current_user(), user_id=data["user_id"],
+            ip_address=request.remote_addr, now=utcnow(),
+        )
+
+
+@blp.route("/hospitals/<int:hospital_id>/staff/<int:user_id>")
+class HospitalStaffMember(MethodView):
+    @blp.response(200, UserSchema)
+    @blp.alt_response(404, description="No such hospital, or the account is not on its staff")
+    @blp.alt_response(409, description="It is the hospital's last active authority")
+    @roles_required("admin")
+    def delete(self, hospital_id, user_id):
+        """Unassign an authority from a hospital (never its last active one)
+
+        The account stays, without a hospital. Written to the audit log.
+        """
+        return hospital_staff.remove_staff(
+            get_db(), hospital_id, get_current_user(), user_id,
+            ip_address=request.remote_addr, now=utcnow(),
         )
 
 
@@ -113,6 +203,27 @@ class UserStatus(MethodView):
             get_db(), user_id, data["status"], admin_id=get_current_user().id,
             reason=data.get("reason"), ip_address=request.remote_addr, now=utcnow(),
         )
+
+
+@blp.route("/audit-log")
+class AuditLog(MethodView):
+    @blp.arguments(schemas.AuditLogQueryArgsSchema, location="query")
+    @blp.response(200, schemas.AdminAuditEntrySchema(many=True))
+    @blp.paginate()
+    @roles_required("admin")
+    def get(self, args, pagination_parameters):
+        """The audit log of admin and staff actions that change money or status, newest first
+
+        Hospital approvals, rejections, suspensions, reinstatements and edits (with old and
+        new values), staff changes, user status, wallet adjustments, refunds (who, amount,
+        reason, IP), discrepancy resolutions, pricing and payment configuration. Filters:
+        `actorId`, `action`, `entityType` and `entityId`, and the time range `from`
+        (inclusive) to `to` (exclusive).
+        """
+        limit, offset = page_bounds(pagination_parameters)
+        entries, total = service.audit_log(get_db(), args, limit=limit, offset=offset)
+        pagination_parameters.item_count = total
+        return entries
 
 
 @blp.route("/stats")

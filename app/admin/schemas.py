@@ -5,7 +5,7 @@ from marshmallow import fields, validate
 
 from app.auth.guards import ROLES
 from app.money import Money
-from app.validation import Bool, CamelCaseSchema, Schema, clean_text, id_field
+from app.validation import Bool, CamelCaseSchema, Schema, UtcDateTime, clean_text, id_field
 from app.vocabulary import GATEWAYS, USER_STATUSES
 
 # Gateway settings are stored in plain text and shown to admins: credentials
@@ -78,3 +78,32 @@ class PaymentConfigUpdateSchema(Schema):
         values=fields.Raw(validate=_plain_setting),
         validate=[validate.Length(max=20), _no_secrets],
     )
+
+
+class AuditLogQueryArgsSchema(CamelCaseSchema):
+    actor_id = id_field(metadata={"description": "Who acted (a user id)."})
+    action = clean_text(100, metadata={
+        "description": "e.g. hospital.approve, hospital.reinstate, hospital.edit, "
+                       "hospital.staff_add, hospital.staff_remove, user.status, "
+                       "wallet.adjust, payment.refund, discrepancy.resolve, payment_config.set"})
+    entity_type = clean_text(100, attribute="target_type", metadata={
+        "description": "e.g. hospital, user, transaction, reconciliation_discrepancy"})
+    entity_id = id_field(attribute="target_id")
+    created_from = UtcDateTime(data_key="from", metadata={
+        "description": "Entries at or after this moment (ISO-8601 with offset)."})
+    created_before = UtcDateTime(data_key="to", metadata={
+        "description": "Entries before this moment (ISO-8601 with offset)."})
+
+
+class AdminAuditEntrySchema(CamelCaseSchema):
+    id = fields.Int()
+    actor_id = fields.Int(allow_none=True)
+    actor_name = fields.Str(allow_none=True)
+    actor_email = fields.Str(allow_none=True)
+    action = fields.Str()
+    entity_type = fields.Str(attribute="target_type")
+    entity_id = fields.Int(attribute="target_id", allow_none=True)
+    details = fields.Dict(metadata={
+        "description": "What changed: old and new values, amounts (minor units), reasons."})
+    ip_address = fields.Str(allow_none=True)
+    created_at = fields.Str()

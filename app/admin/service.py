@@ -4,6 +4,8 @@ Admin-only: a hospital authority manages its hospital, never user accounts,
 so listing users and changing their status are admin operations. Every change is written to admin_audit_log in its own
 transaction.
 """
+import json
+
 from app.admin import queries
 from app.auth import queries as users
 from app.auth.guards import ROLES
@@ -96,3 +98,14 @@ def set_payment_config(conn, changes, *, admin_id, ip_address, now):
             details={"gateway": gateway, "old": {k: old[k] for k in new}, "new": new},
         )
     return payments.get_payment_config(conn, gateway)
+
+
+def audit_log(conn, filters, *, limit, offset):
+    """One page of the admin audit log (newest first) and the total count. ``filters``
+    holds only the filters given (keys of app.admin.queries.AUDIT_FILTERS; the two
+    ``created_*`` bounds as datetimes)."""
+    filters = {key: to_iso(value) if key.startswith("created_") else value
+               for key, value in filters.items()}
+    total = queries.count_audit_entries(conn, filters)
+    rows = queries.list_audit_entries(conn, filters, limit=limit, offset=offset)
+    return [{**row, "details": json.loads(row["details"])} for row in rows], total

@@ -70,9 +70,10 @@ def declared_roles(view_function, method):
 
 def check_access_before_parsing():
     """before_request: a guarded operation's access check, before its body is read."""
-    if request.url_rule is None:
+    req = request._get_current_object()  # once: each use of the proxy looks it up again
+    if req.url_rule is None:
         return  # no route: the 404/405 answers
-    roles = declared_roles(current_app.view_functions.get(request.endpoint), request.method)
+    roles = declared_roles(current_app.view_functions.get(req.endpoint), req.method)
     if roles is not None:
         check_access(roles)
 

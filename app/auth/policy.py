@@ -31,6 +31,28 @@ def manages_hospital(actor, hospital_id):
             and actor.hospital_id == hospital_id)
 
 
+def sees_hospital_licence(actor, hospital_id):
+    """A hospital's licence number is for admins and its own staff, not the public."""
+    return manages_hospital(actor, hospital_id)
+
+
+# The statuses of a hospital that has passed review: its identity is what was checked.
+_REVIEWED_STATUSES = ("approved", "suspended")
+
+
+def may_change_hospital_identity(actor, hospital):
+    """Name and licence number: what an admin checked when approving. Once a hospital
+    has been approved (approved or suspended since), only an admin changes them; its
+    staff may while it is still pending or rejected."""
+    return is_admin(actor) or hospital["status"] not in _REVIEWED_STATUSES
+
+
+def may_manage_staff(actor, hospital_id):
+    """Adding and removing a hospital's authorities: any of its staff (every staff
+    member has the same rights on their hospital), or an admin."""
+    return manages_hospital(actor, hospital_id)
+
+
 def _owns_or_manages(actor, owner_id, hospital_id):
     """The owner of the object, or someone who manages the object's hospital."""
     if actor is None:

@@ -1,7 +1,8 @@
 """SQL for accounts, tokens and login attempts. Functions take ``conn``, return dicts, never commit."""
 
 USER_COLUMNS = """
-    id, name, email, phone, role, hospital_id, status, last_login_at, created_at, updated_at
+    id, name, email, phone, role, hospital_id, status, email_verified, email_notifications,
+    last_login_at, created_at, updated_at
 """
 
 
@@ -33,11 +34,95 @@ def insert_user(conn, *, name, email, password_hash, phone, role, now):
     ).fetchone()["id"]
 
 
-def update_profile(conn, user_id, *, name, phone, now):
+def update_profile(conn, user_id, *, name, phone, email_notifications, now):
     conn.execute(
-        "UPDATE users SET name = :name, phone = :phone, updated_at = :now WHERE id = :id",
-        {"name": name, "phone": phone, "now": now, "id": user_id},
+        """
+        UPDATE users
+        SET name = :name, phone = :phone, email_notifications = :email_notifications,
+            updated_at = :now
+        WHERE id = :id
+        """,
+        {"name": name, "phone": phone, "email_notifications": bool(email_notifications),
+         "now": now, "id": user_id},
     )
+
+
+def mark_email_verified(conn, user_id, now):
+    conn.execute(
+        """
+        UPDATE users SET email_verified = TRUE, updated_at = :now
+        WHERE id = :id AND email_verified = FALSE
+        """,
+        {"id": user_id, "now": now},
+    )
+
+
+# --- account tokens: mailed, single-use, expiring (verification, password reset) ---
+
+def insert_account_token(conn, *, user_id, purpose, token_hash, now, expires_at):
+    return conn.execute(
+        """
+        INSERT INTO account_tokens (user_id, purpose, token_hash, created_at, expires_at)
+        VALUES (?, ?, ?, ?, ?)
+        RETURNING id
+        """,
+        (user_id, purpose, token_hash, now, expires_at),
+    ).fetchone()["id"]
+
+
+def use_account_token(conn, *, token_hash, purpose, now):
+    """Spend a live token: one guarded UPDATE, so of two requests with the same token
+    only one gets the row back. None for an unknown, used or expired token alike."""
+    return conn.execute(
+        """
+        UPDATE account_tokens SET used_at = :now
+        WHERE token_hash = :token_hash AND purpose = :purpose
+          AND used_at IS NULL AND expires_at > :now
+        RETURNING user_id
+        """,
+        {"token_hash": token_hash, "purpose": purpose, "now": now},
+    ).fetchone()
+
+
+def retire_account_tokens(conn, *, user_id, purpose, now):
+    """Every other live token of the user for ``purpose`` stops working."""
+    conn.execute(
+        """
+        UPDATE account_tokens SET used_at = :now
+        WHERE user_id = :user_id AND purpose = :purpose AND used_at IS NULL
+        """,
+        {"user_id": user_id, "purpose": purpose, "now": now},
+    )
+
+
+def insert_account_mail_request(conn, *, purpose, email, ip_address, now):
+    conn.execute(
+        """
+        INSERT INTO account_mail_requests (purpose, email, ip_address, created_at)
+        VALUES (?, ?, ?, ?)
+        """,
+        (purpose, email, ip_address, now),
+    )
+
+
+def account_mail_requests_for_email(conn, email, since):
+    return conn.execute(
+        """
+        SELECT count(*) AS n, min(created_at) AS oldest FROM account_mail_requests
+        WHERE email = ? AND created_at > ?
+        """,
+        (email, since),
+    ).fetchone()
+
+
+def account_mail_requests_for_ip(conn, ip_address, since):
+    return conn.execute(
+        """
+        SELECT count(*) AS n, min(created_at) AS oldest FROM account_mail_requests
+        WHERE ip_address = ? AND created_at > ?
+        """,
+        (ip_address, since),
+    ).fetchone()
 
 
 def update_password_hash(conn, user_id, password_hash, now):
@@ -99,7 +184,7 @@ def revoke_user_tokens(conn, user_id, now, *, except_session_id=None):
     conn.execute(
         """
         UPDATE api_tokens SET revoked_at = :now
-        WHERE user_id = :user_id AND revoked_at IS NULL AND id IS NOT :keep
+        WHERE user_id = :user_id AND revoked_at IS NULL AND id IS DISTINCT FROM :keep
         """,
         {"now": now, "user_id": user_id, "keep": except_session_id},
     )
@@ -128,9 +213,9 @@ def recent_failures_for_email(conn, email, since):
         SELECT count(*) AS failures, min(created_at) AS oldest
         FROM login_attempts
         WHERE email = :email AND succeeded = FALSE AND created_at > :since
-          AND created_at > coalesce(
-              (SELECT max(created_at) FROM login_attempts
-               WHERE email = :email AND succeeded = TRUE), '')
+          AND NOT EXISTS (SELECT 1 FROM login_attempts AS later
+                          WHERE later.email = :email AND later.succeeded = TRUE
+                            AND later.created_at >= login_attempts.created_at)
         """,
         {"email": email, "since": since},
     ).fetchone()
@@ -185,6 +270,35 @@ def set_user_status(conn, user_id, status, now):
 
 def count_users_by_role(conn):
     return conn.execute("SELECT role, count(*) AS n FROM users GROUP BY role").fetchall()
+
+
+def list_hospital_staff(conn, hospital_id):
+    """The hospital-authority accounts of one hospital, oldest account first."""
+    return conn.execute(
+        f"""
+        SELECT {USER_COLUMNS} FROM users
+        WHERE hospital_id = ? AND role = 'hospital-authority'
+        ORDER BY id
+        """,
+        (hospital_id,),
+    ).fetchall()
+
+
+def detach_authority(conn, user_id, hospital_id, now):
+    """Take an authority off its hospital, unless that would leave the hospital without
+    another active authority: the check and the change are one statement. True if it
+    happened."""
+    cursor = conn.execute(
+        """
+        UPDATE users SET hospital_id = NULL, updated_at = :now
+        WHERE id = :user_id AND hospital_id = :hospital_id AND role = 'hospital-authority'
+          AND EXISTS (SELECT 1 FROM users AS other
+                      WHERE other.hospital_id = :hospital_id AND other.id <> :user_id
+                        AND other.role = 'hospital-authority' AND other.status = 'active')
+        """,
+        {"user_id": user_id, "hospital_id": hospital_id, "now": now},
+    )
+    return cursor.rowcount == 1
 
 
 def attach_authority(conn, user_id, hospital_id, now):

@@ -1,9 +1,10 @@
-"""/api/auth: register, login, logout, profile, change-password."""
+"""/api/auth: register, login, logout, profile, change-password, email verification,
+password reset."""
 from flask import current_app, request
 from flask.views import MethodView
 from flask_login import current_user, logout_user
 
-from app.auth import schemas, service
+from app.auth import account_tokens, schemas, service
 from app.auth.guards import login_required
 from app.auth.queries import get_user
 from app.auth.session import start_cookie_session
@@ -21,13 +22,12 @@ class Register(MethodView):
     def post(self, data):
         """Create an account (role user or hospital-authority)
 
-        Admins exist only through the `flask create-admin` command.
+        Admins exist only through the `flask create-admin` command. A link to verify
+        the email address is mailed to it (see `POST /api/auth/verify-email`).
 
         :raise 409: the email is taken.
         """
-        return service.register(
-            get_db(), bcrypt_rounds=current_app.config["BCRYPT_ROUNDS"], now=utcnow(), **data
-        )
+        return service.register(get_db(), now=utcnow(), config=current_app.config, **data)
 
 
 @blp.route("/login")
@@ -78,7 +78,12 @@ class Profile(MethodView):
     @blp.response(200, schemas.UserSchema)
     @login_required
     def put(self, data):
-        """Edit your own name and phone"""
+        """Edit your own name, phone and mail preference
+
+        `emailNotifications: false` turns off non-essential mail (booking decisions,
+        payment receipts, refunds, blood matches); mail about the account itself
+        (verification, password reset, password changed) is always sent.
+        """
         return service.update_profile(get_db(), current_user.id, data, utcnow())
 
 
@@ -93,4 +98,77 @@ class ChangePassword(MethodView):
             get_db(), user_id=current_user.id, current_password=data["current_password"],
             new_password=data["new_password"], keep_session_id=current_user.session_id,
             bcrypt_rounds=current_app.config["BCRYPT_ROUNDS"], now=utcnow(),
+            tz_name=current_app.config["TIMEZONE"],
+        )
+
+
+_INVALID_TOKEN_DOC = "The token is unknown, used or expired (one answer for all three)"
+
+
+@blp.route("/verify-email")
+class VerifyEmail(MethodView):
+    @blp.arguments(schemas.VerifyEmailSchema)
+    @blp.response(204)
+    @blp.alt_response(400, description=_INVALID_TOKEN_DOC)
+    def post(self, data):
+        """Confirm your email address with the token mailed to it
+
+        Needs no login: the token is the proof. It works once and expires after
+        EMAIL_VERIFICATION_TTL_HOURS.
+        """
+        account_tokens.verify_email(get_db(), token=data["token"], now=utcnow())
+
+
+@blp.route("/verify-email/resend")
+class ResendVerification(MethodView):
+    @blp.response(202)
+    @blp.alt_response(409, description="The address is verified already")
+    @blp.alt_response(429, description="Too many requests for this address or IP; see Retry-After")
+    @login_required
+    def post(self):
+        """Mail a new verification link to your address
+
+        Rate limited per address and per IP (ACCOUNT_MAIL_RATE_LIMIT).
+        """
+        account_tokens.resend_verification(
+            get_db(), user_id=current_user.id, ip_address=request.remote_addr, now=utcnow(),
+            config=current_app.config,
+        )
+
+
+@blp.route("/forgot-password")
+class ForgotPassword(MethodView):
+    @blp.arguments(schemas.ForgotPasswordSchema)
+    @blp.response(202, schemas.ForgotPasswordAnswerSchema)
+    @blp.alt_response(429, description="Too many requests for this address or IP; see Retry-After")
+    def post(self, data):
+        """Ask for a password reset link by mail
+
+        The answer is the same, and takes about as long, whether or not an account
+        uses the address. The link works once and expires after
+        PASSWORD_RESET_TTL_MINUTES. Rate limited per address and per IP
+        (ACCOUNT_MAIL_RATE_LIMIT).
+        """
+        account_tokens.request_password_reset(
+            get_db(), email=data["email"], ip_address=request.remote_addr, now=utcnow(),
+            config=current_app.config,
+        )
+        return {"message": account_tokens.FORGOT_PASSWORD_ANSWER}
+
+
+@blp.route("/reset-password")
+class ResetPassword(MethodView):
+    @blp.arguments(schemas.ResetPasswordSchema)
+    @blp.response(204)
+    @blp.alt_response(400, description=_INVALID_TOKEN_DOC)
+    def post(self, data):
+        """Choose a new password with the token from the reset mail
+
+        Every login of the account (bearer tokens and cookie sessions) ends, every
+        other reset link stops working, the address counts as verified, and a notice
+        is mailed. The token works once, also when sent twice at the same moment.
+        """
+        account_tokens.reset_password(
+            get_db(), token=data["token"], new_password=data["new_password"], now=utcnow(),
+            config=current_app.config,
         )

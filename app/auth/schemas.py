@@ -2,7 +2,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.auth.passwords import MAX_PASSWORD_BYTES
-from app.validation import ANY_FIELD, PHONE, CamelCaseSchema, Schema, clean_text
+from app.validation import ANY_FIELD, PHONE, Bool, CamelCaseSchema, JsonBool, Schema, clean_text
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -35,6 +35,10 @@ class UserSchema(CamelCaseSchema):
     role = fields.Str()
     hospital_id = fields.Int(allow_none=True)
     status = fields.Str()
+    email_verified = Bool(metadata={"description": "The address was confirmed with a mailed link."})
+    email_notifications = Bool(
+        metadata={"description": "Non-essential mail (booking decisions, receipts, refunds, blood "
+                                 "matches) is sent; mail about the account itself always is."})
     last_login_at = fields.Str(allow_none=True)
     created_at = fields.Str()
 
@@ -73,6 +77,9 @@ class ProfileUpdateSchema(Schema):
 
     name = clean_text(200, allow_control_chars=True)
     phone = fields.Str(allow_none=True, validate=PHONE)
+    email_notifications = JsonBool(
+        metadata={"description": "false: no non-essential mail (mail about the account itself "
+                                 "is always sent)."})
 
 
 class ChangePasswordSchema(Schema):
@@ -81,3 +88,28 @@ class ChangePasswordSchema(Schema):
     )
     new_password = fields.Str(required=True, validate=_password_strength,
                               metadata={"description": _PASSWORD_DESCRIPTION})
+
+
+# Mailed tokens are 43 characters (secrets.token_urlsafe(32)); anything of another
+# shape is simply unknown, and answered like one (400), not as a schema error.
+def _mailed_token():
+    return fields.Str(required=True, validate=validate.Length(min=1, max=256),
+                      metadata={"description": "The code from the mail (or its link's `token`)."})
+
+
+class ForgotPasswordSchema(Schema):
+    email = Email(required=True, validate=validate.Length(max=254))
+
+
+class ForgotPasswordAnswerSchema(CamelCaseSchema):
+    message = fields.Str()
+
+
+class ResetPasswordSchema(Schema):
+    token = _mailed_token()
+    new_password = fields.Str(required=True, validate=_password_strength, load_only=True,
+                              metadata={"description": _PASSWORD_DESCRIPTION})
+
+
+class VerifyEmailSchema(Schema):
+    token = _mailed_token()

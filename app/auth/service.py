@@ -2,11 +2,12 @@
 from datetime import timedelta
 from typing import NamedTuple
 
-from app.auth import queries
+from app.auth import account_tokens, queries
 from app.auth.passwords import check_password, dummy_hash, hash_password
 from app.auth.tokens import new_token
 from app.db import transaction
-from app.errors import Conflict, TooManyRequests, Unauthorized, Unprocessable
+from app.errors import Conflict, Forbidden, TooManyRequests, Unauthorized, Unprocessable
+from app.mail import notices
 from app.timeutil import from_iso, to_iso
 
 SELF_SERVICE_ROLES = ("user", "hospital-authority")
@@ -20,10 +21,11 @@ class Login(NamedTuple):
     expires_at: object  # datetime
 
 
-def register(conn, *, name, email, password, phone, role, bcrypt_rounds, now):
+def register(conn, *, name, email, password, phone, role, now, config):
+    """A new account, and the mail with its verification link (same transaction)."""
     if role not in SELF_SERVICE_ROLES:
         raise Unprocessable(errors={"role": ["Must be one of: user, hospital-authority."]})
-    password_hash = hash_password(password, bcrypt_rounds)  # slow: outside the write lock
+    password_hash = hash_password(password, config["BCRYPT_ROUNDS"])  # slow: outside the write lock
     with transaction(conn):
         if queries.get_user_by_email(conn, email):
             raise Conflict("An account with this email already exists.")
@@ -31,7 +33,9 @@ def register(conn, *, name, email, password, phone, role, bcrypt_rounds, now):
             conn, name=name, email=email, password_hash=password_hash,
             phone=phone, role=role, now=to_iso(now),
         )
-    return queries.get_user(conn, user_id)
+        user = queries.get_user(conn, user_id)
+        account_tokens.issue_verification(conn, user, now=now, config=config)
+    return user
 
 
 def create_admin(conn, *, name, email, password, bcrypt_rounds, now):
@@ -76,12 +80,18 @@ def _claim_login_attempt(conn, email, ip_address, now, config):
         )
 
 
-def login(conn, *, email, password, ip_address, now, config):
+def login(conn, *, email, password, ip_address, now, config, roles=None):
     """Check credentials and create the login's session record (the bearer token's
     row, which the cookie session points at too). Returns a Login.
 
     Unknown email, wrong password and an inactive account all answer the same 401,
     so the endpoint cannot be used to find out which emails have accounts.
+    ``roles``: the roles this sign-in is for (the staff console's); any other
+    account gets a 403 once its password is right, and no session.
+
+    :raise 401: wrong credentials or an inactive account.
+    :raise 403: right credentials, a role not in ``roles``.
+    :raise 429: too many failed attempts.
     """
     attempt_id = _claim_login_attempt(conn, email, ip_address, now, config)
     user = queries.get_user_by_email(conn, email)
@@ -89,6 +99,11 @@ def login(conn, *, email, password, ip_address, now, config):
     password_ok = check_password(password, password_hash)
     if not (user and password_ok and user["status"] == "active"):
         raise Unauthorized(INVALID_LOGIN)  # the attempt stays recorded as a failure
+    if roles is not None and user["role"] not in roles:
+        # The password was right: not a guess, so it does not count towards throttling.
+        with transaction(conn):
+            queries.mark_login_succeeded(conn, attempt_id)
+        raise Forbidden(f"A {user['role']} account cannot sign in here.")
     token, token_hash = new_token()
     expires_at = now + timedelta(hours=int(config["TOKEN_TTL_HOURS"]))
     with transaction(conn):
@@ -121,14 +136,15 @@ def update_profile(conn, user_id, changes, now):
             conn, user_id,
             name=changes.get("name", current["name"]),
             phone=changes.get("phone", current["phone"]),
+            email_notifications=changes.get("email_notifications", current["email_notifications"]),
             now=to_iso(now),
         )
     return queries.get_user(conn, user_id)
 
 
 def change_password(conn, *, user_id, current_password, new_password, keep_session_id,
-                    bcrypt_rounds, now):
-    """Set a new password and end every other login of the user."""
+                    bcrypt_rounds, now, tz_name):
+    """Set a new password, end every other login of the user and mail them a notice."""
     user = queries.get_user_with_hash(conn, user_id)
     if not check_password(current_password, user["password_hash"]):
         raise Unprocessable(errors={"currentPassword": ["Incorrect password."]})
@@ -136,3 +152,4 @@ def change_password(conn, *, user_id, current_password, new_password, keep_sessi
     with transaction(conn):
         queries.update_password_hash(conn, user_id, new_hash, to_iso(now))
         end_sessions(conn, user_id, now, keep_session_id=keep_session_id)
+        notices.password_changed(conn, user_id, now=now, tz_name=tz_name, by_reset=False)

@@ -31,9 +31,14 @@ from app.timeutil import to_iso, utcnow
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 CSRF_HEADER = "X-CSRF-Token"
-# Views that never act as the logged-in user (they create or replace a session),
-# and the gateway's server-to-server callback, which carries no cookie.
-CSRF_EXEMPT_ENDPOINTS = {"auth.Register", "auth.Login", "payments.SslcommerzIpn"}
+# Views that never act as the logged-in user (they create or replace a session, or
+# act only on the mailed token they carry), and the gateway's server-to-server
+# callback, which carries no cookie.
+CSRF_EXEMPT_ENDPOINTS = {"auth.Register", "auth.Login", "auth.VerifyEmail", "auth.ForgotPassword",
+                         "auth.ResetPassword", "payments.SslcommerzIpn"}
+# Blueprints whose HTML forms carry this same token in a form field, checked by the
+# blueprint itself on every POST, signed-out forms included (app/console/csrf.py).
+CSRF_FORM_BLUEPRINTS = {"console"}
 
 
 login_manager = LoginManager()
@@ -124,7 +129,7 @@ def check_csrf():
     """before_request: cookie-authenticated unsafe requests must carry the CSRF token."""
     if request.method not in UNSAFE_METHODS or request.url_rule is None:
         return  # safe method, or no route at all (the 404/405 says more than a 403)
-    if request.endpoint in CSRF_EXEMPT_ENDPOINTS:
+    if request.endpoint in CSRF_EXEMPT_ENDPOINTS or request.blueprint in CSRF_FORM_BLUEPRINTS:
         return
     if bearer_from_header(request.headers.get("Authorization")):
         return  # browsers never attach bearer tokens on their own: no CSRF exposure

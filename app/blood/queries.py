@@ -3,6 +3,7 @@
 Functions take ``conn``, return dicts, never commit. Optional filters are
 written as ``(:x IS NULL OR column = :x)`` so every statement is a constant.
 """
+from app.db import json_list
 
 # A request as the API shows it: with its hospital's name and how many donors volunteered.
 REQUEST_SELECT = """
@@ -23,12 +24,13 @@ _ACTIVE_FILTERS = f"""
       AND (:blood_type IS NULL OR r.blood_type = :blood_type)
       AND (:urgency IS NULL OR r.urgency = :urgency)
       AND (:hospital_id IS NULL OR r.hospital_id = :hospital_id)
-      AND (:location IS NULL OR r.location LIKE '%' || :location || '%' ESCAPE '\\')
+      AND (:location IS NULL OR lower(r.location) LIKE '%' || lower(:location) || '%' ESCAPE '\\')
 """
 
-_COMPATIBLE_FILTERS = f"""
+def _compatible_filters(conn):
+    return f"""
     WHERE {_OPEN}
-      AND r.blood_type IN (SELECT value FROM json_each(:blood_types))
+      AND r.blood_type IN {json_list(conn, ":blood_types")}
       AND r.requester_id <> :donor_id
 """
 
@@ -94,14 +96,14 @@ def list_active_requests(conn, filters, now, *, limit, offset):
 
 def count_compatible_requests(conn, *, blood_types_json, donor_id, now):
     return conn.execute(
-        f"SELECT count(*) AS n FROM blood_requests AS r {_COMPATIBLE_FILTERS}",
+        f"SELECT count(*) AS n FROM blood_requests AS r {_compatible_filters(conn)}",
         {"blood_types": blood_types_json, "donor_id": donor_id, "now": now},
     ).fetchone()["n"]
 
 
 def list_compatible_requests(conn, *, blood_types_json, donor_id, now, limit, offset):
     return conn.execute(
-        f"""{REQUEST_SELECT} {_COMPATIBLE_FILTERS} {_MOST_URGENT_FIRST}
+        f"""{REQUEST_SELECT} {_compatible_filters(conn)} {_MOST_URGENT_FIRST}
         LIMIT :limit OFFSET :offset""",
         {"blood_types": blood_types_json, "donor_id": donor_id, "now": now,
          "limit": limit, "offset": offset},

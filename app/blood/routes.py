@@ -1,4 +1,5 @@
 """/api/blood: blood requests, compatible-donor matching."""
+from flask import current_app
 from flask.views import MethodView
 from flask_login import current_user
 
@@ -18,6 +19,8 @@ blp = Blueprint(
 class BloodRequestCreate(MethodView):
     @blp.arguments(schemas.BloodRequestCreateSchema)
     @blp.response(201, schemas.BloodRequestSchema)
+    @blp.alt_response(403, description="REQUIRE_VERIFIED_EMAIL is on and the email address is "
+                                       "not verified yet")
     @blp.alt_response(422, description="Invalid input, past requiredBy, or no approved hospital "
                                        "with that hospitalId")
     @login_required
@@ -31,7 +34,7 @@ class BloodRequestCreate(MethodView):
         scheduler then marks it `expired` and notifies the requester.
         """
         return service.create_request(get_db(), requester_id=current_user.id, data=data,
-                                      now=utcnow())
+                                      now=utcnow(), config=current_app.config)
 
 
 @blp.route("/requests")

@@ -9,6 +9,7 @@ import json
 import logging
 from datetime import timedelta
 
+from app.auth.account_tokens import require_verified_email
 from app.auth.policy import can_manage_blood_request, is_admin
 from app.auth.queries import get_user
 from app.blood import compatibility, queries
@@ -16,6 +17,7 @@ from app.bookings.queries import insert_blood_request_notifications
 from app.db import transaction
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.hospitals.queries import get_hospital
+from app.mail import notices
 from app.timeutil import to_iso
 
 log = logging.getLogger(__name__)
@@ -29,8 +31,10 @@ def _field_error(field, message):
     return Unprocessable(errors={"json": {field: [message]}})
 
 
-def create_request(conn, *, requester_id, data, now):
-    """Post a request (status active). :raise 422: past deadline, unknown or unapproved hospital."""
+def create_request(conn, *, requester_id, data, now, config):
+    """Post a request (status active). :raise 422: past deadline, unknown or unapproved hospital.
+    :raise 403: REQUIRE_VERIFIED_EMAIL is on and the requester's address is not verified."""
+    require_verified_email(conn, requester_id, config, "posting a blood request")
     required_by = data.get("required_by")
     if required_by is not None:
         if required_by <= now:
@@ -164,6 +168,8 @@ def volunteer(conn, *, request_id, donor, donor_blood_type, phone, now):
                        "request's matches to contact them.",
             "created_at": now_iso,
         }])
+        notices.blood_match(conn, request, donor_name=donor.name,
+                            donor_blood_type=donor_blood_type, now=now)
     log.info("donor %s volunteered for blood request %s", donor.id, request_id)
     return queries.get_match(conn, match_id)
 

@@ -5,9 +5,24 @@ Functions take ``conn``, return dicts, never commit. Every status change sets
 history and notification triggers (migration 0001) read them from the new row.
 """
 
+# A booking with its payment state, derived from its payment (never stored twice):
+# the paid payment if there is one (at most one is not failed:
+# idx_transactions_one_live_per_booking), else "unpaid" while an approved or
+# completed booking owes its amount, else nothing is owed ("not_required": not
+# approved, declined, cancelled before paying, or free).
 BOOKING_SELECT = """
-    SELECT b.*, h.name AS hospital_name
+    SELECT b.*, h.name AS hospital_name,
+           CASE WHEN p.status = 'completed' THEN 'paid'
+                WHEN p.status IS NOT NULL THEN p.status
+                WHEN b.status IN ('approved', 'completed') AND b.amount_minor > 0 THEN 'unpaid'
+                ELSE 'not_required' END AS payment_status,
+           CASE WHEN p.status IS NULL AND b.status IN ('approved', 'completed')
+                THEN coalesce(b.amount_minor, 0) ELSE 0 END AS amount_due_minor,
+           p.completed_at AS paid_at
     FROM bookings AS b JOIN hospitals AS h ON h.id = b.hospital_id
+    LEFT JOIN transactions AS p
+           ON p.booking_id = b.id AND p.kind = 'booking_payment'
+          AND p.status IN ('completed', 'partially_refunded', 'refunded')
 """
 
 # Optional filters of the booking lists: each is a fixed fragment with a named
@@ -19,7 +34,8 @@ BOOKING_FILTERS = {
     "urgency": "b.urgency = :urgency",
     "resource_type": "b.resource_type = :resource_type",
     "booking_reference": "b.booking_reference = :booking_reference",
-    "patient_name": "b.patient_name LIKE :patient_name ESCAPE '\\'",
+    # lower() on both sides: SQLite's LIKE ignores (ASCII) case, PostgreSQL's does not
+    "patient_name": "lower(b.patient_name) LIKE lower(:patient_name) ESCAPE '\\'",
     "created_from": "b.created_at >= :created_from",
     "created_before": "b.created_at < :created_before",
 }
@@ -142,6 +158,20 @@ def list_pending_queue(conn, hospital_id, *, limit, offset):
     ).fetchall()
 
 
+def list_upcoming(conn, hospital_id, *, from_day, limit):
+    """Open (pending or approved) bookings scheduled on ``from_day`` or later, soonest first."""
+    return conn.execute(
+        f"""
+        {BOOKING_SELECT}
+        WHERE b.hospital_id = :hospital_id AND b.status IN ('pending', 'approved')
+          AND b.scheduled_day >= :from_day
+        ORDER BY b.scheduled_date, b.id
+        LIMIT :limit
+        """,
+        {"hospital_id": hospital_id, "from_day": from_day, "limit": limit},
+    ).fetchall()
+
+
 def count_pending_by_urgency(conn, hospital_id):
     rows = conn.execute(
         """
@@ -169,7 +199,8 @@ def list_history(conn, booking_id):
     return conn.execute(
         """
         SELECT h.id, h.booking_id, h.old_status, h.new_status, h.changed_by,
-               u.name AS changed_by_name, u.role AS changed_by_role, h.reason, h.created_at
+               u.name AS changed_by_name, u.role AS changed_by_role, h.reason, h.notes,
+               h.created_at
         FROM booking_status_history AS h LEFT JOIN users AS u ON u.id = h.changed_by
         WHERE h.booking_id = ?
         ORDER BY h.id
@@ -180,19 +211,20 @@ def list_history(conn, booking_id):
 
 # --- transitions --------------------------------------------------------------
 
-def approve_booking(conn, booking_id, *, actor_id, reason, amount_minor, currency, now):
+def approve_booking(conn, booking_id, *, actor_id, reason, notes, amount_minor, currency, now):
     """pending -> approved with one allocated unit: the updated row, or None if the
-    booking was no longer pending."""
+    booking was no longer pending. ``notes``: the hospital's notes to the patient."""
     return conn.execute(
         """
         UPDATE bookings
         SET status = 'approved', allocated_units = 1, amount_minor = :amount_minor,
             currency = :currency, approved_by = :actor_id, approved_at = :now,
-            status_changed_by = :actor_id, status_reason = :reason, updated_at = :now
+            status_changed_by = :actor_id, status_reason = :reason,
+            authority_notes = :notes, updated_at = :now
         WHERE id = :id AND status = 'pending'
         RETURNING *
         """,
-        {"id": booking_id, "actor_id": actor_id, "reason": reason,
+        {"id": booking_id, "actor_id": actor_id, "reason": reason, "notes": notes,
          "amount_minor": amount_minor, "currency": currency, "now": now},
     ).fetchone()
 
@@ -201,19 +233,22 @@ def approve_booking(conn, booking_id, *, actor_id, reason, amount_minor, currenc
 _FINAL_STAMP = {"declined": "declined_at", "completed": "completed_at", "cancelled": "cancelled_at"}
 
 
-def finish_booking(conn, booking_id, *, new_status, from_statuses, actor_id, reason, now):
+def finish_booking(conn, booking_id, *, new_status, from_statuses, actor_id, reason, now,
+                   notes=None):
     """Move to a final status from one of ``from_statuses``; units allocated are
-    given up here (the caller releases them). True if the guard held."""
+    given up here (the caller releases them). ``notes`` (the hospital's, on a decline)
+    replace the booking's; None keeps them. True if the guard held."""
     stamp = _FINAL_STAMP[new_status]
     placeholders = ", ".join("?" for _ in from_statuses)
     cursor = conn.execute(
         f"""
         UPDATE bookings
         SET status = ?, allocated_units = 0, {stamp} = ?,
-            status_changed_by = ?, status_reason = ?, updated_at = ?
+            status_changed_by = ?, status_reason = ?,
+            authority_notes = coalesce(?, authority_notes), updated_at = ?
         WHERE id = ? AND status IN ({placeholders})
         """,
-        (new_status, now, actor_id, reason, now, booking_id, *from_statuses),
+        (new_status, now, actor_id, reason, notes, now, booking_id, *from_statuses),
     )
     return cursor.rowcount == 1
 

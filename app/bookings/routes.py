@@ -46,6 +46,8 @@ class Bookings(MethodView):
     @blp.response(201, schemas.BookingSchema)
     @blp.alt_response(404, description="Unknown hospital, or one not approved (not taking bookings)")
     @blp.alt_response(409, description="Nothing available, or an open booking for that hospital, type and day")
+    @blp.alt_response(403, description="Not a patient, or (REQUIRE_VERIFIED_EMAIL) the email "
+                                       "address is not verified yet")
     @blp.alt_response(429, description="Past BOOKING_RATE_LIMIT; see Retry-After")
     @roles_required("user")
     def post(self, data):
@@ -146,7 +148,7 @@ class History(MethodView):
 
 @blp.route(f"/{BOOKING_ID}/approve")
 class Approve(MethodView):
-    @blp.arguments(schemas.OptionalReasonSchema, required=False)
+    @blp.arguments(schemas.ApproveSchema, required=False)
     @blp.response(200, schemas.BookingSchema)
     @blp.alt_response(404, description="No such booking at your hospital")
     @blp.alt_response(409, description="Not pending, nothing available, or no active price")
@@ -159,11 +161,13 @@ class Approve(MethodView):
         due is created (amount by the pricing rule of `POST /api/pricing/calculate`,
         from the active price, duration and urgency; a zero price creates none). A
         hospital no longer approved is 409 too; on any 409 nothing is written. The body
-        `{reason}` is optional.
+        `{reason, notes}` is optional: `notes` are the hospital's words to the patient
+        ("bring your reports, admission at 9"), shown as the booking's `authorityNotes`,
+        in the history row and in the patient's notification.
         """
         return service.approve_booking(
-            get_db(), booking_id, actor=current_user, reason=data["reason"], now=utcnow(),
-            **_origin(),
+            get_db(), booking_id, actor=current_user, reason=data["reason"],
+            notes=data["notes"], now=utcnow(), **_origin(),
         )
 
 
@@ -175,12 +179,14 @@ class Decline(MethodView):
     @blp.alt_response(409, description="Not pending")
     @roles_required(*STAFF)
     def put(self, data, booking_id):
-        """Decline a pending booking (reason required)
+        """Decline a pending booking (reason required, notes optional)
 
-        The patient is notified; the status history records who and why.
+        The patient is notified; the status history records who and why. `notes` (the
+        hospital's words to the patient) are shown as on approval.
         """
         return service.decline_booking(
-            get_db(), booking_id, actor=current_user, reason=data["reason"], now=utcnow()
+            get_db(), booking_id, actor=current_user, reason=data["reason"],
+            notes=data["notes"], now=utcnow(),
         )
 
 

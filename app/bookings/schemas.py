@@ -16,8 +16,10 @@ from app.validation import (
     id_field,
 )
 from app.vocabulary import (
+    BOOKING_PAYMENT_STATUSES,
     BOOKING_STATUSES,
     GENDERS,
+    NOTIFICATION_TYPES,
     RESOURCE_TYPES,
     URGENCIES_MOST_URGENT_FIRST,
 )
@@ -63,8 +65,29 @@ class OptionalReasonSchema(Schema):
         return {"reason": data["reason"] or None}
 
 
+def _authority_notes():
+    return clean_text(2000, min_length=None, load_default=None, allow_none=True, metadata={
+        "description": "Notes to the patient (\"bring your reports, admission at 9\"): shown "
+                       "on the booking, in its history and in the patient's notification."})
+
+
+class ApproveSchema(OptionalReasonSchema):
+    """Optional reason (kept in the status history) and notes to the patient."""
+
+    notes = _authority_notes()
+
+    @ma.post_load
+    def _blank_is_none(self, data, **kwargs):
+        return {"reason": data["reason"] or None, "notes": data["notes"] or None}
+
+
 class DeclineSchema(Schema):
     reason = clean_text(1000, required=True)
+    notes = _authority_notes()
+
+    @ma.post_load
+    def _blank_notes_are_none(self, data, **kwargs):
+        return {**data, "notes": data["notes"] or None}
 
 
 class BookingSchema(ResponseSchema):
@@ -87,7 +110,9 @@ class BookingSchema(ResponseSchema):
         metadata={"description": "The scheduled calendar day in the hospital's time zone."},
     )
     estimated_duration_hours = fields.Int(data_key="estimatedDuration")  # as in the request
-    notes = fields.Str(allow_none=True)
+    notes = fields.Str(allow_none=True, metadata={"description": "The patient's notes."})
+    authority_notes = fields.Str(allow_none=True, metadata={
+        "description": "The hospital's notes to the patient, given on approval or decline."})
     status = fields.Str()
     status_reason = fields.Str(allow_none=True)
     status_changed_by = fields.Int(allow_none=True)
@@ -97,6 +122,13 @@ class BookingSchema(ResponseSchema):
         metadata={"description": "Fixed at approval from the active price; null before."},
     )
     currency = fields.Str()
+    payment_status = fields.Str(metadata={
+        "description": " | ".join(BOOKING_PAYMENT_STATUSES) + ": `unpaid` while an approved "
+                       "or completed booking owes its amount; `not_required` when nothing is "
+                       "owed (not approved, declined, cancelled before paying, or free)."})
+    amount_due_minor = Money(data_key="amountDue", allow_zero=True, metadata={
+        "description": "What the patient still has to pay: the amount while unpaid, else 0."})
+    paid_at = fields.Str(allow_none=True, metadata={"description": "When it was paid."})
     approved_by = fields.Int(allow_none=True)
     approved_at = fields.Str(allow_none=True)
     declined_at = fields.Str(allow_none=True)
@@ -114,6 +146,8 @@ class HistoryEntrySchema(CamelCaseSchema):
     changed_by_name = fields.Str(allow_none=True)
     changed_by_role = fields.Str(allow_none=True)
     reason = fields.Str(allow_none=True)
+    notes = fields.Str(allow_none=True, metadata={
+        "description": "The hospital's notes given with this change (approve, decline)."})
     created_at = fields.Str()
 
 
@@ -201,7 +235,7 @@ class NotificationSchema(CamelCaseSchema):
     id = fields.Int()
     booking_id = fields.Int(allow_none=True)
     blood_request_id = fields.Int(allow_none=True)
-    type = fields.Str()
+    type = fields.Str(metadata={"description": " | ".join(NOTIFICATION_TYPES)})
     title = fields.Str()
     message = fields.Str()
     is_read = Bool()

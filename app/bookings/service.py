@@ -14,11 +14,14 @@ import secrets
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from app.auth.account_tokens import require_verified_email
 from app.auth.policy import can_see_booking, is_admin, manages_hospital, scope_for
 from app.bookings import queries
 from app.db import transaction
 from app.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from app.hospitals.queries import get_hospital
+from app.mail import notices
+from app.paging import page_total
 from app.payments.hooks import on_booking_cancelled
 from app.payments.queries import insert_transaction
 from app.pricing.queries import get_active_price
@@ -100,9 +103,11 @@ def create_booking(conn, *, actor, data, now, config):
         and suspended hospitals take no bookings and are not public).
     :raise 409: nothing of that type available, or the same user already holds an
         open booking for that hospital, type and day (in the hospital's time zone).
+    :raise 403: REQUIRE_VERIFIED_EMAIL is on and the actor's address is not verified.
     :raise 422: scheduledDate not in the future or too far ahead.
     :raise 429: past BOOKING_RATE_LIMIT, with Retry-After.
     """
+    require_verified_email(conn, actor.id, config, "booking")
     scheduled = data["scheduled_date"]
     if scheduled <= now:
         raise _invalid("scheduledDate", "Must be in the future.")
@@ -164,8 +169,11 @@ def _enforce_rate_limit(conn, user_id, rate_limit, now):
 
 # --- transitions --------------------------------------------------------------
 
-def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_agent):
+def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_agent,
+                    notes=None):
     """pending -> approved: one unit allocated and the payment due created, atomically.
+    ``notes``: the hospital's notes to the patient (on the booking, in its history
+    and in the patient's notification).
 
     :raise 404: not a booking of the actor's hospital.
     :raise 409: not pending (any more), nothing available, hospital not approved,
@@ -189,7 +197,7 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
             price, booking["estimated_duration_hours"], booking["urgency"]
         )
         approved = queries.approve_booking(
-            conn, booking_id, actor_id=actor.id, reason=reason,
+            conn, booking_id, actor_id=actor.id, reason=reason, notes=notes,
             amount_minor=amount_minor, currency=price["currency"], now=now_iso,
         )
         if approved is None:
@@ -205,13 +213,18 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
                 amount_minor=amount_minor, currency=price["currency"], method=None,
                 status="pending", now=now_iso,
             )
+        notices.booking_decided(conn, approved, now=now)
     return _as_read(approved, hospital)
 
 
 def _as_read(row, hospital):
     """A bookings row as queries.get_booking reads it (BOOKING_SELECT): saves reading
-    back, after the commit, the row the write itself returned."""
-    return {**row, "hospital_name": hospital["name"]}
+    back, after the commit, the row the write itself returned. A booking just created
+    or just approved has no payment yet: once approved it owes its amount."""
+    owes = row["status"] == "approved" and (row["amount_minor"] or 0) > 0
+    return {**row, "hospital_name": hospital["name"],
+            "payment_status": "unpaid" if owes else "not_required",
+            "amount_due_minor": row["amount_minor"] if owes else 0, "paid_at": None}
 
 
 def _transaction_ref(booking):
@@ -219,17 +232,20 @@ def _transaction_ref(booking):
     return f"BP-{booking['booking_reference']}-{secrets.token_hex(3)}"
 
 
-def decline_booking(conn, booking_id, *, actor, reason, now):
-    """pending -> declined with a reason. :raise 404/409: as for approval."""
+def decline_booking(conn, booking_id, *, actor, reason, now, notes=None):
+    """pending -> declined with a reason and optional notes to the patient (as for
+    approval). :raise 404/409: as for approval."""
     with transaction(conn):
         booking = _managed_booking(conn, booking_id, actor)
         _require_status(booking, "pending", "declined")
         if not queries.finish_booking(
             conn, booking_id, new_status="declined", from_statuses=("pending",),
-            actor_id=actor.id, reason=reason, now=to_iso(now),
+            actor_id=actor.id, reason=reason, notes=notes, now=to_iso(now),
         ):
             raise Conflict("The booking is no longer pending.")
-    return queries.get_booking(conn, booking_id)
+        declined = queries.get_booking(conn, booking_id)
+        notices.booking_decided(conn, declined, now=now)
+    return declined
 
 
 def complete_booking(conn, booking_id, *, actor, reason, now, ip_address, user_agent):
@@ -347,8 +363,8 @@ def booking_history(conn, booking_id, *, actor):
 
 
 def _page(conn, filters, limit, offset):
-    return (queries.list_bookings(conn, filters, limit=limit, offset=offset),
-            queries.count_bookings(conn, filters))
+    rows = queries.list_bookings(conn, filters, limit=limit, offset=offset)
+    return rows, page_total(rows, limit, offset, lambda: queries.count_bookings(conn, filters))
 
 
 def my_bookings(conn, *, actor, limit, offset):
@@ -434,6 +450,16 @@ def pending_queue(conn, hospital_id, *, actor, now, limit, offset):
         for row in queries.list_pending_queue(conn, hospital_id, limit=limit, offset=offset)
     ]
     return {"summary": summary, "items": items}, summary["total_pending"]
+
+
+def upcoming_bookings(conn, hospital_id, *, actor, now, limit):
+    """(today's, later) open bookings of the hospital, by scheduled time: today is the
+    hospital's calendar day. ``limit`` bounds both together."""
+    hospital = _staff_hospital(conn, hospital_id, actor)
+    today = local_date(now, hospital["timezone"]).isoformat()
+    rows = queries.list_upcoming(conn, hospital_id, from_day=today, limit=limit)
+    return ([row for row in rows if row["scheduled_day"] == today],
+            [row for row in rows if row["scheduled_day"] != today])
 
 
 def waiting_time(since, now):

@@ -47,7 +47,7 @@ from app.db.sqlite import Connection, connect, dict_row, writes_outside_transact
 __all__ = ["Connection", "connect", "connect_from_config", "dict_row", "transaction",
            "writes_outside_transaction", "get_db", "release_db", "close_db", "init_app",
            "set_actor", "act_as_system",
-           "IntegrityError", "OperationalError", "DatabaseError", "dialect_of", "pick"]
+           "IntegrityError", "OperationalError", "DatabaseError", "dialect_of", "pick", "json_list"]
 
 IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)
 OperationalError = (sqlite3.OperationalError, psycopg.OperationalError)
@@ -71,7 +71,7 @@ def connect_from_config(config, *, write_guard=False, as_owner=False):
 
 def set_actor(conn, *, user_id, role, hospital_id=None):
     """PostgreSQL: who ``conn``'s later statements act for, as row-level security sees
-    it (migration 0080; app/db/postgres.py for the cost). ``role``: 'user',
+    it (migration 0090; app/db/postgres.py for the cost). ``role``: 'user',
     'hospital-authority', 'admin' or 'system'. SQLite has no row-level security:
     nothing to do."""
     if conn.dialect == "postgres":
@@ -94,6 +94,19 @@ def transaction(conn):
 def pick(conn, sql):
     """``sql`` itself, or its form for ``conn``'s dialect when it is a {dialect: sql} dict."""
     return sql if isinstance(sql, str) else sql[conn.dialect]
+
+
+_JSON_LIST = {
+    "sqlite": "(SELECT value FROM json_each({param}))",
+    "postgres": "(SELECT value::{pg_type} FROM jsonb_array_elements_text(CAST({param} AS jsonb)) AS value)",
+}
+
+
+def json_list(conn, param, pg_type="text"):
+    """SQL for the values of the JSON-array parameter ``param`` (e.g. ":ids"), to write
+    ``x IN <this>`` with one parameter however many values there are; ``pg_type`` is
+    what PostgreSQL compares them as ("bigint" for ids)."""
+    return _JSON_LIST[conn.dialect].format(param=param, pg_type=pg_type)
 
 
 def get_db():

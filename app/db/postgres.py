@@ -163,7 +163,7 @@ class Connection:
 #
 # The service never acts as the owner of the tables: its connections switch to
 # SERVICE_ROLE when they open (``-c role=…``, no extra round trip), a role that owns
-# nothing and cannot bypass row-level security (migration 0080). The URL's user may
+# nothing and cannot bypass row-level security (migration 0090). The URL's user may
 # be the owner (then only the service's connections switch) or a login that is a
 # member of SERVICE_ROLE and owns nothing itself (README, "Row-level security").
 # Migrations run as the URL's user: ``connect(url, config)`` does not switch.

@@ -10,8 +10,10 @@ start, up to POSTGRES_RETRIES times with a short randomised pause.
 That is only safe while the request has committed nothing: its earlier work would
 otherwise be done twice. A request connection counts its commits (a new count per
 borrowed connection, so per request); once one has committed, a conflict ends the
-request with 503 and Retry-After, and the client retries (payments carry an
-Idempotency-Key for exactly this). Whatever the view did before the conflict that
+request with 503 and Retry-After, and the client retries. One exception: an
+idempotent request (app/payments/idempotency.py) has committed its claim first, and
+runs its view again under that claim itself, which is safe by the claim's design (an
+effect committed under it is found and answered from, never made twice). Whatever the view did before the conflict that
 is not in the database (a gateway call) happens again on the retry: the views
 whose first commit follows a gateway call only ask the gateway questions
 (validation), which are safe to repeat.
@@ -27,27 +29,46 @@ from app.db import postgres
 log = logging.getLogger("app.db")
 
 
-def dispatch_with_retries(app, dispatch):
-    from app.db import current_connection
+def pause(attempt):
+    """Before attempt ``attempt + 1``: a few ms, doubling up to 16x, randomised so the losers
+    of one conflict do not meet again; enough for the winner to commit, short beside a
+    request (ten attempts wait about 0.4 s in all at most)."""
+    time.sleep(random.uniform(0.001, 0.005) * min(2 ** (attempt - 1), 16))
+
+
+def run_again_after_conflicts(run, attempts, *, may_retry=lambda: True, what="request"):
+    """``run()``, run again after a serialization conflict while ``may_retry()`` allows and
+    attempts remain; then the conflict becomes a 503."""
     from app.errors import ServiceUnavailable
 
-    attempts = max(1, int(app.config["POSTGRES_RETRIES"]) + 1)
     for attempt in range(1, attempts + 1):
         try:
-            return dispatch()
+            return run()
         except Exception as error:
             if not postgres.is_retryable(error):
                 raise
-            conn = current_connection()
-            committed = conn is not None and getattr(conn, "commits", 0) > 0
-            if committed or attempt == attempts:
-                log.warning("serialization conflict, not retried (attempt %d, committed=%s): %s",
-                            attempt, committed, type(error).__name__)
+            allowed = may_retry()
+            if not allowed or attempt == attempts:
+                log.warning("serialization conflict, %s not run again (attempt %d%s): %s", what,
+                            attempt, "" if allowed else ", it committed already", type(error).__name__)
                 raise ServiceUnavailable("The database is busy; retry shortly.",
                                          headers={"Retry-After": "1"}) from error
-            log.info("serialization conflict, retrying the request (attempt %d)", attempt)
-            # 1-10 ms, doubling: enough for the winner to commit, short beside a request.
-            time.sleep(random.uniform(0.001, 0.005) * (2 ** (attempt - 1)))
+            log.info("serialization conflict, running the %s again (attempt %d)", what, attempt)
+            pause(attempt)
+
+
+def attempts(config):
+    return max(1, int(config["POSTGRES_RETRIES"]) + 1)
+
+
+def dispatch_with_retries(app, dispatch):
+    from app.db import current_connection
+
+    def committed_nothing():
+        conn = current_connection()
+        return conn is None or getattr(conn, "commits", 0) == 0
+
+    return run_again_after_conflicts(dispatch, attempts(app.config), may_retry=committed_nothing)
 
 
 class RetryingFlask(Flask):

@@ -76,4 +76,19 @@ login.py (flask-login, Flask sessions)
       looks for the cookie. Public ``open_session`` and ``get_cookie_name``.
       13 and 14 together: ~4 % of a small request (RESULTS.md §5; commit 50d0a68's
       profile put the signer alone at ~5 %).
+
+swagger_ui.py (flask-smorest's Swagger UI page)
+  15. The page's scripts and styles come from this service (a route serving the pinned
+      flask-swagger-ui package's files), not from a CDN: /docs works offline (issue #19).
+      Public settings only: ``OPENAPI_SWAGGER_UI_URL`` points at that route.
+
+Outside this package, two per-request costs cut without any library's private hook
+(RESULTS.md §0d, issue #13 item 9):
+  - app/logging_setup.py: the request line goes straight to the service's own
+    BufferedStreamHandler when nothing else would see the record (``_sole_handler``:
+    no other handler, no filter, the stock record factory, found with the loggers'
+    public attributes); otherwise through ``Logger.info`` as before. About 15 µs per
+    request: no LogRecord, no stack walk for the caller's frame.
+  - app/ops/metrics.py: the labelled counter and histogram of each (method, route,
+    status) are kept instead of found again through ``labels()`` on every request.
 """

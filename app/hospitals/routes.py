@@ -1,11 +1,12 @@
 """/api/hospitals: public discovery, onboarding, and an authority's own hospital."""
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 
 from app.auth.guards import get_current_user, roles_required
+from app.auth.schemas import UserSchema
 from app.db import get_db
 from app.extensions.api import Blueprint, page_bounds
-from app.hospitals import schemas, service
+from app.hospitals import schemas, service, staff
 from app.timeutil import utcnow
 
 blp = Blueprint("hospitals", __name__, url_prefix="/api/hospitals",
@@ -20,31 +21,36 @@ class Hospitals(MethodView):
     def get(self, args, pagination_parameters):
         """Search approved hospitals (full text, resource filters), best match first
 
-        `q` (at most 200 characters) is matched over name, address, city and
-        specialties: every word as a prefix, all words must match. It is never FTS
+        `q` (at most 200 characters) is matched over name, address, city, specialties
+        and facilities: every word as a prefix, all words must match. It is never FTS
         syntax: quotes, `*`, `NEAR`, `AND`/`OR`/`NOT`, `column:` and parentheses are
         plain text, and a `q` without a letter or digit matches nothing. Order:
         relevance (bm25), then name, then id. `resourceType` keeps hospitals that have
         that resource; `minAvailable` those with at least that many units available (of
-        `resourceType` if given, else of any type).
+        `resourceType` if given, else of any type); `facility` those that list that
+        facility (the whole name, any case). `licenseNumber` is shown to admins and the
+        hospital's own staff only.
         """
         limit, offset = page_bounds(pagination_parameters)
         hospitals, total = service.search(
             get_db(), q=args.get("q"), resource_type=args.get("resource_type"),
-            min_available=args.get("min_available"), limit=limit, offset=offset,
+            min_available=args.get("min_available"), facility=args.get("facility"),
+            limit=limit, offset=offset, actor=get_current_user(),
         )
         pagination_parameters.item_count = total
         return hospitals
 
     @blp.arguments(schemas.HospitalCreateSchema)
     @blp.response(201, schemas.HospitalSchema)
-    @blp.alt_response(409, description="You are already the authority of a hospital")
+    @blp.alt_response(409, description="You are already the authority of a hospital, or "
+                                       "another hospital holds this licence number")
     @roles_required("hospital-authority")
     def post(self, data):
         """Register your hospital (pending until an admin approves); you become its authority
 
         Only for a `hospital-authority` account without a hospital. The hospital and the
-        caller's link to it are created in one transaction.
+        caller's link to it are created in one transaction. `licenseNumber` may come
+        later, but an admin approves no hospital without one.
         """
         return service.register(
             get_db(), get_current_user(), data,
@@ -64,10 +70,62 @@ class MyHospital(MethodView):
     @blp.arguments(schemas.HospitalUpdateSchema)
     @blp.response(200, schemas.HospitalDetailSchema)
     @blp.alt_response(404, description="You have not registered a hospital")
+    @blp.alt_response(409, description="Changing the name or licence number of an approved "
+                                       "hospital, or a licence number another hospital holds")
     @roles_required("hospital-authority")
     def put(self, data):
-        """Edit your hospital; editing a rejected hospital resubmits it for review"""
-        return service.update_my_hospital(get_db(), get_current_user(), data, now=utcnow())
+        """Edit your hospital; editing a rejected hospital resubmits it for review
+
+        Once the hospital has been approved (also while suspended), its identity, `name`
+        and `licenseNumber`, changes only through a platform admin: changing either is a
+        409. Every edit is written to the audit log with the old and new values.
+        """
+        return service.update_my_hospital(get_db(), get_current_user(), data,
+                                          ip_address=request.remote_addr, now=utcnow())
+
+
+@blp.route("/my-hospital/staff")
+class MyStaff(MethodView):
+    @blp.response(200, UserSchema(many=True))
+    @blp.alt_response(404, description="You have no hospital")
+    @roles_required("hospital-authority")
+    def get(self):
+        """Your hospital's staff: its hospital-authority accounts, oldest first"""
+        actor = get_current_user()
+        return staff.list_staff(get_db(), actor.hospital_id, actor)
+
+    @blp.arguments(schemas.StaffAddSchema)
+    @blp.response(201, UserSchema)
+    @blp.alt_response(404, description="You have no hospital, or no hospital-authority "
+                                       "account has this email")
+    @blp.alt_response(409, description="The account already belongs to a hospital")
+    @roles_required("hospital-authority")
+    def post(self, data):
+        """Add a colleague: a hospital-authority account with no hospital yet, by its email
+
+        The account gets the same rights on the hospital as you. Written to the audit log.
+        """
+        actor = get_current_user()
+        return staff.add_staff(get_db(), actor.hospital_id, actor, email=data["email"],
+                               ip_address=request.remote_addr, now=utcnow())
+
+
+@blp.route("/my-hospital/staff/<int:user_id>")
+class MyStaffMember(MethodView):
+    @blp.response(200, UserSchema)
+    @blp.alt_response(404, description="You have no hospital, or the account is not on its staff")
+    @blp.alt_response(409, description="It is the hospital's last active authority")
+    @roles_required("hospital-authority")
+    def delete(self, user_id):
+        """Remove a member of your hospital's staff (yourself included), never the last
+
+        The account stays, without a hospital (it can be added again, here or elsewhere).
+        A hospital always keeps at least one active authority: add another first. Written
+        to the audit log.
+        """
+        actor = get_current_user()
+        return staff.remove_staff(get_db(), actor.hospital_id, actor, user_id,
+                                  ip_address=request.remote_addr, now=utcnow())
 
 
 @blp.route("/<int:hospital_id>")

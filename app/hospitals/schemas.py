@@ -8,10 +8,11 @@ from app.auth.schemas import Email
 from app.extensions.dumping import ResponseSchema
 from app.pricing.schemas import PriceSchema
 from app.resources.schemas import ResourceSchema
-from app.validation import ANY_FIELD, PHONE, CamelCaseSchema, Schema, clean_text
+from app.validation import ANY_FIELD, PHONE, CamelCaseSchema, Schema, clean_text, id_field
 from app.vocabulary import HOSPITAL_STATUSES, RESOURCE_TYPES
 
 MAX_SPECIALTIES = 30
+MAX_FACILITIES = 30
 
 
 @functools.cache
@@ -42,6 +43,12 @@ class HospitalSchema(ResponseSchema):
     suspension_reason = fields.Str(allow_none=True)
     created_at = fields.Str()
     updated_at = fields.Str()
+    license_number = fields.Str(allow_none=True, metadata={
+        "description": "The health authority's licence number. Shown to admins and the "
+                       "hospital's own staff only: absent for everyone else."})
+    facilities = fields.List(fields.Str())
+    operating_hours = fields.Str(allow_none=True)
+    emergency_contact = fields.Str(allow_none=True)
 
 
 class HospitalListItemSchema(HospitalSchema):
@@ -71,6 +78,16 @@ class HospitalUpdateSchema(Schema):
         validate=[validate.Length(max=64), _known_timezone],
         metadata={"description": "IANA time zone; defaults to the platform's (Asia/Dhaka)."},
     )
+    license_number = clean_text(100, allow_none=True, metadata={
+        "description": "Required before an admin approves the hospital; unique among "
+                       "hospitals. Once approved, only an admin changes it."})
+    facilities = fields.List(clean_text(100), validate=validate.Length(max=MAX_FACILITIES),
+                             metadata={"description": "e.g. [\"ambulance\", \"pharmacy\"]; "
+                                                      "searchable like specialties."})
+    operating_hours = clean_text(200, allow_none=True,
+                                 metadata={"description": "Free text, e.g. \"24/7\"."})
+    emergency_contact = fields.Str(allow_none=True, validate=PHONE, metadata={
+        "description": "The phone number to call in an emergency."})
 
 
 class HospitalCreateSchema(HospitalUpdateSchema):
@@ -80,7 +97,8 @@ class HospitalCreateSchema(HospitalUpdateSchema):
 
 class HospitalSearchQueryArgsSchema(CamelCaseSchema):
     q = clean_text(200, min_length=0, allow_control_chars=True, metadata={
-        "description": "Free text over name, address, city and specialties. Words are matched "
+        "description": "Free text over name, address, city, specialties and facilities. "
+                       "Words are matched "
                        "as prefixes and all must match; punctuation and search operators are "
                        "treated as plain text."})
     resource_type = fields.Str(validate=validate.OneOf(RESOURCE_TYPES))
@@ -89,10 +107,22 @@ class HospitalSearchQueryArgsSchema(CamelCaseSchema):
         metadata={"description": "At least this many units available (of resourceType if "
                                  "given, else of any type)."},
     )
+    facility = clean_text(100, metadata={
+        "description": "Only hospitals that list this facility (whole name, any case)."})
 
 
 class HospitalStatusQueryArgsSchema(CamelCaseSchema):
     status = fields.Str(validate=validate.OneOf(HOSPITAL_STATUSES))
+
+
+class StaffAddSchema(Schema):
+    email = Email(required=True, validate=validate.Length(max=254), metadata={
+        "description": "The email of a hospital-authority account that has no hospital yet."})
+
+
+class StaffAssignSchema(Schema):
+    user_id = id_field(required=True, metadata={
+        "description": "A hospital-authority account that has no hospital yet."})
 
 
 class RequiredReasonSchema(Schema):

@@ -34,7 +34,11 @@ from app.ops import checks
 BACKUP_KIND = "database_backup"
 PRE_RESTORE_KIND = "pre_restore"  # the copy restore-database keeps of what it replaced
 STAMP_FORMAT = "%Y%m%d_%H%M%S"
-NAME_PATTERN = re.compile(r"^(database_backup|pre_restore)_(\d{8}_\d{6})\.sqlite\.gz$")
+# Two formats share the directory, the naming and the retention: SQLite backups
+# (``.sqlite.gz``) and PostgreSQL custom-format dumps (``.pgdump``, app/ops/pg_backup.py).
+NAME_PATTERN = re.compile(r"^(database_backup|pre_restore)_(\d{8}_\d{6})\.(sqlite\.gz|pgdump)$")
+SQLITE_SUFFIX = ".sqlite.gz"
+PGDUMP_SUFFIX = ".pgdump"
 TEMP_PREFIX = ".tmp-"
 # 1024 pages (4 MiB with the default page size) per step: a progress report per step.
 PAGES_PER_STEP = 1024
@@ -52,6 +56,7 @@ class BackupFile:
     kind: str  # BACKUP_KIND or PRE_RESTORE_KIND
     created_at: datetime  # from the name, UTC
     size: int
+    suffix: str = SQLITE_SUFFIX  # SQLITE_SUFFIX or PGDUMP_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -63,13 +68,14 @@ class BackupResult:
     seconds: float
 
 
-def backup_name(now, kind=BACKUP_KIND):
-    """``database_backup_YYYYmmdd_HHMMSS.sqlite.gz``, the time in UTC."""
-    return f"{kind}_{now.astimezone(timezone.utc).strftime(STAMP_FORMAT)}.sqlite.gz"
+def backup_name(now, kind=BACKUP_KIND, suffix=SQLITE_SUFFIX):
+    """``database_backup_YYYYmmdd_HHMMSS.sqlite.gz`` (or ``.pgdump``), the time in UTC."""
+    return f"{kind}_{now.astimezone(timezone.utc).strftime(STAMP_FORMAT)}{suffix}"
 
 
-def list_backups(backup_dir, kind=None):
-    """Backup files in ``backup_dir``, oldest first (by the time in their name)."""
+def list_backups(backup_dir, kind=None, suffix=None):
+    """Backup files in ``backup_dir``, oldest first (by the time in their name);
+    ``suffix`` keeps one format only."""
     found = []
     directory = Path(backup_dir)
     if not directory.is_dir():
@@ -78,13 +84,17 @@ def list_backups(backup_dir, kind=None):
         match = NAME_PATTERN.match(path.name)
         if not match or (kind and match.group(1) != kind) or not path.is_file():
             continue
+        found_suffix = "." + match.group(3)
+        if suffix and found_suffix != suffix:
+            continue
         created_at = datetime.strptime(match.group(2), STAMP_FORMAT).replace(tzinfo=timezone.utc)
-        found.append(BackupFile(path, match.group(1), created_at, path.stat().st_size))
+        found.append(BackupFile(path, match.group(1), created_at, path.stat().st_size,
+                                found_suffix))
     return sorted(found, key=lambda backup: (backup.created_at, backup.path.name))
 
 
-def latest_backup(backup_dir):
-    backups = list_backups(backup_dir, BACKUP_KIND)
+def latest_backup(backup_dir, suffix=None):
+    backups = list_backups(backup_dir, BACKUP_KIND, suffix)
     return backups[-1] if backups else None
 
 
@@ -160,7 +170,8 @@ def compress_atomically(plain_path, final_path, *, mtime, progress=None):
 def backup_database(source, backup_dir, *, now, pages_per_step=PAGES_PER_STEP, progress=None):
     """Make one verified, compressed backup of the database behind ``source``.
 
-    ``progress(phase, done, total)`` with phase "copy" (pages) or "compress" (bytes).
+    ``progress(phase, done, total)`` with phase "copy" (pages), "check" (pages: its start
+    and its end) or "compress" (bytes).
     Raises BackupError (or sqlite3/OS errors) and leaves no file behind on failure.
     """
     started = time.monotonic()
@@ -176,7 +187,11 @@ def backup_database(source, backup_dir, *, now, pages_per_step=PAGES_PER_STEP, p
             source, plain_name, pages_per_step=pages_per_step,
             progress=(lambda done, total: progress("copy", done, total)) if progress else None,
         )
+        if progress:  # the checks read every page and report nothing until done
+            progress("check", 0, pages)
         verify_copy(plain_name)
+        if progress:
+            progress("check", pages, pages)
         database_size = os.path.getsize(plain_name)
         compress_atomically(
             plain_name, final_path, mtime=int(now.timestamp()),
@@ -210,7 +225,12 @@ def prune_backups(backup_dir, *, now, retention_days):
 
 
 def run_backup(conn, *, now, config):
-    """Scheduled job: a verified backup, then pruning by BACKUP_RETENTION_DAYS."""
+    """Scheduled job: a verified backup, then pruning by BACKUP_RETENTION_DAYS.
+    PostgreSQL: app/ops/pg_backup.py does the same with pg_dump."""
+    if getattr(conn, "dialect", "sqlite") == "postgres":
+        from app.ops import pg_backup
+
+        return pg_backup.run_backup(config["DATABASE_URL"], now=now, config=config)
     result = backup_database(conn, config["BACKUP_DIR"], now=now)
     retention_days = int(config["BACKUP_RETENTION_DAYS"])
     removed = prune_backups(config["BACKUP_DIR"], now=now, retention_days=retention_days)
@@ -254,21 +274,31 @@ def human_age(seconds):
 
 
 class ProgressPrinter:
-    """Progress lines every 10 % for databases larger than one copy step."""
+    """Progress lines every 10 % of a phase larger than one copy step (4 MiB), for
+    backup-database and restore-database: ``<prefix>: <phase> 40% (done/total unit)``."""
 
-    def __init__(self, stream):
+    # Phases counted in database pages (the online backup API's steps); others in bytes.
+    PAGE_PHASES = ("copy", "check", "keep")
+
+    def __init__(self, stream, prefix="backup"):
         self.stream = stream
+        self.prefix = prefix
         self.shown = {}
 
     def __call__(self, phase, done, total):
-        threshold = PAGES_PER_STEP if phase == "copy" else PAGES_PER_STEP * 4096
+        in_pages = phase in self.PAGE_PHASES
+        threshold = PAGES_PER_STEP if in_pages else PAGES_PER_STEP * 4096
         if total <= threshold:
+            return
+        unit = "pages" if in_pages else "bytes"
+        if done == 0 and phase not in self.shown:  # a step that reports only its start and end
+            self.shown[phase] = 0
+            print(f"{self.prefix}: {phase} started ({total} {unit})", file=self.stream, flush=True)
             return
         tenth = done * 10 // total
         if tenth > self.shown.get(phase, 0):
             self.shown[phase] = tenth
-            unit = "pages" if phase == "copy" else "bytes"
-            print(f"backup: {phase} {tenth * 10}% ({done}/{total} {unit})", file=self.stream,
+            print(f"{self.prefix}: {phase} {tenth * 10}% ({done}/{total} {unit})", file=self.stream,
                   flush=True)
 
 
@@ -290,12 +320,20 @@ def main(argv=None):
         config = standalone_config()
     except ConfigError as error:
         parser.exit(1, f"backup FAILED: {error}\n")
-    database = os.path.abspath(args.database or config["DATABASE"])
     backup_dir = os.path.abspath(args.backup_dir or config["BACKUP_DIR"])
     retention_days = (args.retention_days if args.retention_days is not None
                       else int(config["BACKUP_RETENTION_DAYS"]))
     if retention_days < 1:
         parser.error("--retention-days must be at least 1")
+    if config.get("DATABASE_URL"):
+        if args.database:
+            parser.error("--database names an SQLite file, but RAPIDCARE_DATABASE_URL "
+                         "selects PostgreSQL")
+        from app.ops import pg_backup
+
+        return pg_backup.command(config["DATABASE_URL"], backup_dir, retention_days, config,
+                                 utcnow())
+    database = os.path.abspath(args.database or config["DATABASE"])
     if not os.path.isfile(database):
         parser.exit(1, f"backup FAILED: no database at {database}\n")
 

@@ -38,7 +38,9 @@ from app.ops import checks, locks
 from app.ops.backup import (
     BACKUP_KIND,
     PRE_RESTORE_KIND,
+    SQLITE_SUFFIX,
     BackupError,
+    ProgressPrinter,
     backup_name,
     compress_atomically,
     copy_database,
@@ -71,27 +73,44 @@ class RestoreResult:
 
 
 def resolve_backup(spec, backup_dir):
-    """``latest`` (the newest database_backup_* in backup_dir) or a path to a file."""
+    """``latest`` (the newest database_backup_* in backup_dir), a path to a file, or a
+    bare file name (as ``--list`` prints it) looked up in backup_dir.
+
+    A path that exists as given wins: a name given with a directory means that file.
+    """
     if spec == "latest":
-        backup = latest_backup(backup_dir)
+        backup = latest_backup(backup_dir, SQLITE_SUFFIX)
         if backup is None:
             raise RestoreRefused(f"there is no backup in {backup_dir}")
         return backup.path
     path = Path(spec)
-    if not path.is_file():
-        raise RestoreRefused(f"no backup file at {path}")
-    return path
+    if path.is_file():
+        return path
+    if path.name == spec:  # no directory part: a name from --list
+        in_backup_dir = Path(backup_dir) / spec
+        if in_backup_dir.is_file():
+            return in_backup_dir
+        raise RestoreRefused(f"no backup file {spec} here or in {backup_dir} "
+                             f"(restore-database --list shows the backups)")
+    raise RestoreRefused(f"no backup file at {path}")
 
 
-def unpack(backup_path, target_path):
-    """Write the database inside ``backup_path`` (gzip, or a plain SQLite file) to target_path."""
+def unpack(backup_path, target_path, *, progress=None):
+    """Write the database inside ``backup_path`` (gzip, or a plain SQLite file) to target_path.
+
+    ``progress(done, total)`` in bytes of the archive read, after every chunk.
+    """
     with open(backup_path, "rb") as source:
         magic = source.read(len(checks.SQLITE_HEADER))
     try:
         if magic.startswith(GZIP_MAGIC):
-            with gzip.open(backup_path, "rb") as archive, open(target_path, "wb") as target:
+            total = os.path.getsize(backup_path)
+            with open(backup_path, "rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as archive, \
+                    open(target_path, "wb") as target:
                 while chunk := archive.read(CHUNK_BYTES):
                     target.write(chunk)
+                    if progress is not None:
+                        progress(raw.tell(), total)
         elif magic == checks.SQLITE_HEADER:
             shutil.copyfile(backup_path, target_path)
         else:
@@ -219,16 +238,16 @@ def check_candidate(path, migrations_dir):
     return versions
 
 
-def keep_pre_restore_copy(database, copy_path):
+def keep_pre_restore_copy(database, copy_path, *, progress=None):
     """Copy the current database to ``copy_path`` (online backup API).
 
     A current file that SQLite cannot read at all (often the very reason for the
-    restore) is kept byte for byte instead.
+    restore) is kept byte for byte instead. ``progress(done, total)`` in pages.
     """
     try:
         conn = sqlite3.connect(database, isolation_level=None)
         try:
-            copy_database(conn, copy_path)
+            copy_database(conn, copy_path, progress=progress)
         finally:
             conn.close()
     except sqlite3.OperationalError:
@@ -285,8 +304,16 @@ def check_restored(database, versions):
         raise RestoreFailed("; ".join(problems))
 
 
-def restore(spec, *, database, backup_dir, migrations_dir, now, force=False, log=print):
-    """Replace ``database`` with the backup named by ``spec`` (a path or "latest")."""
+def restore(spec, *, database, backup_dir, migrations_dir, now, force=False, log=print,
+            progress=None):
+    """Replace ``database`` with the backup named by ``spec`` (see ``resolve_backup``).
+
+    ``progress(phase, done, total)`` on the long steps: "unpack" (bytes of the
+    archive), "keep" (pages of the pre-restore copy), "archive" (bytes compressed).
+    """
+    def report(phase):
+        return (lambda done, total: progress(phase, done, total)) if progress else None
+
     database = os.path.abspath(database)
     directory = os.path.dirname(database)
     try:
@@ -308,7 +335,9 @@ def restore(spec, *, database, backup_dir, migrations_dir, now, force=False, log
         os.close(fd)
         pre_copy = None
         try:
-            unpack(source, candidate)
+            unpack(source, candidate, progress=report("unpack"))
+            log(f"restore: checking the unpacked database ({human_size(os.path.getsize(candidate))}: "
+                f"integrity_check, foreign_key_check, schema)")
             versions = check_candidate(candidate, migrations_dir)
             known = [migration.version for migration in migrator.discover(migrations_dir)]
             pending = [version for version in known if version not in versions]
@@ -318,7 +347,7 @@ def restore(spec, *, database, backup_dir, migrations_dir, now, force=False, log
             if os.path.exists(database):
                 copy_path = f"{database}.pre-restore-{now.strftime('%Y%m%d_%H%M%S')}"
                 try:
-                    keep_pre_restore_copy(database, copy_path)
+                    keep_pre_restore_copy(database, copy_path, progress=report("keep"))
                 except (OSError, sqlite3.Error) as error:
                     if os.path.exists(copy_path):
                         os.unlink(copy_path)
@@ -337,7 +366,7 @@ def restore(spec, *, database, backup_dir, migrations_dir, now, force=False, log
                                         f"the previous database was put back") from error
                 raise
             log(f"restore: {database} now holds the data of {source.name}")
-            archived = _archive_pre_restore_copy(pre_copy, backup_dir, now, log)
+            archived = _archive_pre_restore_copy(pre_copy, backup_dir, now, log, report("archive"))
             if archived is not None:
                 pre_copy = None
         finally:
@@ -366,14 +395,14 @@ def _roll_back(pre_copy, database, log):
     log("restore: ROLLED BACK to the database as it was before")
 
 
-def _archive_pre_restore_copy(pre_copy, backup_dir, now, log):
+def _archive_pre_restore_copy(pre_copy, backup_dir, now, log, progress=None):
     """Compress the pre-restore copy into the backup directory; keep it plain if that fails."""
     if pre_copy is None:
         return None
     target = Path(backup_dir) / backup_name(now, PRE_RESTORE_KIND)
     try:
         os.makedirs(backup_dir, exist_ok=True)
-        compress_atomically(pre_copy, target, mtime=int(now.timestamp()))
+        compress_atomically(pre_copy, target, mtime=int(now.timestamp()), progress=progress)
     except (BackupError, OSError) as error:
         log(f"restore: could not archive the pre-restore copy: {error}")
         return None
@@ -407,28 +436,42 @@ def main(argv=None):
         description="Restore the database from a backup (checked first; the current "
                     "database is kept and put back if anything fails).",
     )
-    parser.add_argument("backup", nargs="?", help="a backup file, or 'latest'")
+    parser.add_argument("backup", nargs="?",
+                        help="'latest', a backup file, or a file name in the backup directory")
     parser.add_argument("--list", action="store_true", help="list the backups and exit")
     parser.add_argument("--force", action="store_true",
                         help="restore even though the service or scheduler holds the database")
     parser.add_argument("--database", help="database file (default RAPIDCARE_DATABASE)")
     parser.add_argument("--backup-dir", help="backup directory (default RAPIDCARE_BACKUP_DIR)")
+    parser.add_argument("--maintenance-db", default="postgres",
+                        help="PostgreSQL only: the database to connect to while the live one "
+                             "is swapped (default postgres)")
     args = parser.parse_args(argv)
     if not args.list and not args.backup:
-        parser.error("name a backup file or 'latest' (or use --list)")
+        parser.error("name a backup (a file, a name from --list, or 'latest'), or use --list")
     try:
         config = standalone_config()
     except ConfigError as error:
         parser.exit(1, f"restore FAILED: {error}\n")
-    database = os.path.abspath(args.database or config["DATABASE"])
     backup_dir = os.path.abspath(args.backup_dir or config["BACKUP_DIR"])
     now = utcnow()
     if args.list:
         print_list(backup_dir, now)
         return 0
+    if config.get("DATABASE_URL"):
+        if args.database:
+            parser.error("--database names an SQLite file, but RAPIDCARE_DATABASE_URL "
+                         "selects PostgreSQL")
+        from app.ops import pg_restore
+
+        return pg_restore.command(args.backup, url=config["DATABASE_URL"], backup_dir=backup_dir,
+                                  config=config, now=now, force=args.force,
+                                  maintenance_db=args.maintenance_db)
+    database = os.path.abspath(args.database or config["DATABASE"])
     try:
         restore(args.backup, database=database, backup_dir=backup_dir,
-                migrations_dir=config["MIGRATIONS_DIR"], now=now, force=args.force)
+                migrations_dir=config["MIGRATIONS_DIR"], now=now, force=args.force,
+                progress=ProgressPrinter(sys.stdout, "restore"))
     except RestoreRefused as error:
         print(f"restore REFUSED: {error}\nrestore: the database was not changed", file=sys.stderr)
         return 1

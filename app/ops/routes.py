@@ -74,7 +74,9 @@ class Metrics(MethodView):
         time: `rapidcare_database_size_bytes{file="main"|"wal"}`,
         `rapidcare_bookings{status}`, `rapidcare_backup_last_timestamp_seconds`
         and `rapidcare_backup_last_age_seconds` (once a backup exists),
-        `rapidcare_job_last_success_timestamp_seconds{job}`.
+        `rapidcare_job_last_success_timestamp_seconds{job}`; the mail outbox:
+        `rapidcare_mail_messages{status="pending"|"sending"|"sent"|"failed"}`,
+        `rapidcare_mail_failed_last_24h`, `rapidcare_mail_oldest_unsent_age_seconds`.
         """
         # Platform-wide counts (bookings by status), also for a local scrape with no
         # user: the database's row-level security must not confine them to one caller.

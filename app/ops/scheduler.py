@@ -61,6 +61,9 @@ JOBS = [
     JobSpec("payment-reconciliation", "app.reconciliation.jobs:reconcile_daily", "cron",
             {"hour": 2, "minute": 0}, 3 * 3600),
     JobSpec("idempotency-key-purge", "app.payments.jobs:purge_idempotency_keys", "interval", {"hours": 1}, 30 * 60),
+    # Hourly, so a WAL grown by a burst of writes is truncated within the hour once quiet.
+    JobSpec("database-maintenance", "app.ops.maintenance:run_maintenance", "cron", {"minute": 45}, 30 * 60),
+    JobSpec("mail-delivery", "app.mail.jobs:deliver_mail", "interval", {"minutes": 1}, 10 * 60),
 ]
 
 

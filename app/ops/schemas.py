@@ -30,6 +30,7 @@ class DatabaseHealthSchema(CamelCaseSchema):
     journal_mode = fields.Str()
     foreign_keys = Bool()
     quick_check = fields.Str(metadata={"description": '"ok" or the problems'})
+    quick_check_ms = fields.Float(metadata={"description": "how long this quick_check took"})
     size_bytes = fields.Int()
     wal_size_bytes = fields.Int()
     page_size = fields.Int()
@@ -70,14 +71,34 @@ class MigrationSummarySchema(CamelCaseSchema):
     up_to_date = Bool()
 
 
+class MailErrorSchema(CamelCaseSchema):
+    message_id = fields.Int(metadata={"description": "the outbox row"})
+    status = fields.Str(metadata={"description": "pending (to be retried) or failed (given up)"})
+    attempts = fields.Int()
+    error = fields.Str(metadata={"description": "exception class and SMTP reply code"})
+    at = fields.Str()
+
+
+class MailHealthSchema(CamelCaseSchema):
+    messages = fields.Dict(keys=fields.Str(), values=fields.Int(),
+                           metadata={"description": "outbox rows by status: pending, sending, sent, failed"})
+    oldest_unsent_age_seconds = fields.Int(allow_none=True)
+    failed_last_day = fields.Int()
+    latest_error = fields.Nested(MailErrorSchema, allow_none=True)
+
+
 class DetailedHealthSchema(CamelCaseSchema):
     status = fields.Str(metadata={"description": "ok, degraded (see warnings) or failing"})
     checked_at = fields.Str()
-    warnings = fields.List(fields.Str())
+    warnings = fields.List(fields.Str(), metadata={
+        "description": "what needs attention, each with its reason (status degraded)"})
+    notes = fields.List(fields.Str(), metadata={
+        "description": 'information that needs no action, e.g. "no backup yet" on a new database'})
     database = fields.Nested(DatabaseHealthSchema)
     row_counts = fields.Dict(keys=fields.Str(), values=fields.Int())
     last_backup = fields.Nested(BackupSummarySchema, allow_none=True)
     jobs = fields.List(fields.Nested(JobSummarySchema))
+    mail = fields.Nested(MailHealthSchema)
     migrations = fields.Nested(MigrationSummarySchema)
 
 

@@ -49,14 +49,13 @@ import hashlib
 import json
 import logging
 import re
-import sqlite3
 from datetime import timedelta
 
 from flask import current_app, g, jsonify, request
 from flask_login import current_user
 
 from app.config import DEFAULTS
-from app.db import get_db, transaction
+from app.db import DatabaseError, get_db, retry, transaction
 from app.errors import BadRequest, Conflict, DomainError, error_body
 from app.extensions.api import with_doc
 from app.timeutil import from_iso, to_iso, utcnow
@@ -233,7 +232,7 @@ def release(conn, row_id):
         with transaction(conn):
             if not _delete_unless_effect(conn, row_id):
                 _mark_released(conn, row_id)
-    except sqlite3.Error:
+    except DatabaseError:
         # The claim is then taken over after the claim timeout; the original error matters more.
         log.warning("could not release idempotency claim %s", row_id, exc_info=True)
 
@@ -311,7 +310,11 @@ def idempotent(view):
         g.idempotency_claim = claimed
         refusal = None
         try:
-            response = view(*args, **kwargs)
+            # A serialization conflict (PostgreSQL) runs the view again under the same
+            # claim: whatever it committed under the claim is found, never made twice.
+            response = retry.run_again_after_conflicts(
+                lambda: view(*args, **kwargs), retry.attempts(current_app.config),
+                what="idempotent request")
             status, body = response.status_code, response.get_json()
         except DomainError as error:
             if error.code >= 500 and error.code != 502:

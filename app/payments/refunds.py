@@ -7,10 +7,12 @@ recorded 'pending' and sent to the gateway after commit (never under the write l
 """
 import logging
 
+from app.admin.queries import insert_audit_entry
 from app.auth.policy import can_refund_payment
 from app.bookings.queries import get_booking
 from app.db import transaction
 from app.errors import Conflict, NotFound
+from app.mail import notices
 from app.money import format_minor
 from app.payments import queries
 from app.payments.idempotency import record_effect, recorded_effect
@@ -69,11 +71,13 @@ def record_refund(conn, tx, *, amount_minor, reason, requested_by, now):
             description=f"Refund: {reason}", created_by=requested_by, now=now,
             currency=tx["currency"], transaction_id=tx["id"],
         )
-        return refund
-    return queries.insert_refund(
-        conn, transaction_id=tx["id"], amount_minor=amount_minor, reason=reason,
-        method="sslcommerz", status="pending", requested_by=requested_by, now=to_iso(now),
-    )
+    else:
+        refund = queries.insert_refund(
+            conn, transaction_id=tx["id"], amount_minor=amount_minor, reason=reason,
+            method="sslcommerz", status="pending", requested_by=requested_by, now=to_iso(now),
+        )
+    notices.refund_issued(conn, tx, refund, now=now)
+    return refund
 
 
 def send_gateway_refund(conn, refund_id, *, now, gateway):
@@ -111,8 +115,9 @@ def send_gateway_refund(conn, refund_id, *, now, gateway):
 
 
 def refund_payment(conn, *, actor, transaction_id, amount_minor, reason, now, gateway,
-                   claim=None):
-    """POST /api/payments/{id}/refund. Returns (refund, transaction).
+                   claim=None, ip_address=None):
+    """POST /api/payments/{id}/refund. Returns (refund, transaction). Audited
+    (``payment.refund``: who, amount, reason, IP) in the refund's transaction.
 
     Under a claim whose refund already committed (the first request died), the
     refund is not recorded again: it is answered from, and a gateway refund still
@@ -131,6 +136,13 @@ def refund_payment(conn, *, actor, transaction_id, amount_minor, reason, now, ga
                 raise NotFound("Payment not found.")
             refund = record_refund(conn, tx, amount_minor=amount_minor, reason=reason,
                                    requested_by=actor.id, now=now)
+            insert_audit_entry(
+                conn, actor_id=actor.id, action="payment.refund", target_type="transaction",
+                target_id=transaction_id, ip_address=ip_address, now=to_iso(now),
+                details={"refund_id": refund["id"], "booking_id": tx["booking_id"],
+                         "amount_minor": amount_minor, "currency": tx["currency"],
+                         "method": refund["method"], "reason": reason},
+            )
             record_effect(conn, claim, "refund", refund["id"])
     if refund["method"] == "sslcommerz":
         refund = send_gateway_refund(conn, refund["id"], now=now, gateway=gateway)

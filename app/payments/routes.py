@@ -1,5 +1,5 @@
 """/api/payments: paying bookings, the SSLCommerz IPN, refunds, receipts, history."""
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from flask_login import current_user
 
@@ -156,6 +156,6 @@ class PaymentRefund(MethodView):
         refund, tx = refunds.refund_payment(
             get_db(), actor=current_user, transaction_id=payment_id,
             amount_minor=data["amount"], reason=data["reason"], now=utcnow(),
-            gateway=gateway_from_app(), claim=current_claim(),
+            gateway=gateway_from_app(), claim=current_claim(), ip_address=request.remote_addr,
         )
         return {**refund, "currency": tx["currency"], "payment": tx}

@@ -23,6 +23,7 @@ from app.bookings.queries import get_booking
 from app.db import transaction
 from app.errors import BadGateway, Conflict, NotFound, PaymentRequired, ServiceUnavailable
 from app.hospitals.queries import get_hospital
+from app.mail import notices
 from app.money import format_minor, split_fee
 from app.payments import queries
 from app.payments.idempotency import record_effect, recorded_effect
@@ -138,6 +139,7 @@ def pay_from_wallet(conn, *, user, booking_id, now, config, claim=None):
             now=to_iso(now),
         )
         record_effect(conn, claim, "transaction", tx["id"])
+        notices.payment_received(conn, completed, now=now)
     return completed
 
 
@@ -247,6 +249,15 @@ def history(conn, *, user, status, kind, limit, offset):
                                      limit=limit, offset=offset)
     total = queries.count_transactions(conn, scope=scope, status=status, kind=kind)
     return rows, total
+
+
+def booking_payment(conn, *, user, booking):
+    """The latest payment row of ``booking`` (one the caller already may see), or None
+    while nothing is due (pending, or a free booking)."""
+    tx = queries.get_latest_booking_payment(conn, booking["id"])
+    if tx is None or not can_see_payment(user, tx):
+        return None
+    return tx
 
 
 def _hospital_name(conn, hospital_id):

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from app.db import transaction
 from app.errors import BadGateway, BadRequest, Conflict, NotFound
+from app.mail import notices
 from app.money import parse_minor, split_fee
 from app.payments import queries
 from app.payments.queries import PAID_STATUSES
@@ -136,6 +137,7 @@ def settle_validated(conn, tx, record, *, now, config):
                 description="Wallet top-up via SSLCommerz", created_by=current["user_id"],
                 now=now, currency=current["currency"], transaction_id=current["id"],
             )
+        notices.payment_received(conn, completed, now=now)
     return {"result": "completed", "transaction_status": completed["status"]}
 
 

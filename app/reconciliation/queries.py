@@ -41,7 +41,7 @@ def transaction_postings(conn):
                (SELECT coalesce(sum(e.share_minor + e.fee_minor), 0) FROM hospital_earnings AS e
                 WHERE e.transaction_id = t.id) AS earnings_net_minor,
                (SELECT count(*) FROM hospital_earnings AS e
-                WHERE e.transaction_id = t.id AND e.hospital_id IS NOT t.hospital_id)
+                WHERE e.transaction_id = t.id AND e.hospital_id IS DISTINCT FROM t.hospital_id)
                    AS foreign_earnings
         FROM transactions AS t
         ORDER BY t.id

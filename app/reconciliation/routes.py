@@ -1,5 +1,5 @@
 """/api/reconciliation: runs, discrepancies, a manual run, resolving findings (admin)."""
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from flask_login import current_user
 
@@ -68,4 +68,5 @@ class ResolveDiscrepancy(MethodView):
     def put(self, data, discrepancy_id):
         """Resolve a discrepancy with notes (what was done about it)"""
         return service.resolve(get_db(), discrepancy_id=discrepancy_id,
-                               admin_id=current_user.id, notes=data["notes"], now=utcnow())
+                               admin_id=current_user.id, notes=data["notes"], now=utcnow(),
+                               ip_address=request.remote_addr)

@@ -29,6 +29,7 @@ from collections import Counter
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from app.admin.queries import insert_audit_entry
 from app.db import transaction
 from app.errors import Conflict, NotFound, Unprocessable
 from app.money import format_minor
@@ -302,8 +303,10 @@ def discrepancies(conn, *, status, severity, limit, offset):
             queries.count_discrepancies(conn, status=status, severity=severity))
 
 
-def resolve(conn, *, discrepancy_id, admin_id, notes, now):
-    """:raise 404: no such discrepancy. :raise 409: already resolved."""
+def resolve(conn, *, discrepancy_id, admin_id, notes, now, ip_address=None):
+    """Audited (``discrepancy.resolve``) in the same transaction.
+
+    :raise 404: no such discrepancy. :raise 409: already resolved."""
     with transaction(conn):
         resolved = queries.resolve_discrepancy(conn, discrepancy_id, resolved_by=admin_id,
                                                notes=notes, now=to_iso(now))
@@ -311,4 +314,11 @@ def resolve(conn, *, discrepancy_id, admin_id, notes, now):
             if queries.get_discrepancy(conn, discrepancy_id) is None:
                 raise NotFound("Discrepancy not found.")
             raise Conflict("This discrepancy is already resolved.")
+        insert_audit_entry(
+            conn, actor_id=admin_id, action="discrepancy.resolve",
+            target_type="reconciliation_discrepancy", target_id=discrepancy_id,
+            ip_address=ip_address, now=to_iso(now),
+            details={"kind": resolved["kind"], "entity_type": resolved["entity_type"],
+                     "entity_id": resolved["entity_id"], "notes": notes},
+        )
     return resolved

@@ -7,13 +7,16 @@ exact. Bookings move units concurrently (allocate/release in
 app.resources.queries), so an update reads the current row and writes the new
 one inside one BEGIN IMMEDIATE transaction: no booking can slip in between.
 """
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
 from app.admin.queries import insert_audit_entry as insert_admin_audit
 from app.auth.policy import is_admin
 from app.db import transaction
 from app.errors import Conflict, NotFound, Unprocessable
 from app.hospitals.service import managed_hospital, visible_hospital
 from app.resources import queries
-from app.timeutil import to_iso
+from app.timeutil import from_iso, local_date, to_iso
 
 SETTABLE = ("total", "occupied", "reserved", "maintenance")
 
@@ -105,3 +108,42 @@ def utilization(conn, hospital_id, actor):
         "resources": [{**row, **_ratios(row)} for row in rows],
         "overall": {**overall, **_ratios(overall)},
     }
+
+
+def occupancy_history(conn, hospital_id, actor, *, now, days=30):
+    """Each resource type's occupancy over the last ``days`` calendar days of the
+    hospital (today included), replayed from the resource audit log, which records
+    the counters after every change (an authority's edit, a booking's allocation or
+    release).
+
+    Returns ``{"days": [date, ...], "series": {type: [point or None per day]}}``; a
+    point is ``{"peak": the most units occupied at any moment of the day, "total":
+    the total at the end of the day}``; None for days before the type's first
+    recorded change. Types are those the hospital has now.
+
+    :raise 404: the caller does not manage this hospital.
+    """
+    hospital = managed_hospital(conn, hospital_id, actor)
+    zone = ZoneInfo(hospital["timezone"])
+    first_day = local_date(now, hospital["timezone"]) - timedelta(days=days - 1)
+    day_list = [first_day + timedelta(days=n) for n in range(days)]
+    since = to_iso(datetime.combine(first_day, time.min, zone))
+    types = [row["resource_type"] for row in queries.list_resources(conn, hospital_id)]
+
+    changes_by_day = {}  # (type, day) -> counters after each change that day, in order
+    for change in queries.counter_changes_since(conn, hospital_id, since):
+        day = from_iso(change["created_at"]).astimezone(zone).date()
+        changes_by_day.setdefault((change["resource_type"], day), []).append(change["counters"])
+
+    series = {}
+    for resource_type in types:
+        state = queries.counters_before(conn, hospital_id, resource_type, since)
+        points = []
+        for day in day_list:
+            peak = state["occupied"] if state else None
+            for counters in changes_by_day.get((resource_type, day), []):
+                state = counters or {"total": 0, "occupied": 0}
+                peak = max(peak or 0, state["occupied"])
+            points.append(None if state is None else {"peak": peak, "total": state["total"]})
+        series[resource_type] = points
+    return {"days": day_list, "series": series}

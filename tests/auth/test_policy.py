@@ -108,3 +108,26 @@ def test_scope_for(actor, expected):
 ))
 def test_is_admin(actor, expected):
     assert policy.is_admin(actor) is expected
+
+
+# Issue #16: a hospital's licence number and staff follow "manages this hospital".
+@pytest.mark.parametrize("actor, expected", _table(
+    ("admin", True),
+    ("authority of this hospital", True),
+    ("authority of another hospital", False),
+    ("authority without a hospital", False),
+    ("owner", False),
+    ("anonymous", False),
+))
+def test_licence_number_and_staff_are_for_those_who_manage_the_hospital(actor, expected):
+    assert policy.sees_hospital_licence(actor, HERE) is expected
+    assert policy.may_manage_staff(actor, HERE) is expected
+
+
+@pytest.mark.parametrize("status, staff_may", [("pending", True), ("rejected", True),
+                                               ("approved", False), ("suspended", False)])
+def test_identity_of_a_reviewed_hospital_is_the_admins(status, staff_may):
+    hospital = {"id": HERE, "status": status}
+    assert policy.may_change_hospital_identity(ACTORS["admin"], hospital) is True
+    assert policy.may_change_hospital_identity(
+        ACTORS["authority of this hospital"], hospital) is staff_may

@@ -72,7 +72,8 @@ def assert_counters_match_bookings(db, hospital_id, total):
     assert row["occupied"] == row["held"] and row["stray"] == 0
     audit = db.execute(
         """
-        SELECT sum(action = 'allocate') AS allocations, sum(action = 'release') AS releases
+        SELECT sum(CASE WHEN action = 'allocate' THEN 1 ELSE 0 END) AS allocations,
+               sum(CASE WHEN action = 'release' THEN 1 ELSE 0 END) AS releases
         FROM resource_audit_log WHERE hospital_id = ?
         """,
         (hospital_id,),

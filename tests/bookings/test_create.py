@@ -1,11 +1,11 @@
 """POST /api/bookings: validation, hospital rules, capacity, one open booking per day,
 the reference, and the history/notifications the triggers write."""
 import re
-import sqlite3
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
+from app.db import IntegrityError
 from app.timeutil import utcnow
 from tests.bookings.helpers import booking_body, counters, future, history, notifications
 
@@ -50,7 +50,7 @@ def test_creation_writes_one_history_row_and_notifies_patient_and_authorities(cl
     assert history(db, booking_id) == [
         {"old_status": None, "new_status": "pending", "changed_by": world.patient["id"], "reason": None}
     ]
-    assert [n["type"] for n in notifications(db, world.patient["id"])] == ["booking_created"]
+    assert [n["type"] for n in notifications(db, world.patient["id"])] == ["booking_submitted"]
     for authority in (world.authority, second_authority):
         assert [(n["booking_id"], n["type"]) for n in notifications(db, authority["id"])] == [
             (booking_id, "booking_request")
@@ -200,7 +200,7 @@ def test_the_day_follows_the_hospitals_time_zone(client, db, world):
 def test_the_unique_index_backs_the_one_open_booking_rule(db, make, world):
     """Even a writer that skips the service's check cannot insert a second open booking."""
     first = make.booking(world.patient, world.hospital)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         make.booking(world.patient, world.hospital, scheduled_day=first["scheduled_day"])
 
 

@@ -3,6 +3,10 @@ import json
 
 import pytest
 
+from app.db import IntegrityError, transaction
+from app.timeutil import to_iso, utcnow
+from app.vocabulary import NOTIFICATION_TYPES
+
 
 def notes(client, world, who="patient", **params):
     return client.get("/api/bookings/notifications", query_string=params, headers=world.headers[who])
@@ -10,7 +14,7 @@ def notes(client, world, who="patient", **params):
 
 @pytest.fixture
 def three_for_patient(make, world):
-    """Three bookings -> three 'booking_created' notifications for the patient (and
+    """Three bookings -> three 'booking_submitted' notifications for the patient (and
     three 'booking_request' ones for the hospital's authority)."""
     from datetime import timedelta
     return [make.booking(world.patient, world.hospital, scheduled_in=timedelta(days=d)) for d in (2, 3, 4)]
@@ -87,3 +91,62 @@ def test_anonymous_is_401(client, request_args):
 @pytest.mark.parametrize("params", [{"isRead": "maybe"}, {"page_size": 10**6}, {"page": -1}])
 def test_bad_arguments_are_422(client, world, params):
     assert notes(client, world, **params).status_code == 422
+
+
+# --- issue #16, item 7: the types as the platform names them, constrained ----------------
+
+@pytest.mark.parametrize("type_", NOTIFICATION_TYPES)
+def test_every_named_type_is_accepted(db, world, type_):
+    with transaction(db):
+        db.execute(
+            "INSERT INTO booking_notifications (user_id, type, title, message, created_at) "
+            "VALUES (?, ?, 't', 'm', ?)", (world.patient["id"], type_, to_iso(utcnow())))
+
+
+@pytest.mark.parametrize("type_", ["booking_created", "", "BOOKING_APPROVED", "spam"])
+def test_any_other_type_is_refused_by_the_database(db, world, type_):
+    with pytest.raises(IntegrityError, match="notification type not allowed|check"):
+        with transaction(db):
+            db.execute(
+                "INSERT INTO booking_notifications (user_id, type, title, message, created_at) "
+                "VALUES (?, ?, 't', 'm', ?)", (world.patient["id"], type_, to_iso(utcnow())))
+    booking = world.make.booking(world.patient, world.hospital)
+    with pytest.raises(IntegrityError, match="notification type not allowed|check"):
+        with transaction(db):
+            db.execute("UPDATE booking_notifications SET type = ? WHERE booking_id = ?",
+                       (type_, booking["id"]))
+
+
+def test_a_patients_cancellation_is_told_to_every_active_authority(client, db, world, make):
+    second = make.authority(world.hospital)
+    inactive = make.user("hospital-authority", hospital_id=world.hospital["id"], status="inactive")
+    booking = world.make.booking(world.patient, world.hospital)
+    r = client.delete(f"/api/bookings/{booking['id']}", json={"reason": "Feeling better"},
+                      headers=world.headers["patient"])
+    assert r.status_code == 200, r.json
+    for staff in (world.authority, second):
+        rows = db.execute("SELECT booking_id, type, message FROM booking_notifications "
+                          "WHERE user_id = ? ORDER BY id", (staff["id"],)).fetchall()
+        assert [row["type"] for row in rows] == ["booking_request", "booking_cancelled"]
+        assert rows[-1]["booking_id"] == booking["id"]
+        assert booking["booking_reference"] in rows[-1]["message"]
+        assert "Feeling better" in rows[-1]["message"]
+    for user in (inactive, world.other_authority):
+        assert db.execute("SELECT count(*) AS n FROM booking_notifications WHERE user_id = ?",
+                          (user["id"],)).fetchone()["n"] == 0
+    patient_types = [row["type"] for row in db.execute(
+        "SELECT type FROM booking_notifications WHERE user_id = ? ORDER BY id",
+        (world.patient["id"],)).fetchall()]
+    assert patient_types == ["booking_submitted", "booking_cancelled"]
+
+
+@pytest.mark.parametrize("who", ["authority", "admin"])
+def test_a_cancellation_by_staff_is_not_echoed_to_the_staff(client, db, world, who):
+    booking = world.make.booking(world.patient, world.hospital, status="approved")
+    r = client.delete(f"/api/bookings/{booking['id']}", json={"reason": "Ward closed"},
+                      headers=world.headers[who])
+    assert r.status_code == 200, r.json
+    staff_types = [row["type"] for row in db.execute(
+        "SELECT type FROM booking_notifications WHERE user_id = ? ORDER BY id",
+        (world.authority["id"],)).fetchall()]
+    assert staff_types == ["booking_request"]

@@ -6,6 +6,7 @@ import sqlite3
 import pytest
 
 from app.bookings import service
+from app.db import IntegrityError
 from tests.bookings.helpers import booking_body, counters, history, notifications
 
 
@@ -58,7 +59,7 @@ def test_approval_allocates_one_unit_audits_and_creates_the_payment_due(client, 
     assert history(db, booking["id"])[-1] == {
         "old_status": "pending", "new_status": "approved", "changed_by": actor["id"], "reason": None}
     assert [n["type"] for n in notifications(db, world.patient["id"])] == [
-        "booking_created", "booking_approved"]
+        "booking_submitted", "booking_approved"]
 
 
 def test_amount_follows_the_pricing_rule_with_duration_and_urgency(client, db, world):
@@ -372,13 +373,13 @@ def test_every_transition_writes_exactly_one_history_row_and_one_patient_notific
         ("approved", "completed", world.admin["id"]),
     ]
     assert [n["type"] for n in notifications(db, world.patient["id"])] == [
-        "booking_created", "booking_approved", "booking_completed"]
+        "booking_submitted", "booking_approved", "booking_completed"]
     assert [n["type"] for n in notifications(db, world.authority["id"])] == ["booking_request"]
 
 
 def test_the_transition_trigger_refuses_illegal_moves_even_without_the_service(db, world):
     booking = _booking(world, status="declined")
-    with pytest.raises(sqlite3.IntegrityError, match="transition not allowed"):
+    with pytest.raises(IntegrityError, match="transition not allowed"):
         db.execute("UPDATE bookings SET status = 'approved' WHERE id = ?", (booking["id"],))
 
 

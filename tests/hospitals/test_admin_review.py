@@ -1,10 +1,10 @@
 """Admin approval workflow: list by status, approve, reject, suspend; audited; guarded."""
 import json
-import sqlite3
 
 import pytest
 from freezegun import freeze_time
 
+from app.db import IntegrityError
 from tests.factories import build_world
 from tests.hospitals.helpers import ROLES
 
@@ -147,7 +147,9 @@ def test_admin_hospital_list_is_admin_only(client, world, role):
     "old, new, allowed",
     [("pending", "approved", True), ("pending", "rejected", True), ("rejected", "pending", True),
      ("approved", "suspended", True), ("approved", "pending", False),
-     ("suspended", "approved", False), ("rejected", "approved", False),
+     # issue #16: reinstating is the one way out of suspended (migration 0061)
+     ("suspended", "approved", True), ("suspended", "rejected", False),
+     ("rejected", "approved", False),
      ("pending", "suspended", False), ("suspended", "pending", False)],
 )
 def test_status_transition_trigger(db, make, old, new, allowed):
@@ -158,7 +160,7 @@ def test_status_transition_trigger(db, make, old, new, allowed):
         assert db.execute("SELECT status FROM hospitals WHERE id = ?",
                           (hospital["id"],)).fetchone()["status"] == new
     else:
-        with pytest.raises(sqlite3.IntegrityError, match="transition not allowed"):
+        with pytest.raises(IntegrityError, match="transition not allowed"):
             db.execute(update, (new, hospital["id"]))
 
 
@@ -166,7 +168,7 @@ def test_admin_audit_log_is_append_only(client, make, db):
     admin = make.admin()
     hospital = make.hospital(status="pending")
     client.put(f"/api/admin/hospitals/{hospital['id']}/approve", headers=make.auth(admin))
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         db.execute("UPDATE admin_audit_log SET action = 'nothing'")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         db.execute("DELETE FROM admin_audit_log")

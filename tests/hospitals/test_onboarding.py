@@ -119,10 +119,12 @@ def test_editing_keeps_unsent_fields_and_clears_nulls(client, world, db):
     headers = world.headers["authority"]
     client.put("/api/hospitals/my-hospital", json={"city": "Dhaka", "phone": "+8801711000000"},
                headers=headers)
-    r = client.put("/api/hospitals/my-hospital", json={"name": "Renamed", "phone": None},
+    # (not the name: an approved hospital's is the admin's to change, issue #16)
+    r = client.put("/api/hospitals/my-hospital", json={"description": "Renamed", "phone": None},
                    headers=headers)
     assert r.status_code == 200
-    assert r.json["name"] == "Renamed" and r.json["phone"] is None and r.json["city"] == "Dhaka"
+    assert r.json["description"] == "Renamed" and r.json["phone"] is None
+    assert r.json["city"] == "Dhaka" and r.json["name"] == world.hospital["name"]
     assert r.json["address"] == world.hospital["address"]
     assert r.json["status"] == "approved"  # editing an approved hospital keeps it approved
 
@@ -155,7 +157,9 @@ def test_rejected_hospital_is_resubmitted_by_editing(client, make, db):
     mine = client.get("/api/hospitals/my-hospital", headers=headers).json
     assert mine["status"] == "rejected" and mine["rejectionReason"] == "Licence missing"
 
-    r = client.put("/api/hospitals/my-hospital", json={"description": "Licence attached."},
+    # issue #16: approval needs a licence number, which this hospital lacked
+    r = client.put("/api/hospitals/my-hospital",
+                   json={"description": "Licence attached.", "licenseNumber": "DGHS-R-77"},
                    headers=headers)
     assert r.status_code == 200
     assert r.json["status"] == "pending" and r.json["rejectionReason"] is None
@@ -166,7 +170,8 @@ def test_rejected_hospital_is_resubmitted_by_editing(client, make, db):
 def test_editing_a_suspended_hospital_does_not_revive_it(client, world, db):
     client.put(f"/api/admin/hospitals/{world.hospital['id']}/suspend", json={"reason": "Fraud"},
                headers=world.headers["admin"])
-    r = client.put("/api/hospitals/my-hospital", json={"name": "New name"},
+    # (its name is no longer the staff's to change: issue #16, tests/hospitals/test_profile.py)
+    r = client.put("/api/hospitals/my-hospital", json={"description": "New description"},
                    headers=world.headers["authority"])
     assert r.status_code == 200 and r.json["status"] == "suspended"
 

@@ -145,3 +145,80 @@ def writer_loop(database, writer, stop):
 def writer_progress(conn):
     return {row["writer"]: row["committed"]
             for row in conn.execute("SELECT writer, committed FROM test_progress")}
+
+
+# --- PostgreSQL (the suite's PostgreSQL half) -------------------------------------
+
+def add_a_little_of_everything(conn):
+    """What migrated_database puts in, on any connection."""
+    make = Factory(conn)
+    hospital = make.hospital(resources={"beds": 5, "icu": 2}, prices={"beds": 150000})
+    patient = make.user()
+    make.authority(hospital)
+    make.booking(patient, hospital, status="approved")
+    make.booking(patient, hospital, resource_type="icu")
+
+
+def pg_database(name, template):
+    """A PostgreSQL database ``name`` copied from the suite's migrated template, with a
+    little of everything in it; returns its URL. Drop it (and whatever the operations
+    made beside it) with drop_pg_databases(name)."""
+    from app.db import postgres
+    from tests import pg
+
+    url = pg.create_database(name, template=template)
+    conn = postgres.connect(url, DEFAULTS)
+    try:
+        add_a_little_of_everything(conn)
+    finally:
+        conn.close()
+    return url
+
+
+def drop_pg_databases(prefix):
+    """Drop every database whose name starts with ``prefix`` (scratch, candidate and
+    pre-restore databases are named after the live one)."""
+    import psycopg
+
+    from tests import pg
+
+    with psycopg.connect(pg.ADMIN_URL, autocommit=True) as admin:
+        names = [row[0] for row in admin.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (prefix,))]
+        for name in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pg_databases(prefix):
+    import psycopg
+
+    from tests import pg
+
+    with psycopg.connect(pg.ADMIN_URL, autocommit=True) as admin:
+        return sorted(row[0] for row in admin.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (prefix,)))
+
+
+def pg_dump_lines(url, *options):
+    """pg_dump's text output without comments, blank lines and the per-run \\restrict key,
+    sorted (to compare contents, not the order rows happen to be stored in)."""
+    text = subprocess.run(["pg_dump", *options, "--dbname", url], capture_output=True,
+                          text=True, check=True).stdout
+    return sorted(line for line in text.splitlines()
+                  if line.strip() and not line.startswith(("--", "\\restrict", "\\unrestrict")))
+
+
+def pg_data(url):
+    """Every row (and sequence value) of the database at ``url``."""
+    return pg_dump_lines(url, "--data-only")
+
+
+def pg_fingerprint(url):
+    """Which database holds the name (its oid), its schema and its data: a restore
+    that swapped or changed anything shows here."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        oid = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()"
+                           ).fetchone()[0]
+    return oid, pg_dump_lines(url, "--schema-only"), pg_data(url)

@@ -17,6 +17,9 @@ from tests.factories import Factory
 from tests.live_server import LiveServer
 from tests.ops import helpers
 
+# SQLite files and the SQLite service lock; the PostgreSQL forms: test_pg_restore.py.
+pytestmark = pytest.mark.sqlite_only
+
 NOW = datetime(2025, 3, 10, 4, 30, 15, tzinfo=timezone.utc)
 
 
@@ -81,6 +84,62 @@ def test_restore_of_a_named_file_relative_to_the_callers_directory(live, tmp_pat
                                 cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert helpers.dump(database) == at_backup
+
+
+def test_restore_of_a_bare_name_finds_it_in_the_backup_dir(live, tmp_path):
+    """The names --list prints work as they are, from any directory (issue #19)."""
+    database, backup_dir = live
+    at_backup = helpers.dump(database)
+    backup = take_backup(database, backup_dir)
+    change_data(database)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = helpers.run_script("restore-database", backup.name, database=database,
+                                backup_dir=backup_dir, cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    assert f"restore: checking {backup}" in result.stdout
+    assert helpers.dump(database) == at_backup
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("database_backup_20200101_000000.sqlite.gz",
+     "no backup file database_backup_20200101_000000.sqlite.gz here or in {backup_dir} "
+     "(restore-database --list shows the backups)"),
+    ("nowhere/database_backup_20250310_043015.sqlite.gz",
+     "no backup file at nowhere/database_backup_20250310_043015.sqlite.gz"),
+])
+def test_a_name_that_is_not_there_is_refused_saying_where_it_looked(live, spec, message):
+    database, backup_dir = live
+    take_backup(database, backup_dir)  # database_backup_20250310_043015.sqlite.gz exists
+    before = helpers.fingerprint(database)
+    result = helpers.run_module("app.ops.restore", spec, database=database, backup_dir=backup_dir)
+    assert result.returncode == 1
+    assert message.format(backup_dir=backup_dir) in result.stderr
+    assert helpers.fingerprint(database) == before
+
+
+def test_restore_of_a_large_database_shows_progress(tmp_path):
+    database = helpers.migrated_database(tmp_path / "large.sqlite3")
+    conn = connect(database)
+    with transaction(conn):  # ~8 MiB of rows in a table of the schema (restore checks it)
+        conn.execute("""
+            INSERT INTO admin_audit_log (action, target_type, details, created_at)
+            SELECT 'test.filler', 'none', json_object('filler', hex(randomblob(2000))),
+                   '2025-03-10T04:00:00+00:00'
+            FROM (WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                  SELECT i FROM n)
+        """)
+    conn.close()
+    backup_dir = tmp_path / "backups"
+    take_backup(database, backup_dir)
+    result = helpers.run_module("app.ops.restore", "latest", database=database,
+                                backup_dir=backup_dir)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for expected in ("restore: unpack 100%", "restore: checking the unpacked database",
+                     "restore: keep 100%", "restore: archive 100%"):
+        assert any(line.startswith(expected) for line in lines), (expected, result.stdout)
+    assert any(line.startswith("restore: unpack 10%") for line in lines)  # on the way, too
 
 
 def test_restored_file_keeps_the_permissions_of_the_database_it_replaces(live):

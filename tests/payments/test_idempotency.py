@@ -179,18 +179,27 @@ def test_purge_job_deletes_only_expired_keys(db, make, patient):
 
 
 def test_concurrent_claims_in_threads_let_exactly_one_run(app, db, make, patient):
-    """Several connections race for one key: the BEGIN IMMEDIATE insert picks one winner."""
-    from app.db import connect_from_config
+    """Several connections race for one key: the claim's transaction picks one winner
+    (SQLite: BEGIN IMMEDIATE; PostgreSQL: SERIALIZABLE, the losers' conflict retried as
+    app/db/retry.py retries a request, after which they find the winner's claim)."""
+    from app.db import connect_from_config, postgres
 
     outcomes, barrier = [], threading.Barrier(8)
+
+    def claim(conn):
+        while True:
+            try:
+                return idempotency.claim(conn, user_id=patient["id"], endpoint="e", key="race",
+                                         request_fingerprint="f", now=utcnow(), ttl_hours=24)
+            except Exception as error:
+                if not postgres.is_retryable(error):
+                    raise
 
     def race():
         conn = connect_from_config(app.config)
         barrier.wait()
         try:
-            outcomes.append(idempotency.claim(
-                conn, user_id=patient["id"], endpoint="e", key="race", request_fingerprint="f",
-                now=utcnow(), ttl_hours=24)[0])
+            outcomes.append(claim(conn)[0])
         except Exception as error:  # noqa: BLE001 - the losers' 409 is the point
             outcomes.append(type(error).__name__)
         finally:

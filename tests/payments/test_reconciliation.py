@@ -4,11 +4,12 @@ from datetime import timedelta
 
 import pytest
 
-from app.db import transaction
+from app.db import pick, transaction
 from app.ops import invariants
 from app.reconciliation.jobs import reconcile_daily
 from app.timeutil import local_date, utcnow
 from app.wallet.ledger import post_debit
+from tests import pg
 from tests.payments.helpers import (
     PRICE,
     approved_booking,
@@ -124,7 +125,7 @@ def test_a_balance_that_left_its_ledger_is_found_and_never_edited(client, make, 
 def test_a_broken_ledger_chain_is_found(client, make, db, patient, admin):
     fund(db, patient, 10_000)
     with transaction(db):  # as if restored from a damaged copy: the guard trigger is gone
-        db.execute("DROP TRIGGER balance_transactions_before_insert_chain")
+        db.execute(pick(db, pg.drop_trigger("balance_transactions_before_insert_chain", "balance_transactions")))
         db.execute(
             "INSERT INTO balance_transactions (user_id, type, amount_minor, balance_before_minor,"
             " balance_after_minor, description, created_at) VALUES (?, 'credit', 500, 20000,"

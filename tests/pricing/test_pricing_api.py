@@ -1,11 +1,11 @@
 """/api/pricing: active prices, history kept, quotes, payment policy."""
 import json
-import sqlite3
 from datetime import timedelta
 
 import pytest
 from freezegun import freeze_time
 
+from app.db import IntegrityError
 from app.pricing import queries
 from app.pricing.rules import calculate_amount
 from app.timeutil import to_iso, utcnow
@@ -157,14 +157,14 @@ def test_unknown_resource_type_or_hospital_is_404(client, world, db):
 
 def test_price_rows_are_history_in_the_database(db, world):
     [row] = price_rows(db, world.hospital)
-    with pytest.raises(sqlite3.IntegrityError, match="history"):
+    with pytest.raises(IntegrityError, match="history"):
         db.execute("UPDATE hospital_pricing SET base_price_minor = 1 WHERE id = ?", (row["id"],))
-    with pytest.raises(sqlite3.IntegrityError, match="history"):
+    with pytest.raises(IntegrityError, match="history"):
         db.execute("DELETE FROM hospital_pricing WHERE id = ?", (row["id"],))
-    with pytest.raises(sqlite3.IntegrityError, match="history"):
+    with pytest.raises(IntegrityError, match="history"):
         db.execute("UPDATE hospital_pricing SET effective_to = '2000-01-01T00:00:00+00:00'")
     db.execute("UPDATE hospital_pricing SET effective_to = '2999-01-01T00:00:00+00:00'")
-    with pytest.raises(sqlite3.IntegrityError, match="history"):
+    with pytest.raises(IntegrityError, match="history"):
         db.execute("UPDATE hospital_pricing SET effective_to = NULL")
 
 

@@ -1,11 +1,10 @@
 """/api/hospital-resources per role, with hostile counts; every change audited."""
 import json
-import sqlite3
 
 import pytest
 from freezegun import freeze_time
 
-from app.db import transaction
+from app.db import IntegrityError, transaction
 from app.resources import queries
 from tests.factories import build_world
 from tests.hospitals.helpers import MANAGERS, ROLES, expected_denial
@@ -147,7 +146,7 @@ def test_total_below_what_bookings_occupy_is_409(client, world, db):
 
 def test_the_database_refuses_a_negative_available(db, world):
     """The CHECKs back the service's own check: the write itself cannot break the invariant."""
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+    with pytest.raises(IntegrityError, match="CHECK|check constraint"):
         with transaction(db):
             queries.upsert_counts(db, hospital_id=world.hospital["id"], resource_type="beds",
                                   total=1, occupied=2, reserved=0, maintenance=0,

@@ -2,9 +2,10 @@
 import threading
 from types import SimpleNamespace
 
-from app.db import connect, transaction
+from app.db import connect_from_config, transaction
 from app.resources import queries, service
 from app.timeutil import to_iso, utcnow
+from tests.pg import again_after_conflicts
 
 ALLOCATORS, ALLOCATIONS_EACH, UPDATES = 3, 40, 40
 
@@ -13,33 +14,37 @@ def test_count_updates_never_overwrite_concurrent_allocations(app, make, db):
     hospital = make.hospital(resources={"beds": 1000})
     admin = make.admin()
     actor = SimpleNamespace(id=admin["id"], role="admin", hospital_id=None)
-    path = app.config["DATABASE"]
+    config = {**app.config, "SQLITE_BUSY_TIMEOUT_MS": 30_000}
     allocated = []
     errors = []
     start = threading.Barrier(ALLOCATORS + 1)
 
     def allocate():
-        conn = connect(path, busy_timeout_ms=30_000)
+        conn = connect_from_config(config)
+
+        def allocate_one():
+            with transaction(conn):
+                return queries.allocate_units(conn, hospital["id"], "beds", 1, to_iso(utcnow()))
+
         try:
             start.wait()
             for _ in range(ALLOCATIONS_EACH):
-                with transaction(conn):
-                    if queries.allocate_units(conn, hospital["id"], "beds", 1, to_iso(utcnow())):
-                        allocated.append(1)
+                if again_after_conflicts(allocate_one):
+                    allocated.append(1)
         except Exception as error:  # reported below; a thread's exception is otherwise lost
             errors.append(error)
         finally:
             conn.close()
 
     def update_totals():
-        conn = connect(path, busy_timeout_ms=30_000)
+        conn = connect_from_config(config)
         try:
             start.wait()
             for i in range(UPDATES):
                 # Only `total` is sent: occupied must be whatever it is at write time.
-                service.set_counts(conn, hospital["id"], "beds", {"total": 1000 + i}, actor,
-                                   reason=f"recount {i}", ip_address=None, user_agent=None,
-                                   now=utcnow())
+                again_after_conflicts(lambda i=i: service.set_counts(
+                    conn, hospital["id"], "beds", {"total": 1000 + i}, actor, reason=f"recount {i}",
+                    ip_address=None, user_agent=None, now=utcnow()))
         except Exception as error:
             errors.append(error)
         finally:
