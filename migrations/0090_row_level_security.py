@@ -248,7 +248,8 @@ POLICIES = [
                                  AND b.hospital_id = resource_audit_log.hospital_id
                                  AND rapidcare_actor_is(b.user_id)))
     """,
-    # The admin audit: admins only, written in the acting admin's name.
+    # The admin audit: read by admins; written in the acting admin's or staff member's own name
+    # (hospital edits, staff changes and refunds are audited too: issue #16).
     """
     CREATE POLICY admin_audit_log_read ON admin_audit_log FOR SELECT
         USING (rapidcare_actor_sees_all())
@@ -256,7 +257,8 @@ POLICIES = [
     """
     CREATE POLICY admin_audit_log_post ON admin_audit_log FOR INSERT
         WITH CHECK (rapidcare_actor_role() = 'system'
-                    OR (rapidcare_actor_role() = 'admin' AND rapidcare_actor_is(actor_id)))
+                    OR (rapidcare_actor_role() IN ('admin', 'hospital-authority')
+                        AND rapidcare_actor_is(actor_id)))
     """,
     # Idempotency claims: the caller's own (the purge job is the system's).
     """
