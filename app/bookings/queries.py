@@ -86,13 +86,13 @@ def insert_booking(conn, values):
             booking_reference, user_id, hospital_id, resource_type, patient_name, patient_age,
             patient_gender, medical_condition, urgency, emergency_contact_name,
             emergency_contact_phone, emergency_contact_relationship, scheduled_date,
-            scheduled_day, estimated_duration_hours, notes, status, currency,
+            scheduled_end, scheduled_day, estimated_duration_hours, notes, status, currency,
             status_changed_by, status_reason, created_at, updated_at)
         VALUES (
             :booking_reference, :user_id, :hospital_id, :resource_type, :patient_name, :patient_age,
             :patient_gender, :medical_condition, :urgency, :emergency_contact_name,
             :emergency_contact_phone, :emergency_contact_relationship, :scheduled_date,
-            :scheduled_day, :estimated_duration_hours, :notes, 'pending', :currency,
+            :scheduled_end, :scheduled_day, :estimated_duration_hours, :notes, 'pending', :currency,
             :status_changed_by, NULL, :now, :now)
         RETURNING *
         """,
@@ -210,6 +210,35 @@ def approve_booking(conn, booking_id, *, actor_id, reason, amount_minor, currenc
         {"id": booking_id, "actor_id": actor_id, "reason": reason,
          "amount_minor": amount_minor, "currency": currency, "now": now},
     ).fetchone()
+
+
+def change_window(conn, booking_id, *, duration_hours, scheduled_end, actor_id, now):
+    """Set an approved booking's length and end: the updated row, or None if it is
+    no longer approved."""
+    return conn.execute(
+        """
+        UPDATE bookings
+        SET estimated_duration_hours = :hours, scheduled_end = :scheduled_end,
+            updated_at = :now
+        WHERE id = :id AND status = 'approved'
+        RETURNING *
+        """,
+        {"id": booking_id, "hours": duration_hours, "scheduled_end": scheduled_end,
+         "now": now},
+    ).fetchone()
+
+
+def overstays(conn, *, now, since):
+    """Approved bookings whose window ended in [since, now) without completion, with
+    the hospital's name, soonest end first."""
+    return conn.execute(
+        f"""
+        {BOOKING_SELECT}
+        WHERE b.status = 'approved' AND b.scheduled_end <= :now AND b.scheduled_end > :since
+        ORDER BY b.scheduled_end, b.id
+        """,
+        {"now": now, "since": since},
+    ).fetchall()
 
 
 # The timestamp column each final status stamps (a constant, never input).
