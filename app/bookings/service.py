@@ -193,7 +193,7 @@ def _require_window_fits(conn, resource, start, end, *, now, action, exclude_id=
     if full_at is not None:
         held = dict(steps)[full_at]
         raise Conflict(
-            f"No {resource['resource_type']} free at {to_iso(full_at)}: {held} held by approved "
+            f"No {resource['resource_type']} available at {to_iso(full_at)}: {held} held by approved "
             f"bookings and {resource['total'] - resource['available']} marked unavailable, "
             f"of {resource['total']}; the booking cannot {action}.",
             errors={"json": {"scheduledDate": [f"Full at {to_iso(full_at)}."]}},
