@@ -11,6 +11,7 @@ Everyone else gets 404, exactly as if it did not exist.
 """
 import logging
 import secrets
+from contextlib import nullcontext
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -200,6 +201,15 @@ def _require_window_fits(conn, resource, start, end, *, now, action, exclude_id=
         )
 
 
+def _schedule_lock(conn, booking_id):
+    """resources.schedule_lock for the booking's (hospital, type), taken before the
+    transaction (so read outside it: a booking's hospital and type never change)."""
+    booking = queries.get_booking(conn, booking_id)
+    if booking is None:
+        return nullcontext()  # 404 inside, as for any other missing booking
+    return resources.schedule_lock(conn, booking["hospital_id"], booking["resource_type"])
+
+
 def _window(booking):
     return from_iso(booking["scheduled_date"]), from_iso(booking["scheduled_end"])
 
@@ -215,7 +225,7 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
         active price for the resource type.
     """
     now_iso = to_iso(now)
-    with transaction(conn):
+    with _schedule_lock(conn, booking_id), transaction(conn):
         booking = _managed_booking(conn, booking_id, actor)
         _require_status(booking, "pending", "approved")
         hospital_id, resource_type = booking["hospital_id"], booking["resource_type"]
@@ -267,7 +277,7 @@ def extend_booking(conn, booking_id, *, actor, hours, reason, now, ip_address, u
         would end before now (complete the booking instead).
     """
     now_iso = to_iso(now)
-    with transaction(conn):
+    with _schedule_lock(conn, booking_id), transaction(conn):
         booking = _managed_booking(conn, booking_id, actor)
         _require_status(booking, "approved", "extended")
         resource = resources.lock_resource(conn, booking["hospital_id"],

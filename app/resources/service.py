@@ -116,7 +116,7 @@ def set_counts(conn, hospital_id, resource_type, changes, actor, *, reason, ip_a
     :raise 409: the counts do not add up (available would be negative).
     """
     stamp = to_iso(now)
-    with transaction(conn):
+    with queries.schedule_lock(conn, hospital_id, resource_type), transaction(conn):
         managed_hospital(conn, hospital_id, actor)
         # locked first, as an approval locks it: no hold can be approved meanwhile
         old = queries.lock_resource(conn, hospital_id, resource_type)

@@ -11,7 +11,8 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 from app.bookings import service as bookings
-from app.db import connect, transaction
+from app.db import connect_from_config, transaction
+from app.db.retry import run_again_after_conflicts
 from app.errors import Conflict
 from app.ops import invariants
 from app.resources import queries, service
@@ -27,19 +28,26 @@ def test_count_updates_and_approvals_never_exceed_the_total_together(app, make, 
     # thirty overlapping windows for twenty beds
     pending = [make.booking(make.user(), hospital, scheduled_in=timedelta(days=1, minutes=i))
                for i in range(APPROVERS * BOOKINGS_EACH)]
-    path = app.config["DATABASE"]
+
+    def own_connection():
+        return connect_from_config(app.config)
+
+    def again(run):
+        # as a request is re-run on PostgreSQL after a serialization conflict
+        return run_again_after_conflicts(run, 20)
     outcomes = {"approved": 0, "refused": 0, "marked": 0, "mark_refused": 0}
     errors = []
     start = threading.Barrier(APPROVERS + 1)
 
     def approve(mine):
-        conn = connect(path, busy_timeout_ms=30_000)
+        conn = own_connection()
         try:
             start.wait()
             for booking in mine:
                 try:
-                    bookings.approve_booking(conn, booking["id"], actor=actor, reason=None,
-                                             now=utcnow(), ip_address=None, user_agent=None)
+                    again(lambda: bookings.approve_booking(
+                        conn, booking["id"], actor=actor, reason=None, now=utcnow(),
+                        ip_address=None, user_agent=None))
                     outcomes["approved"] += 1
                 except Conflict:
                     outcomes["refused"] += 1
@@ -49,14 +57,15 @@ def test_count_updates_and_approvals_never_exceed_the_total_together(app, make, 
             conn.close()
 
     def mark_maintenance():
-        conn = connect(path, busy_timeout_ms=30_000)
+        conn = own_connection()
         try:
             start.wait()
             for i in range(UPDATES):
                 try:
-                    service.set_counts(conn, hospital["id"], "beds", {"maintenance": i % 10},
-                                       actor, reason=f"ward check {i}", ip_address=None,
-                                       user_agent=None, now=utcnow())
+                    again(lambda: service.set_counts(
+                        conn, hospital["id"], "beds", {"maintenance": i % 10}, actor,
+                        reason=f"ward check {i}", ip_address=None, user_agent=None,
+                        now=utcnow()))
                     outcomes["marked"] += 1
                 except Conflict:
                     outcomes["mark_refused"] += 1
