@@ -19,7 +19,7 @@ class ResourceSchema(ResponseSchema):
 
 
 class WindowAvailabilitySchema(CamelCaseSchema):
-    from_ = fields.Str(data_key="from")
+    from_ = fields.Str(data_key="from", attribute="from")
     to = fields.Str()
     available = fields.Int(metadata={"description": "Units free for the whole window."})
     is_available = Bool()
@@ -53,7 +53,7 @@ class HoldSchema(CamelCaseSchema):
 
 
 class HourSchema(CamelCaseSchema):
-    from_ = fields.Str(data_key="from")
+    from_ = fields.Str(data_key="from", attribute="from")
     to = fields.Str()
     held = fields.Int(metadata={"description": "Most units held by bookings in the hour."})
     available = fields.Int(metadata={"description": "Units free for the whole hour."})
