@@ -3,6 +3,8 @@
 - bookings.scheduled_end: scheduled_date + estimated_duration_hours, computed by the
   service (app.bookings.service) and stored, so a window is compared, never
   computed, in SQL. Backfilled here for every existing booking.
+- bookings.overstay_notified_at: when the overstay job told the hospital's
+  authorities that this approved booking's window ended without completion (once).
 - idx_bookings_holds: the approved bookings of a (hospital, type) by window end,
   so the busiest instant of a window reads only the holds that reach into it,
   never the hospital's whole history.
@@ -23,6 +25,7 @@ SQLITE = [
     """,
     # whole hours added to the seconds part; the fraction and the +00:00 offset
     # (characters 20 on of every stored time) are kept as they were
+    "ALTER TABLE bookings ADD COLUMN overstay_notified_at TEXT",
     """
     UPDATE bookings
     SET scheduled_end = strftime('%Y-%m-%dT%H:%M:%S', scheduled_date,
@@ -49,6 +52,7 @@ SQLITE = [
 POSTGRES = [
     """
     ALTER TABLE bookings ADD COLUMN scheduled_end timestamptz,
+        ADD COLUMN overstay_notified_at timestamptz,
         ADD CHECK (scheduled_end IS NULL OR scheduled_end > scheduled_date)
     """,
     """

@@ -228,17 +228,43 @@ def change_window(conn, booking_id, *, duration_hours, scheduled_end, actor_id, 
     ).fetchone()
 
 
-def overstays(conn, *, now, since):
-    """Approved bookings whose window ended in [since, now) without completion, with
-    the hospital's name, soonest end first."""
+def unreported_overstays(conn, now):
+    """Approved bookings whose window ended by ``now`` without completion and that the
+    overstay job has not reported yet, soonest end first."""
     return conn.execute(
         f"""
         {BOOKING_SELECT}
-        WHERE b.status = 'approved' AND b.scheduled_end <= :now AND b.scheduled_end > :since
+        WHERE b.status = 'approved' AND b.scheduled_end <= :now
+          AND b.overstay_notified_at IS NULL
         ORDER BY b.scheduled_end, b.id
         """,
-        {"now": now, "since": since},
+        {"now": now},
     ).fetchall()
+
+
+def mark_overstay_notified(conn, booking_id, now):
+    conn.execute(
+        "UPDATE bookings SET overstay_notified_at = ? WHERE id = ? AND overstay_notified_at IS NULL",
+        (now, booking_id),
+    )
+
+
+def hospital_authority_ids(conn, hospital_id):
+    return [row["id"] for row in conn.execute(
+        "SELECT id FROM users WHERE role = 'hospital-authority' AND hospital_id = ? ORDER BY id",
+        (hospital_id,),
+    ).fetchall()]
+
+
+def insert_booking_notifications(conn, notifications):
+    """Rows of {user_id, booking_id, type, title, message, created_at}."""
+    conn.executemany(
+        """
+        INSERT INTO booking_notifications (user_id, booking_id, type, title, message, created_at)
+        VALUES (:user_id, :booking_id, :type, :title, :message, :created_at)
+        """,
+        notifications,
+    )
 
 
 # The timestamp column each final status stamps (a constant, never input).

@@ -4,6 +4,8 @@ from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
+from app.bookings import jobs
+from app.ops import invariants
 from app.timeutil import to_iso, utcnow
 from tests.bookings.helpers import booking_body
 
@@ -145,3 +147,40 @@ def test_staff_day_view_lists_holds_and_free_units_hour_by_hour(client, make, ic
     assert client.get(url, query_string={"date": day},
                       headers=make.auth(make.user())).status_code in (403, 404)
     assert client.get(url, query_string={"date": "2026-02-30"}, headers=staff).status_code == 422
+
+
+def test_overstay_job_tells_the_authorities_once_and_names_the_collisions(db, make, world):
+    now = utcnow()
+
+    def approved(start, hours):
+        return make.booking(make.user(), world.hospital, resource_type="icu", status="approved",
+                            scheduled_date=to_iso(now + start), estimated_duration_hours=hours)
+
+    overstay = approved(timedelta(hours=-5), 2)  # ended three hours ago, not completed
+    collides = approved(timedelta(hours=2), 3)  # the one ICU unit, in two hours
+    later = approved(timedelta(hours=30), 3)  # beyond the 24-hour horizon
+    assert jobs.notify_overstays(db, now=now, config=None) == "reported 1 overstay(s)"
+    [notice] = db.execute("SELECT * FROM booking_notifications WHERE user_id = ? "
+                          "AND type = 'booking_overstay'", (world.authority["id"],)).fetchall()
+    assert notice["booking_id"] == overstay["id"]
+    assert overstay["booking_reference"] in notice["message"]
+    assert collides["booking_reference"] in notice["message"]
+    assert later["booking_reference"] not in notice["message"]
+    assert db.execute("SELECT count(*) AS n FROM booking_notifications WHERE type = "
+                      "'booking_overstay' AND user_id = ?",
+                      (world.other_authority["id"],)).fetchone()["n"] == 0
+    # once per booking: the next run reports nothing new
+    assert jobs.notify_overstays(db, now=now + timedelta(minutes=15), config=None) == \
+        "reported 0 overstay(s)"
+    assert invariants.check_capacity(db) == []
+
+
+def test_overstay_job_ignores_completed_and_running_bookings(db, make, world):
+    now = utcnow()
+    running = make.booking(make.user(), world.hospital, status="approved",
+                           scheduled_date=to_iso(now - timedelta(hours=1)),
+                           estimated_duration_hours=5)
+    make.booking(make.user(), world.hospital, status="completed",
+                 scheduled_date=to_iso(now - timedelta(hours=10)), estimated_duration_hours=2)
+    assert jobs.notify_overstays(db, now=now, config=None) == "reported 0 overstay(s)"
+    assert running["scheduled_end"] > to_iso(now)
