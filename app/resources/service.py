@@ -20,18 +20,20 @@ from app.db import transaction
 from app.errors import Conflict, NotFound, Unprocessable
 from app.hospitals.service import managed_hospital, visible_hospital
 from app.resources import queries, schedule
-from app.timeutil import from_iso, local_date, to_iso
+from app.timeutil import from_iso, local_date, to_iso, utcnow
 
 SETTABLE = ("total", "occupied", "reserved", "maintenance")
 
 
-def list_for_hospital(conn, hospital_id, actor, *, now):
-    """Live counters at ``now``. :raise 404: the hospital is not visible to the caller."""
+def list_for_hospital(conn, hospital_id, actor, *, now=None):
+    """Live counters at ``now`` (default: the clock's now, for the console's pages).
+
+    :raise 404: the hospital is not visible to the caller."""
     visible_hospital(conn, hospital_id, actor)
-    return queries.list_resources(conn, hospital_id, to_iso(now))
+    return queries.list_resources(conn, hospital_id, to_iso(now or utcnow()))
 
 
-def availability(conn, hospital_id, resource_type, actor, *, now, start=None, end=None):
+def availability(conn, hospital_id, resource_type, actor, *, now=None, start=None, end=None):
     """Today's live counters; with a window [start, end) also the units free for the
     whole of it (the fewest free at any instant of it, from now on).
 
@@ -39,6 +41,7 @@ def availability(conn, hospital_id, resource_type, actor, *, now, start=None, en
     :raise 422: only one of start/end, or end not after start, or a window that ended.
     """
     visible_hospital(conn, hospital_id, actor)
+    now = now or utcnow()
     row = queries.live_resource(conn, hospital_id, resource_type, to_iso(now))
     if row is None:
         raise NotFound(f"This hospital has no {resource_type}.")
@@ -130,6 +133,7 @@ def set_counts(conn, hospital_id, resource_type, changes, actor, *, reason, ip_a
                 f"total ({counts['total']}) is below occupied + reserved + maintenance ({in_use}).",
                 errors={"json": {"total": [f"Must be at least {in_use}."]}},
             )
+        live_before = queries.live_resource(conn, hospital_id, resource_type, stamp)
         peak = queries.peak_held_from(conn, hospital_id, resource_type, stamp)
         if in_use + peak > counts["total"]:
             raise Conflict(
@@ -143,13 +147,15 @@ def set_counts(conn, hospital_id, resource_type, changes, actor, *, reason, ip_a
             updated_by=actor.id, now=stamp,
         )
         action = "create" if old is None else "update"
+        live = queries.live_resource(conn, hospital_id, resource_type, stamp)
+        # live counters, as the allocate/release rows record them (the occupancy chart
+        # replays them): the marks plus what bookings hold at this moment
         queries.insert_audit_entry(
             conn, hospital_id=hospital_id, resource_type=resource_type, action=action,
-            old_values=queries.counters(old), new_values=queries.counters(new),
+            old_values=queries.counters(live_before), new_values=queries.counters(live),
             changed_by=actor.id, now=stamp, reason=reason, ip_address=ip_address,
             user_agent=user_agent,
         )
-        live = queries.live_resource(conn, hospital_id, resource_type, stamp)
         if is_admin(actor):
             insert_admin_audit(
                 conn, actor_id=actor.id, action=f"resource.{action}", target_type="hospital",
@@ -179,12 +185,12 @@ def _ratios(row):
     }
 
 
-def utilization(conn, hospital_id, actor, *, now):
+def utilization(conn, hospital_id, actor, *, now=None):
     """Occupancy per type and overall, live at ``now``.
 
     :raise 404: the caller does not manage this hospital."""
     managed_hospital(conn, hospital_id, actor)
-    rows = queries.list_resources(conn, hospital_id, to_iso(now))
+    rows = queries.list_resources(conn, hospital_id, to_iso(now or utcnow()))
     overall = {name: sum(row[name] for row in rows) for name in queries.COUNTER_COLUMNS}
     return {
         "hospital_id": hospital_id,
