@@ -184,3 +184,26 @@ def test_overstay_job_ignores_completed_and_running_bookings(db, make, world):
                  scheduled_date=to_iso(now - timedelta(hours=10)), estimated_duration_hours=2)
     assert jobs.notify_overstays(db, now=now, config=None) == "reported 0 overstay(s)"
     assert running["scheduled_end"] > to_iso(now)
+
+
+def test_approving_a_window_that_has_ended_is_409(client, make, world):
+    ended = make.booking(world.patient, world.hospital, status="pending",
+                         scheduled_date=to_iso(utcnow() - timedelta(hours=30)),
+                         estimated_duration_hours=24)
+    r = client.put(f"/api/bookings/{ended['id']}/approve", headers=world.headers["authority"])
+    assert r.status_code == 409 and "ended" in r.json["message"], r.json
+
+
+def test_approving_a_window_under_way_checks_only_from_now(client, db, make, world):
+    # the one ICU unit was held until an hour ago; a booking that started three hours
+    # ago and runs two more fits from now on
+    now = utcnow()
+    make.booking(make.user(), world.hospital, resource_type="icu", status="approved",
+                 scheduled_date=to_iso(now - timedelta(hours=5)), estimated_duration_hours=4)
+    under_way = make.booking(make.user(), world.hospital, resource_type="icu",
+                             scheduled_date=to_iso(now - timedelta(hours=3)),
+                             estimated_duration_hours=5)
+    r = client.put(f"/api/bookings/{under_way['id']}/approve", headers=world.headers["authority"])
+    assert r.status_code == 200, r.json
+    r = client.get(f"/api/hospital-resources/{world.hospital['id']}/icu/availability")
+    assert (r.json["available"], r.json["occupied"]) == (0, 1)  # held right now
