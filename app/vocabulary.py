@@ -34,11 +34,12 @@ BOOKING_PAYMENT_STATUSES = ("unpaid", "paid", "partially_refunded", "refunded", 
 
 # What a notification is about (booking_notifications.type; a CHECK on PostgreSQL, a
 # trigger on SQLite: migration 0065). The patient's booking_* notices; the staff's
-# booking_request (a new booking) and booking_cancelled (the patient cancelled);
+# booking_request (a new booking), booking_cancelled (the patient cancelled) and
+# booking_overstay (a window ended without completion: the overstay job, #15);
 # payment_completed (the payer) and payment_received (the staff); the blood notices.
 NOTIFICATION_TYPES = (
     "booking_submitted", "booking_request", "booking_approved", "booking_declined",
-    "booking_cancelled", "booking_completed",
+    "booking_cancelled", "booking_completed", "booking_overstay",
     "payment_completed", "payment_received",
     "blood_request_fulfilled", "blood_request_cancelled", "blood_request_expired", "blood_match",
 )

@@ -21,8 +21,9 @@ coming weeks; the rest lie in the past. Every approved booking holds one unit an
 has its payment due ('pending' transaction, as approval creates it); completed
 bookings are paid (a third from the wallet, with the ledger rows that implies) and
 their hospital's share is booked in hospital_earnings.
-At the end the resource counters are set to exactly what the approved bookings
-hold, so app.ops.invariants holds on the loaded data.
+At the end the resource counters are set so that nothing is marked occupied by hand
+and the total leaves room for every approved booking at once (however their windows
+overlap), so app.ops.invariants holds on the loaded data.
 """
 import importlib.util
 import json
@@ -392,12 +393,12 @@ class Loader:
                 INSERT INTO bookings (id, booking_reference, user_id, hospital_id, resource_type,
                     patient_name, patient_age, patient_gender, medical_condition, urgency,
                     emergency_contact_name, emergency_contact_phone, emergency_contact_relationship,
-                    scheduled_date, scheduled_day, estimated_duration_hours, status, amount_minor,
-                    status_changed_by, created_at, updated_at)
+                    scheduled_date, scheduled_end, scheduled_day, estimated_duration_hours, status,
+                    amount_minor, status_changed_by, created_at, updated_at)
                 VALUES (:id, :booking_reference, :user_id, :hospital_id, :resource_type,
                     :patient_name, :patient_age, :patient_gender, :medical_condition, :urgency,
                     'Next of kin', :contact_phone, :relationship,
-                    :scheduled_date, :scheduled_day, :hours, 'pending', :amount_minor,
+                    :scheduled_date, :scheduled_end, :scheduled_day, :hours, 'pending', :amount_minor,
                     :user_id, :created_at, :created_at)
                 """,
                 inserts,
@@ -458,7 +459,7 @@ class Loader:
                 booking_id, ref, user_id, b["hospital_id"], b["resource_type"],
                 b["patient_name"], b["patient_age"], b["patient_gender"], b["medical_condition"],
                 b["urgency"], b["contact_phone"], b["relationship"], b["scheduled_date"],
-                b["scheduled_day"], b["hours"], status, units, b["amount_minor"],
+                b["scheduled_end"], b["scheduled_day"], b["hours"], status, units, b["amount_minor"],
                 actor, reason, approved_by, approved_at, declined_at, cancelled_at, completed_at,
                 created, at))
             if payment:
@@ -503,10 +504,10 @@ class Loader:
                 INSERT INTO bookings (id, booking_reference, user_id, hospital_id, resource_type,
                     patient_name, patient_age, patient_gender, medical_condition, urgency,
                     emergency_contact_name, emergency_contact_phone, emergency_contact_relationship,
-                    scheduled_date, scheduled_day, estimated_duration_hours, status, allocated_units,
-                    amount_minor, status_changed_by, status_reason, approved_by, approved_at,
-                    declined_at, cancelled_at, completed_at, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Next of kin', ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                    scheduled_date, scheduled_end, scheduled_day, estimated_duration_hours, status,
+                    allocated_units, amount_minor, status_changed_by, status_reason, approved_by,
+                    approved_at, declined_at, cancelled_at, completed_at, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Next of kin', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
                         ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 bookings,
@@ -614,6 +615,7 @@ class Loader:
             "contact_phone": f"+88018{below(10**8):08d}",
             "relationship": RELATIONSHIPS[below(4)],
             "scheduled_date": _iso(scheduled),
+            "scheduled_end": _iso(scheduled + timedelta(hours=hours)),
             "scheduled_day": (scheduled + DHAKA_OFFSET).date().isoformat(),
             "hours": hours, "amount_minor": amount, "created_at": created_at,
         }
@@ -735,7 +737,7 @@ class Loader:
     # --- consistent totals ----------------------------------------------------------------
 
     def finish(self):
-        """Counters = what approved bookings hold; wallets = their ledgers; reference
+        """Counters with room for every approved hold; wallets = their ledgers; reference
         counters past every loaded reference; fresh statistics for the planner."""
         started = time.perf_counter()
         stamp = to_iso(self.now)
@@ -743,10 +745,10 @@ class Loader:
             self.conn.execute(
                 """
                 UPDATE hospital_resources AS r SET
-                    occupied = held.n,
+                    occupied = 0,
                     total = max(r.total, held.n + r.reserved + r.maintenance + 100),
                     available = max(r.total, held.n + r.reserved + r.maintenance + 100)
-                                - held.n - r.reserved - r.maintenance
+                                - r.reserved - r.maintenance
                 FROM (SELECT hospital_id, resource_type, count(*) AS n FROM bookings
                       WHERE status = 'approved' GROUP BY hospital_id, resource_type) AS held
                 WHERE held.hospital_id = r.hospital_id AND held.resource_type = r.resource_type

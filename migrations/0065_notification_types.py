@@ -16,7 +16,7 @@ functions are replaced.
 
 TYPES = (
     "booking_submitted", "booking_request", "booking_approved", "booking_declined",
-    "booking_cancelled", "booking_completed",
+    "booking_cancelled", "booking_completed", "booking_overstay",
     "payment_completed", "payment_received",
     "blood_request_fulfilled", "blood_request_cancelled", "blood_request_expired", "blood_match",
 )

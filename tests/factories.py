@@ -11,7 +11,7 @@ from datetime import timedelta
 from app.auth.passwords import hash_password
 from app.auth.tokens import new_token
 from app.db import transaction
-from app.timeutil import to_iso, utcnow
+from app.timeutil import from_iso, to_iso, utcnow
 
 PASSWORD = "correct-horse-1"
 _PASSWORD_HASH = hash_password(PASSWORD, 4)
@@ -86,8 +86,9 @@ class Factory:
     def booking(self, user, hospital, *, resource_type="beds", status="pending",
                 urgency="medium", scheduled_in=timedelta(days=2), **fields):
         """A booking inserted directly (pending unless told otherwise; an 'approved'
-        one also takes a unit from the hospital's resources). One user may hold one
-        open booking per hospital, type and day: vary ``scheduled_in`` for more."""
+        one holds a unit for its window, as an approval would, without checking that
+        it fits). One user may hold one open booking per hospital, type and day: vary
+        ``scheduled_in`` for more."""
         n = next(_seq)
         now = utcnow()
         scheduled = now + scheduled_in
@@ -114,19 +115,16 @@ class Factory:
                 "status_changed_by": user["id"], "created_at": to_iso(now), "updated_at": to_iso(now),
             }
             values.update(fields)
+            if "scheduled_end" not in fields:
+                values["scheduled_end"] = to_iso(
+                    from_iso(values["scheduled_date"])
+                    + timedelta(hours=values["estimated_duration_hours"]))
             columns = ", ".join(values)
             placeholders = ", ".join(f":{c}" for c in values)
             booking = self.conn.execute(
                 f"INSERT INTO bookings ({columns}) VALUES ({placeholders}) RETURNING *", values
             ).fetchone()
             if status == "approved":
-                self.conn.execute(
-                    """
-                    UPDATE hospital_resources SET available = available - 1, occupied = occupied + 1
-                    WHERE hospital_id = ? AND resource_type = ?
-                    """,
-                    (hospital["id"], resource_type),
-                )
                 booking = self.conn.execute(
                     """
                     UPDATE bookings SET status = 'approved', allocated_units = 1,

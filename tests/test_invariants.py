@@ -5,6 +5,7 @@ off (SQLite: PRAGMA ignore_check_constraints; PostgreSQL: the test database's CH
 constraints dropped) to fake corruption the service can't cause.
 """
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 
@@ -118,68 +119,96 @@ def test_empty_database_has_no_violations(db):
     assert invariants.check_all(db) == []
 
 
-def test_leaked_unit_is_reported(db, world):
-    # occupied one more than the bookings hold: the original's capacity leak
+def test_marks_that_leave_no_room_for_a_hold_are_reported(db, world):
+    # every bed marked occupied by hand while an approved booking holds one in two days
     with unchecked(db):
-        db.execute("UPDATE hospital_resources SET occupied = occupied + 1, available = available - 1 "
+        db.execute("UPDATE hospital_resources SET occupied = total, available = 0 "
                    "WHERE resource_type = 'beds'")
-    assert names(invariants.check_all(db)) == {"occupancy_matches_bookings"}
+    violations = invariants.check_all(db)
+    assert names(violations) == {"schedule_within_capacity"}
+    assert "'held': 1" in violations[0] and "'marked_unavailable': 5" in violations[0]
 
 
-def test_overbooking_is_reported(db, world):
+def test_overbooking_is_reported(db, make, world):
+    # five more holds overlapping the approved one: six beds held at once, five exist
+    for minutes in range(1, 6):
+        make.booking(make.user(), world["hospital"], status="approved",
+                     scheduled_in=timedelta(days=2, minutes=minutes))
+    violations = invariants.check_all(db)
+    assert names(violations) == {"schedule_within_capacity"}
+    assert "'held': 6" in violations[0] and "'total': 5" in violations[0]
+
+
+def test_back_to_back_holds_are_not_overbooking(db, make, world):
+    # the same five more, each starting when the one before ends: one bed at a time
+    for n in range(1, 6):
+        make.booking(make.user(), world["hospital"], status="approved",
+                     scheduled_in=timedelta(days=2 + n))
+    assert invariants.check_all(db) == []
+
+
+def test_holds_that_ended_are_not_checked_against_todays_marks(db, make, world):
+    # two of last week's holds (never completed) and today's four marks would be six
+    # beds; from now on it is the future hold and the marks: five
+    for minutes in (0, 30):
+        make.booking(make.user(), world["hospital"], status="approved",
+                     scheduled_in=timedelta(days=-7, minutes=minutes))
     with unchecked(db):
-        db.execute("UPDATE hospital_resources SET occupied = 0, available = total "
+        db.execute("UPDATE hospital_resources SET occupied = 4, available = 1 "
                    "WHERE resource_type = 'beds'")
-    assert names(invariants.check_all(db)) == {"occupancy_matches_bookings"}
+    assert invariants.check_all(db) == []
+    with unchecked(db):  # one more mark, and the future hold no longer fits
+        db.execute("UPDATE hospital_resources SET occupied = 5, available = 0 "
+                   "WHERE resource_type = 'beds'")
+    assert names(invariants.check_all(db)) == {"schedule_within_capacity"}
 
 
 def test_units_held_of_a_resource_that_does_not_exist_are_reported(db, world):
     with unchecked(db):
         db.execute("DELETE FROM hospital_resources WHERE resource_type = 'beds'")
     violations = invariants.check_capacity(db)
-    assert names(violations) == {"occupancy_matches_bookings"}
-    assert "'occupied': None, 'held': 1" in violations[0]
+    assert names(violations) == {"schedule_within_capacity"}
+    assert "'held': 1" in violations[0] and "'total': None" in violations[0]
+
+
+def test_a_booking_without_its_window_end_is_reported(db, world):
+    with unchecked(db):
+        db.execute("UPDATE bookings SET scheduled_end = NULL WHERE id = ?", (world["approved"]["id"],))
+    assert "booking_window_stored" in names(invariants.check_capacity(db))
 
 
 def set_occupied(client, headers, hospital, resource_type, occupied):
-    """What a hospital's authority does for walk-ins: PUT the count it sees."""
-    r = client.put(f"/api/hospital-resources/{hospital['id']}/{resource_type}",
-                   json={"occupied": occupied, "reason": "walk-ins"}, headers=headers)
-    assert r.status_code == 200, r.json
+    """What a hospital's authority does for walk-ins: PUT the units it marks occupied."""
+    return client.put(f"/api/hospital-resources/{hospital['id']}/{resource_type}",
+                      json={"occupied": occupied, "reason": "walk-ins"}, headers=headers)
 
 
-@pytest.mark.parametrize("occupied", [3, 0], ids=["walk-ins", "below-the-bookings"])
-def test_an_authority_setting_occupied_by_hand_breaks_nothing(client, make, db, world, occupied):
-    # the approved booking holds 1 bed; the service lets the authority count more or fewer
+@pytest.mark.parametrize("occupied", [4, 0], ids=["walk-ins", "none"])
+def test_an_authority_marking_occupied_by_hand_breaks_nothing(client, make, db, world, occupied):
+    # the approved booking holds 1 bed in two days; the marks leave room for it
     headers = make.auth(make.authority(world["hospital"]))
-    set_occupied(client, headers, world["hospital"], "beds", occupied)
+    assert set_occupied(client, headers, world["hospital"], "beds", occupied).status_code == 200
     assert invariants.check_all(db) == []
-    # completing the booking afterwards releases what is still counted (app.bookings)
     r = client.put(f"/api/bookings/{world['approved']['id']}/complete", json={}, headers=headers)
     assert r.status_code == 200, r.json
     assert invariants.check_all(db) == []
 
 
-def test_a_forced_occupancy_is_still_reported_after_an_authority_edit(client, make, db, world):
-    set_occupied(client, make.auth(make.authority(world["hospital"])), world["hospital"], "beds", 3)
-    # icu was never counted by hand: a unit taken behind the service's back is a leak
+def test_the_service_refuses_marks_that_would_squeeze_out_a_hold(client, make, db, world):
+    headers = make.auth(make.authority(world["hospital"]))
+    r = set_occupied(client, headers, world["hospital"], "beds", 5)
+    assert r.status_code == 409 and "total" in r.json["errors"]["json"], r.json
+    assert invariants.check_all(db) == []
+
+
+def test_a_forced_mark_is_reported_for_its_resource_only(client, make, db, world):
+    make.booking(make.user(), world["hospital"], status="approved", resource_type="icu")
     with unchecked(db):
-        db.execute("UPDATE hospital_resources SET occupied = occupied + 1, available = available - 1 "
+        db.execute("UPDATE hospital_resources SET occupied = total, available = 0 "
                    "WHERE resource_type = 'icu'")
     violations = invariants.check_all(db)
-    assert names(violations) == {"occupancy_matches_bookings"}
+    assert names(violations) == {"schedule_within_capacity"}
     assert "'resource_type': 'icu'" in violations[0] and "'beds'" not in violations[0]
-
-
-def test_setting_other_counters_by_hand_keeps_occupancy_exact(client, make, db, world):
-    r = client.put(f"/api/hospital-resources/{world['hospital']['id']}/beds",
-                   json={"total": 8, "reason": "a ward closed"},
-                   headers=make.auth(make.authority(world["hospital"])))
-    assert r.status_code == 200
-    with unchecked(db):
-        db.execute("UPDATE hospital_resources SET occupied = occupied + 1, available = available - 1 "
-                   "WHERE resource_type = 'beds'")
-    assert names(invariants.check_all(db)) == {"occupancy_matches_bookings"}
 
 
 def test_counters_that_do_not_add_up_are_reported(db, world):

@@ -1,35 +1,60 @@
 
+from datetime import timedelta
+
 import pytest
 
 from app.db import IntegrityError, transaction
 from app.resources import queries
+from app.timeutil import to_iso, utcnow
 
 NOW = "2026-01-01T00:00:00.000000+00:00"
 
 
-def test_allocate_takes_from_available_and_refuses_when_none_left(db, make):
-    hospital = make.hospital(resources={"icu": 1})
-    with transaction(db):
-        assert queries.allocate_units(db, hospital["id"], "icu", 1, NOW)
-        assert not queries.allocate_units(db, hospital["id"], "icu", 1, NOW)
-    row = queries.get_resource(db, hospital["id"], "icu")
-    assert queries.counters(row) == {"total": 1, "available": 0, "occupied": 1, "reserved": 0, "maintenance": 0}
+def _holds(db, make, hospital, *windows):
+    """Approved bookings with the given (start, hours) windows, start in hours from now."""
+    base = utcnow()
+    return [make.booking(make.user(), hospital, status="approved",
+                         scheduled_date=to_iso(base + timedelta(hours=start)),
+                         estimated_duration_hours=hours)
+            for start, hours in windows]
 
 
-def test_release_gives_back_exactly_what_was_taken(db, make):
-    hospital = make.hospital(resources={"beds": 3})
-    with transaction(db):
-        queries.allocate_units(db, hospital["id"], "beds", 2, NOW)
-        assert queries.release_units(db, hospital["id"], "beds", 2, NOW)
-        assert not queries.release_units(db, hospital["id"], "beds", 1, NOW)  # nothing occupied
-    row = queries.get_resource(db, hospital["id"], "beds")
-    assert (row["available"], row["occupied"]) == (3, 0)
+def test_live_counters_count_only_holds_whose_window_contains_now(db, make):
+    hospital = make.hospital(resources={"beds": 5})
+    _holds(db, make, hospital, (24, 24), (72, 24))
+    soon = utcnow() + timedelta(hours=30)
+    row = queries.live_resource(db, hospital["id"], "beds", to_iso(utcnow()))
+    assert (row["available"], row["occupied"], row["held_now"]) == (5, 0, 0)
+    row = queries.live_resource(db, hospital["id"], "beds", to_iso(soon))
+    assert (row["available"], row["occupied"], row["held_now"]) == (4, 1, 1)
+    assert queries.counters(queries.get_resource(db, hospital["id"], "beds"))["available"] == 5
+    assert [r["available"] for r in queries.list_resources(db, hospital["id"], to_iso(soon))] == [4]
+    assert queries.live_resource(db, hospital["id"], "icu", to_iso(soon)) is None
 
 
-def test_unknown_resource_allocates_nothing(db, make):
-    hospital = make.hospital(resources={"beds": 3})
-    with transaction(db):
-        assert not queries.allocate_units(db, hospital["id"], "icu", 1, NOW)
+def test_holds_overlapping_reads_half_open_windows(db, make):
+    hospital = make.hospital(resources={"beds": 5})
+    first, second = _holds(db, make, hospital, (24, 24), (48, 24))
+    boundary = first["scheduled_end"]
+    assert boundary == second["scheduled_date"]
+    found = queries.holds_overlapping(db, hospital["id"], "beds", boundary, to_iso(
+        utcnow() + timedelta(days=5)))
+    assert [r["id"] for r in found] == [second["id"]]  # the first ends where this begins
+    found = queries.holds_overlapping(db, hospital["id"], "beds", first["scheduled_date"],
+                                      boundary, exclude_id=first["id"])
+    assert found == []
+
+
+def test_peak_held_from_finds_the_busiest_instant(db, make):
+    hospital = make.hospital(resources={"beds": 5})
+    _holds(db, make, hospital, (24, 24), (30, 24), (36, 5), (60, 24))
+    now = to_iso(utcnow())
+    assert queries.peak_held_from(db, hospital["id"], "beds", now) == 3  # at +36 h
+    later = to_iso(utcnow() + timedelta(hours=45))
+    assert queries.peak_held_from(db, hospital["id"], "beds", later) == 2  # from +45 h on
+    latest = to_iso(utcnow() + timedelta(hours=55))
+    assert queries.peak_held_from(db, hospital["id"], "beds", latest) == 1
+    assert queries.peak_held_from(db, hospital["id"], "icu", now) == 0
 
 
 def test_audit_entry_is_written_as_json(db, make):

@@ -101,13 +101,13 @@ def insert_booking(conn, values):
             booking_reference, user_id, hospital_id, resource_type, patient_name, patient_age,
             patient_gender, medical_condition, urgency, emergency_contact_name,
             emergency_contact_phone, emergency_contact_relationship, scheduled_date,
-            scheduled_day, estimated_duration_hours, notes, status, currency,
+            scheduled_end, scheduled_day, estimated_duration_hours, notes, status, currency,
             status_changed_by, status_reason, created_at, updated_at)
         VALUES (
             :booking_reference, :user_id, :hospital_id, :resource_type, :patient_name, :patient_age,
             :patient_gender, :medical_condition, :urgency, :emergency_contact_name,
             :emergency_contact_phone, :emergency_contact_relationship, :scheduled_date,
-            :scheduled_day, :estimated_duration_hours, :notes, 'pending', :currency,
+            :scheduled_end, :scheduled_day, :estimated_duration_hours, :notes, 'pending', :currency,
             :status_changed_by, NULL, :now, :now)
         RETURNING *
         """,
@@ -227,6 +227,61 @@ def approve_booking(conn, booking_id, *, actor_id, reason, notes, amount_minor, 
         {"id": booking_id, "actor_id": actor_id, "reason": reason, "notes": notes,
          "amount_minor": amount_minor, "currency": currency, "now": now},
     ).fetchone()
+
+
+def change_window(conn, booking_id, *, duration_hours, scheduled_end, actor_id, now):
+    """Set an approved booking's length and end: the updated row, or None if it is
+    no longer approved."""
+    return conn.execute(
+        """
+        UPDATE bookings
+        SET estimated_duration_hours = :hours, scheduled_end = :scheduled_end,
+            updated_at = :now
+        WHERE id = :id AND status = 'approved'
+        RETURNING *
+        """,
+        {"id": booking_id, "hours": duration_hours, "scheduled_end": scheduled_end,
+         "now": now},
+    ).fetchone()
+
+
+def unreported_overstays(conn, now):
+    """Approved bookings whose window ended by ``now`` without completion and that the
+    overstay job has not reported yet, soonest end first."""
+    return conn.execute(
+        f"""
+        {BOOKING_SELECT}
+        WHERE b.status = 'approved' AND b.scheduled_end <= :now
+          AND b.overstay_notified_at IS NULL
+        ORDER BY b.scheduled_end, b.id
+        """,
+        {"now": now},
+    ).fetchall()
+
+
+def mark_overstay_notified(conn, booking_id, now):
+    conn.execute(
+        "UPDATE bookings SET overstay_notified_at = ? WHERE id = ? AND overstay_notified_at IS NULL",
+        (now, booking_id),
+    )
+
+
+def hospital_authority_ids(conn, hospital_id):
+    return [row["id"] for row in conn.execute(
+        "SELECT id FROM users WHERE role = 'hospital-authority' AND hospital_id = ? ORDER BY id",
+        (hospital_id,),
+    ).fetchall()]
+
+
+def insert_booking_notifications(conn, notifications):
+    """Rows of {user_id, booking_id, type, title, message, created_at}."""
+    conn.executemany(
+        """
+        INSERT INTO booking_notifications (user_id, booking_id, type, title, message, created_at)
+        VALUES (:user_id, :booking_id, :type, :title, :message, :created_at)
+        """,
+        notifications,
+    )
 
 
 # The timestamp column each final status stamps (a constant, never input).

@@ -151,12 +151,16 @@ class Approve(MethodView):
     @blp.arguments(schemas.ApproveSchema, required=False)
     @blp.response(200, schemas.BookingSchema)
     @blp.alt_response(404, description="No such booking at your hospital")
-    @blp.alt_response(409, description="Not pending, nothing available, or no active price")
+    @blp.alt_response(409, description="Not pending, its window does not fit (the message "
+                                       "names the first full instant) or has ended, or no "
+                                       "active price")
     @roles_required(*STAFF)
     def put(self, data, booking_id):
-        """Approve a pending booking: allocates one unit and creates the payment due
+        """Approve a pending booking: it holds one unit for its window; creates the payment due
 
-        In one transaction: one unit moves from available to occupied, the booking
+        In one transaction: the booking's whole window [scheduledDate, scheduledEnd) is
+        checked against the approved bookings overlapping it and the units the hospital
+        marked unavailable (README "Scheduled capacity"), the booking
         becomes approved, the resource audit log gets an `allocate` row and the payment
         due is created (amount by the pricing rule of `POST /api/pricing/calculate`,
         from the active price, duration and urgency; a zero price creates none). A
@@ -206,6 +210,27 @@ class Complete(MethodView):
         return service.complete_booking(
             get_db(), booking_id, actor=current_user, reason=data["reason"], now=utcnow(),
             **_origin(),
+        )
+
+
+@blp.route(f"/{BOOKING_ID}/extend")
+class Extend(MethodView):
+    @blp.arguments(schemas.ExtendSchema)
+    @blp.response(200, schemas.BookingSchema)
+    @blp.alt_response(404, description="No such booking at your hospital")
+    @blp.alt_response(409, description="Not approved, the longer window does not fit, or "
+                                       "the new end would be in the past")
+    @roles_required(*STAFF)
+    def put(self, data, booking_id):
+        """Extend or shorten an approved booking's window (`estimatedDuration`, hours)
+
+        A longer window is checked against capacity as an approval is (409 naming the
+        first full instant). The amount fixed at approval does not change. The resource
+        audit log gets an `allocate` row naming the new window.
+        """
+        return service.extend_booking(
+            get_db(), booking_id, actor=current_user, hours=data["estimated_duration_hours"],
+            reason=data["reason"], now=utcnow(), **_origin(),
         )
 
 

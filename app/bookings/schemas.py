@@ -55,6 +55,16 @@ class BookingCreateSchema(Schema):
     notes = clean_text(2000, min_length=None, load_default=None, allow_none=True)
 
 
+class ExtendSchema(Schema):
+    """A new length for an approved booking's window (longer or shorter)."""
+
+    estimated_duration_hours = fields.Int(
+        data_key="estimatedDuration", required=True, strict=True,
+        validate=validate.Range(1, 168), metadata={"description": "Hours, 1-168."},
+    )
+    reason = clean_text(1000, min_length=None, load_default=None, allow_none=True)
+
+
 class OptionalReasonSchema(Schema):
     """Optional reason for approve, complete and cancel (kept in the status history)."""
 
@@ -110,6 +120,10 @@ class BookingSchema(ResponseSchema):
         metadata={"description": "The scheduled calendar day in the hospital's time zone."},
     )
     estimated_duration_hours = fields.Int(data_key="estimatedDuration")  # as in the request
+    scheduled_end = fields.Str(
+        metadata={"description": "scheduledDate + estimatedDuration: an approved booking "
+                                 "holds its unit during [scheduledDate, scheduledEnd)."},
+    )
     notes = fields.Str(allow_none=True, metadata={"description": "The patient's notes."})
     authority_notes = fields.Str(allow_none=True, metadata={
         "description": "The hospital's notes to the patient, given on approval or decline."})

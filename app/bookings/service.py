@@ -11,6 +11,7 @@ Everyone else gets 404, exactly as if it did not exist.
 """
 import logging
 import secrets
+from contextlib import nullcontext
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,7 @@ from app.payments.queries import insert_transaction
 from app.pricing.queries import get_active_price
 from app.pricing.rules import calculate_amount
 from app.resources import queries as resources
+from app.resources import schedule
 from app.timeutil import from_iso, local_date, to_iso
 from app.vocabulary import BOOKING_STATUSES as STATUSES
 from app.vocabulary import URGENCIES_MOST_URGENT_FIRST as URGENCIES
@@ -101,8 +103,10 @@ def create_booking(conn, *, actor, data, now, config):
 
     :raise 404: unknown hospital, or one that is not approved (pending, rejected
         and suspended hospitals take no bookings and are not public).
-    :raise 409: nothing of that type available, or the same user already holds an
-        open booking for that hospital, type and day (in the hospital's time zone).
+    :raise 409: the hospital has no unit of that type free for the whole window
+        (the approved holds and the units it marked unavailable leave none at some
+        instant of it), or the same user already holds an open booking for that
+        hospital, type and day (in the hospital's time zone).
     :raise 403: REQUIRE_VERIFIED_EMAIL is on and the actor's address is not verified.
     :raise 422: scheduledDate not in the future or too far ahead.
     :raise 429: past BOOKING_RATE_LIMIT, with Retry-After.
@@ -126,8 +130,11 @@ def create_booking(conn, *, actor, data, now, config):
         if hospital is None or hospital["status"] != "approved":
             raise NotFound("Hospital not found or not taking bookings.")
         resource = resources.get_resource(conn, hospital_id, resource_type)
-        if resource is None or resource["available"] < 1:
-            raise Conflict(f"No {resource_type} available at this hospital right now.")
+        if resource is None:
+            raise Conflict(f"No {resource_type} available at this hospital: it has none.")
+        scheduled_end = scheduled + timedelta(hours=data["estimated_duration_hours"])
+        _require_window_fits(conn, resource, scheduled, scheduled_end, now=now,
+                             action="be booked")
         scheduled_day = local_date(scheduled, hospital["timezone"]).isoformat()
         existing = queries.get_open_booking_for_day(
             conn, user_id=actor.id, hospital_id=hospital_id,
@@ -147,6 +154,7 @@ def create_booking(conn, *, actor, data, now, config):
             "booking_reference": reference,
             "user_id": actor.id,
             "scheduled_date": to_iso(scheduled),
+            "scheduled_end": to_iso(scheduled_end),
             "scheduled_day": scheduled_day,
             "currency": config["CURRENCY"],
             "status_changed_by": actor.id,
@@ -167,6 +175,45 @@ def _enforce_rate_limit(conn, user_id, rate_limit, now):
         )
 
 
+# --- scheduled capacity ---------------------------------------------------------
+
+def _require_window_fits(conn, resource, start, end, *, now, action, exclude_id=None):
+    """409 unless one more unit fits at every instant of [start, end) from ``now`` on:
+    the approved holds overlapping it plus one stay within the units the hospital
+    has not marked unavailable (README "Scheduled capacity"). The message names the
+    first instant that does not fit."""
+    start = max(start, now)
+    if end <= start:
+        raise Conflict(f"The booking's window ended at {to_iso(end)}; it cannot {action}.")
+    holds = resources.holds_overlapping(
+        conn, resource["hospital_id"], resource["resource_type"], to_iso(start), to_iso(end),
+        exclude_id=exclude_id,
+    )
+    steps = schedule.levels(holds, start, end)
+    full_at = schedule.first_instant_over(steps, resource["available"])
+    if full_at is not None:
+        held = dict(steps)[full_at]
+        raise Conflict(
+            f"No {resource['resource_type']} available at {to_iso(full_at)}: {held} held by approved "
+            f"bookings and {resource['total'] - resource['available']} marked unavailable, "
+            f"of {resource['total']}; the booking cannot {action}.",
+            errors={"json": {"scheduledDate": [f"Full at {to_iso(full_at)}."]}},
+        )
+
+
+def _schedule_lock(conn, booking_id):
+    """resources.schedule_lock for the booking's (hospital, type), taken before the
+    transaction (so read outside it: a booking's hospital and type never change)."""
+    booking = queries.get_booking(conn, booking_id)
+    if booking is None:
+        return nullcontext()  # 404 inside, as for any other missing booking
+    return resources.schedule_lock(conn, booking["hospital_id"], booking["resource_type"])
+
+
+def _window(booking):
+    return from_iso(booking["scheduled_date"]), from_iso(booking["scheduled_end"])
+
+
 # --- transitions --------------------------------------------------------------
 
 def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_agent,
@@ -176,14 +223,20 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
     and in the patient's notification).
 
     :raise 404: not a booking of the actor's hospital.
-    :raise 409: not pending (any more), nothing available, hospital not approved,
-        or no active price for the resource type.
+    :raise 409: not pending (any more), its window does not fit (the message names
+        the first instant that is full) or has ended, hospital not approved, or no
+        active price for the resource type.
     """
     now_iso = to_iso(now)
-    with transaction(conn):
+    with _schedule_lock(conn, booking_id), transaction(conn):
         booking = _managed_booking(conn, booking_id, actor)
         _require_status(booking, "pending", "approved")
         hospital_id, resource_type = booking["hospital_id"], booking["resource_type"]
+        # First the resource row, locked: approvals of one (hospital, type) check
+        # their windows one after the other (app.resources.queries.lock_resource).
+        resource = resources.lock_resource(conn, hospital_id, resource_type)
+        if resource is None:
+            raise Conflict(f"The hospital has no {resource_type}; cannot approve.")
         hospital = get_hospital(conn, hospital_id)
         if hospital["status"] != "approved":
             raise Conflict("The hospital is not approved; it cannot take bookings.")
@@ -196,15 +249,17 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
         amount_minor, _ = calculate_amount(
             price, booking["estimated_duration_hours"], booking["urgency"]
         )
+        start, end = _window(booking)
+        _require_window_fits(conn, resource, start, end, now=now, action="be approved")
+        before = resources.live_resource(conn, hospital_id, resource_type, now_iso)
         approved = queries.approve_booking(
             conn, booking_id, actor_id=actor.id, reason=reason, notes=notes,
             amount_minor=amount_minor, currency=price["currency"], now=now_iso,
         )
         if approved is None:
             raise Conflict("The booking is no longer pending.")
-        if not _move_units(conn, booking, "allocate", 1, why="approved", actor_id=actor.id,
-                           now_iso=now_iso, ip_address=ip_address, user_agent=user_agent):
-            raise Conflict(f"No {resource_type} available at this hospital; cannot approve.")
+        _audit_hold(conn, booking, "allocate", before, why="approved", actor_id=actor.id,
+                    now_iso=now_iso, ip_address=ip_address, user_agent=user_agent)
         # A free booking (zero price) owes nothing, so it gets no payment row.
         if amount_minor > 0:
             insert_transaction(
@@ -215,6 +270,42 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
             )
         notices.booking_decided(conn, approved, now=now)
     return _as_read(approved, hospital)
+
+
+def extend_booking(conn, booking_id, *, actor, hours, reason, now, ip_address, user_agent):
+    """Give an approved booking a new length (longer or shorter) from the same start.
+
+    :raise 404: not a booking of the actor's hospital.
+    :raise 409: not approved; the new window does not fit (as for approval); or it
+        would end before now (complete the booking instead).
+    """
+    now_iso = to_iso(now)
+    with _schedule_lock(conn, booking_id), transaction(conn):
+        booking = _managed_booking(conn, booking_id, actor)
+        _require_status(booking, "approved", "extended")
+        resource = resources.lock_resource(conn, booking["hospital_id"],
+                                           booking["resource_type"])
+        start, old_end = _window(booking)
+        end = start + timedelta(hours=hours)
+        if end <= now:
+            raise Conflict(f"The new window would have ended at {to_iso(end)}; "
+                           "complete the booking instead.")
+        if end > old_end:
+            # only the added part can collide; checked with the booking's own hold left out
+            _require_window_fits(conn, resource, start, end, now=now, action="be extended",
+                                 exclude_id=booking_id)
+        before = resources.live_resource(conn, booking["hospital_id"], booking["resource_type"],
+                                         now_iso)
+        if queries.change_window(conn, booking_id, duration_hours=hours,
+                                 scheduled_end=to_iso(end), actor_id=actor.id,
+                                 now=now_iso) is None:
+            raise Conflict("The booking is no longer approved.")
+        why = f"{'extended' if end > old_end else 'shortened'} to {hours} h"
+        _audit_hold(conn, booking, "allocate", before,
+                    why=why + (f" ({reason})" if reason else ""),
+                    actor_id=actor.id, now_iso=now_iso, ip_address=ip_address,
+                    user_agent=user_agent)
+    return queries.get_booking(conn, booking_id)
 
 
 def _as_read(row, hospital):
@@ -254,12 +345,14 @@ def complete_booking(conn, booking_id, *, actor, reason, now, ip_address, user_a
     with transaction(conn):
         booking = _managed_booking(conn, booking_id, actor)
         _require_status(booking, "approved", "completed")
+        before = resources.live_resource(conn, booking["hospital_id"], booking["resource_type"],
+                                         now_iso)
         if not queries.finish_booking(
             conn, booking_id, new_status="completed", from_statuses=("approved",),
             actor_id=actor.id, reason=reason, now=now_iso,
         ):
             raise Conflict("The booking is no longer approved.")
-        _release(conn, booking, actor_id=actor.id, why="completed", now_iso=now_iso,
+        _release(conn, booking, before, actor_id=actor.id, why="completed", now_iso=now_iso,
                  ip_address=ip_address, user_agent=user_agent)
     return queries.get_booking(conn, booking_id)
 
@@ -290,12 +383,14 @@ def cancel_booking(conn, booking_id, *, actor, reason, now, config, ip_address, 
                 f"Booking {booking['booking_reference']} is {booking['status']}; "
                 "it can no longer be cancelled."
             )
+        before = resources.live_resource(conn, booking["hospital_id"], booking["resource_type"],
+                                         now_iso)
         if not queries.finish_booking(
             conn, booking_id, new_status="cancelled", from_statuses=allowed,
             actor_id=actor.id, reason=reason, now=now_iso,
         ):
             raise Conflict("The booking changed meanwhile; it can no longer be cancelled.")
-        _release(conn, booking, actor_id=actor.id, why="cancelled", now_iso=now_iso,
+        _release(conn, booking, before, actor_id=actor.id, why="cancelled", now_iso=now_iso,
                  ip_address=ip_address, user_agent=user_agent)
         cancelled = queries.get_booking(conn, booking_id)
         after_commit = on_booking_cancelled(
@@ -311,40 +406,33 @@ def cancel_booking(conn, booking_id, *, actor, reason, now, config, ip_address, 
     return queries.get_booking(conn, booking_id)
 
 
-def _release(conn, booking, *, why, actor_id, now_iso, ip_address, user_agent):
-    """Give back exactly ``booking.allocated_units`` (read before the status moved)."""
-    units = booking["allocated_units"]
-    if units and not _move_units(conn, booking, "release", units, why=why, actor_id=actor_id,
-                                 now_iso=now_iso, ip_address=ip_address, user_agent=user_agent):
-        # Occupancy was re-counted below what this booking held: the counters
-        # stay as the authority set them, and the audit row says so.
-        log.warning("booking %s: %s unit(s) not released, occupancy re-counted",
-                    booking["id"], units)
+def _release(conn, booking, before, *, why, actor_id, now_iso, ip_address, user_agent):
+    """End the hold of an approved booking (read before its status moved) at once: the
+    audit log records it as a release."""
+    if booking["status"] == "approved":
+        _audit_hold(conn, booking, "release", before, why=why, actor_id=actor_id,
+                    now_iso=now_iso, ip_address=ip_address, user_agent=user_agent)
 
 
-def _move_units(conn, booking, action, units, *, why, actor_id, now_iso, ip_address, user_agent):
-    """allocate/release ``units`` for ``booking`` with its audit row; True if they moved.
-
-    The audit row is written either way: a refused allocation is rolled back with
-    its transaction, a release that found nothing occupied stays on record.
-    """
+def _audit_hold(conn, booking, action, before, *, why, actor_id, now_iso, ip_address,
+                user_agent):
+    """The audit row of a hold: ``allocate`` when a booking is approved (or its window
+    changed), ``release`` when it is completed or cancelled, written at that moment.
+    old/new values are the live counters as seen then, before and after (equal for
+    a hold whose window does not contain now); the reason names the window."""
     hospital_id, resource_type = booking["hospital_id"], booking["resource_type"]
-    move = resources.allocate_units if action == "allocate" else resources.release_units
-    before = resources.get_resource(conn, hospital_id, resource_type)
-    after = move(conn, hospital_id, resource_type, units, now_iso)  # None: nothing moved
-    moved = after is not None
-    reason = f"booking {booking['booking_reference']} {why}"
-    if not moved:
-        reason += f"; nothing {action}d"
+    after = resources.live_resource(conn, hospital_id, resource_type, now_iso)
+    current = queries.get_booking(conn, booking["id"])
+    window = f"{current['scheduled_date']} to {current['scheduled_end']}"
+    reason = (f"booking {booking['booking_reference']} {why}: "
+              + (f"holds 1 unit from {window}" if action == "allocate"
+                 else f"hold {window} ended"))
     resources.insert_audit_entry(
         conn, hospital_id=hospital_id, resource_type=resource_type, action=action,
-        old_values=resources.counters(before),
-        # under the write lock, a refused move left the row exactly as it was read
-        new_values=resources.counters(after if moved else before),
+        old_values=resources.counters(before), new_values=resources.counters(after),
         reason=reason, booking_id=booking["id"], changed_by=actor_id, now=now_iso,
         ip_address=ip_address, user_agent=user_agent,
     )
-    return moved
 
 
 # --- reads --------------------------------------------------------------------

@@ -12,14 +12,13 @@ query that returns the offending rows, so an empty result is the proof.
 list when everything holds); ``offending_rows(conn, name)`` gives one check's
 rows to a caller that reports them its own way.
 
-Capacity: every resource's counters add up to its total; an approved booking
-holds the units its approval took and no other booking holds any; and
-``occupied`` is exactly what the approved bookings hold, unless an authority
-(or an admin) has set ``occupied`` by hand (walk-ins, a re-count: audited as a
-create/update in resource_audit_log). After such an edit the service keeps no
-relation between ``occupied`` and the bookings: the authority may count fewer
-than the bookings hold, and a later release gives back only what is still
-counted (app.resources.service, app.bookings.service._release).
+Capacity (README "Scheduled capacity"): every resource's stored counters (what
+the hospital marked by hand) add up to its total; an approved booking holds a
+unit and no other booking holds any; every booking has its window's end stored;
+and at no instant from now on do the units held by approved bookings whose
+window contains that instant, plus the units marked occupied, reserved or in
+maintenance, exceed the total. Instants before now are not checked: the marks
+hold "from now on", and a past instant's bookings met the marks of their time.
 
 Money: every wallet balance equals the sum of its ledger rows and the last
 row's balance_after, and each ledger row starts where the previous one ended;
@@ -33,42 +32,38 @@ its latest history row names its current status.
 from app.db import pick
 from app.ops import checks
 
-# An audit row in which an authority or admin changed ``occupied`` (in each dialect's
-# words for "the occupied key of this JSON").
-OCCUPIED_SET_BY_HAND = {
-    "sqlite": """json_extract(new_values, '$.occupied')
-                  IS NOT coalesce(json_extract(old_values, '$.occupied'), 0)""",
-    "postgres": """(new_values ->> 'occupied')::bigint
-                  IS DISTINCT FROM coalesce((old_values ->> 'occupied')::bigint, 0)""",
+# Now, in the stored format of times (UTC ISO-8601 text with microseconds and
+# +00:00 on SQLite; timestamptz on PostgreSQL).
+NOW = {
+    "sqlite": "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')",
+    "postgres": "now()",
 }
 
-OCCUPANCY_SQL = """
-        WITH held AS (
-            SELECT hospital_id, resource_type, sum(allocated_units) AS units
-            FROM bookings WHERE status = 'approved'
-            GROUP BY hospital_id, resource_type
+# The busiest instants from now on of every (hospital, type) with approved holds:
+# now itself and the start of each later hold (the held level only rises there).
+SCHEDULE_SQL = """
+        WITH holds AS (
+            SELECT hospital_id, resource_type, scheduled_date, scheduled_end, allocated_units
+            FROM bookings WHERE status = 'approved' AND scheduled_end > {now}
         ),
-        -- resources whose occupied an authority or admin set (walk-ins, a re-count):
-        -- from then on occupied no longer follows the bookings alone. No DISTINCT: with
-        -- it SQLite walks the whole audit log through its hospital index, ten times
-        -- slower than this plain scan (2,000,000 rows: ~6 s against ~0.6 s)
-        hand_counted AS (
-            SELECT hospital_id, resource_type FROM resource_audit_log
-            WHERE action IN ('create', 'update')
-              AND {occupied_set_by_hand}
+        instants AS (
+            SELECT DISTINCT hospital_id, resource_type,
+                   CASE WHEN scheduled_date > {now} THEN scheduled_date ELSE {now} END AS at
+            FROM holds
+        ),
+        held AS (
+            SELECT i.hospital_id, i.resource_type, i.at, sum(h.allocated_units) AS units
+            FROM instants AS i JOIN holds AS h
+              ON h.hospital_id = i.hospital_id AND h.resource_type = i.resource_type
+             AND h.scheduled_date <= i.at AND h.scheduled_end > i.at
+            GROUP BY i.hospital_id, i.resource_type, i.at
         )
-        SELECT r.hospital_id, r.resource_type, r.occupied, coalesce(h.units, 0) AS held
-        FROM hospital_resources AS r
-        LEFT JOIN held AS h
-               ON h.hospital_id = r.hospital_id AND h.resource_type = r.resource_type
-        WHERE r.occupied <> coalesce(h.units, 0)
-          AND (r.hospital_id, r.resource_type) NOT IN (SELECT * FROM hand_counted)
-        UNION ALL
-        SELECT h.hospital_id, h.resource_type, NULL, h.units
+        SELECT h.hospital_id, h.resource_type, h.at, h.units AS held,
+               r.occupied + r.reserved + r.maintenance AS marked_unavailable, r.total
         FROM held AS h
-        WHERE NOT EXISTS (SELECT 1 FROM hospital_resources AS r
-                          WHERE r.hospital_id = h.hospital_id
-                            AND r.resource_type = h.resource_type)
+        LEFT JOIN hospital_resources AS r
+               ON r.hospital_id = h.hospital_id AND r.resource_type = h.resource_type
+        WHERE r.id IS NULL OR h.units + r.occupied + r.reserved + r.maintenance > r.total
 """
 
 # name -> (what must hold, SQL returning the rows that break it; a {dialect: SQL}
@@ -90,11 +85,18 @@ CAPACITY_CHECKS = {
         WHERE (status = 'approved') <> (allocated_units > 0)
         """,
     ),
-    "occupancy_matches_bookings": (
-        "occupied = units held by approved bookings, wherever no authority set occupied by "
-        "hand; approved bookings hold units only of a resource that exists",
-        {dialect: OCCUPANCY_SQL.format(occupied_set_by_hand=condition)
-         for dialect, condition in OCCUPIED_SET_BY_HAND.items()},
+    "booking_window_stored": (
+        "every booking has its window's end stored, after its start",
+        """
+        SELECT id, scheduled_date, scheduled_end FROM bookings
+        WHERE scheduled_end IS NULL OR scheduled_end <= scheduled_date
+        """,
+    ),
+    "schedule_within_capacity": (
+        "at no instant from now on do the units held by approved bookings plus the units "
+        "marked occupied, reserved or in maintenance exceed total; approved bookings hold "
+        "units only of a resource that exists",
+        {dialect: SCHEDULE_SQL.format(now=now) for dialect, now in NOW.items()},
     ),
 }
 

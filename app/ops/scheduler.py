@@ -64,6 +64,7 @@ JOBS = [
     # Hourly, so a WAL grown by a burst of writes is truncated within the hour once quiet.
     JobSpec("database-maintenance", "app.ops.maintenance:run_maintenance", "cron", {"minute": 45}, 30 * 60),
     JobSpec("mail-delivery", "app.mail.jobs:deliver_mail", "interval", {"minutes": 1}, 10 * 60),
+    JobSpec("booking-overstay", "app.bookings.jobs:notify_overstays", "interval", {"minutes": 15}, 10 * 60),
 ]
 
 

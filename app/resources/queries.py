@@ -1,14 +1,17 @@
 """SQL for hospital_resources and resource_audit_log.
 
-``allocate_units`` and ``release_units`` are the only way capacity moves for a
-booking: each is ONE guarded UPDATE, so the availability check and the change
-cannot be separated by another writer (a SELECT followed by an UPDATE could both
-see the last unit free and hand it out twice).
+The stored counters are what the hospital marks by hand; bookings hold units
+only during their window (migration 0080, README "Scheduled capacity"), so the
+live counters are computed (``LIVE_COUNTERS``) and a booking's window is checked
+against the holds that overlap it (``holds_overlapping``) after ``lock_resource``.
 """
 import json
+from contextlib import contextmanager
 
-from app.db import json_list
+from app.db import json_list, pick
 from app.resources import TYPE_ORDER_SQL
+from app.timeutil import to_iso, utcnow
+from app.vocabulary import RESOURCE_TYPES
 
 
 def get_resource(conn, hospital_id, resource_type):
@@ -18,39 +21,121 @@ def get_resource(conn, hospital_id, resource_type):
     ).fetchone()
 
 
-def allocate_units(conn, hospital_id, resource_type, units, now):
-    """available -= units, occupied += units if enough is available.
+# The units approved bookings hold at :now (their window [scheduled_date,
+# scheduled_end) contains it), for the resource row ``r``: read through
+# idx_bookings_holds, so only the holds that have not ended are visited.
+_HELD_NOW = """
+    (SELECT coalesce(sum(b.allocated_units), 0) FROM bookings AS b
+     WHERE b.status = 'approved' AND b.hospital_id = r.hospital_id
+       AND b.resource_type = r.resource_type
+       AND b.scheduled_end > :now AND b.scheduled_date <= :now)
+"""
 
-    Returns the row after the change, or None if not enough was available."""
+# hospital_resources with its live counters: the stored counters are what the
+# hospital marked by hand (walk-ins, reservations, maintenance); the units that
+# approved bookings hold at :now are added to ``occupied`` and taken from
+# ``available`` here (``held_now`` says how many).
+LIVE_COUNTERS = f"""
+    SELECT id, hospital_id, resource_type, total, available - held_now AS available,
+           occupied + held_now AS occupied, reserved, maintenance, updated_by,
+           last_updated, held_now
+    FROM (SELECT r.*, {_HELD_NOW} AS held_now FROM hospital_resources AS r
+          WHERE {{where}}) AS live
+"""
+
+
+def live_resource(conn, hospital_id, resource_type, now):
+    """The resource row with its counters as seen at ``now`` (None: no such resource)."""
     return conn.execute(
-        """
-        UPDATE hospital_resources
-        SET available = available - :units, occupied = occupied + :units, last_updated = :now
-        WHERE hospital_id = :hospital_id AND resource_type = :resource_type
-          AND available >= :units
-        RETURNING *
-        """,
-        {"units": units, "now": now, "hospital_id": hospital_id, "resource_type": resource_type},
+        LIVE_COUNTERS.format(where="r.hospital_id = :hospital_id AND "
+                                   "r.resource_type = :resource_type"),
+        {"hospital_id": hospital_id, "resource_type": resource_type, "now": now},
     ).fetchone()
 
 
-def release_units(conn, hospital_id, resource_type, units, now):
-    """Give back exactly what an allocation took: the row after the change, or None.
+# pg_advisory_lock(classid, objid) class of "the schedule of one (hospital, type)" ("RCSC").
+SCHEDULE_LOCK_CLASS = 0x52435343
 
-    The units go back to `available` only while they are still counted as
-    occupied (an authority may have re-counted occupancy meanwhile); the CHECK
-    constraints keep every counter non-negative either way.
-    """
+
+@contextmanager
+def schedule_lock(conn, hospital_id, resource_type):
+    """Around a whole transaction that checks a window (approve, extend, set counts):
+    on PostgreSQL a session advisory lock per (hospital, type), taken BEFORE the
+    transaction begins. SERIALIZABLE takes its snapshot at the transaction's first
+    statement; a lock taken inside it would make the second of two approvals wait
+    and then go on with a snapshot that misses the first one's hold, to be refused
+    only at its commit (and, under load, refused again on every re-run: 503s). Taken
+    first, the second approval's snapshot already has the first one's hold in it.
+    SQLite: nothing to do, BEGIN IMMEDIATE already serializes every writer."""
+    if conn.dialect != "postgres":
+        yield
+        return
+    key = (SCHEDULE_LOCK_CLASS, (hospital_id * 3 + RESOURCE_TYPES.index(resource_type)) % 2**31)
+    conn.execute("SELECT pg_advisory_lock(?, ?)", key)
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(?, ?)", key)
+
+
+def lock_resource(conn, hospital_id, resource_type):
+    """The stored row, locked until the transaction ends, so that two approvals of the
+    same (hospital, type) check their windows one after the other. SQLite's BEGIN
+    IMMEDIATE already holds the one write lock; PostgreSQL takes the row lock (and
+    SERIALIZABLE would refuse the second of two overlapping writers anyway)."""
+    return conn.execute(pick(conn, {
+        "sqlite": "SELECT * FROM hospital_resources "
+                  "WHERE hospital_id = ? AND resource_type = ?",
+        "postgres": "SELECT * FROM hospital_resources "
+                    "WHERE hospital_id = ? AND resource_type = ? FOR UPDATE",
+    }), (hospital_id, resource_type)).fetchone()
+
+
+def holds_overlapping(conn, hospital_id, resource_type, start, end, *, exclude_id=None):
+    """The approved bookings of (hospital, type) whose window meets [start, end):
+    rows of {id, booking_reference, scheduled_date, scheduled_end, units}, by start.
+    idx_bookings_holds: the range scan starts at the first hold ending after ``start``."""
     return conn.execute(
         """
-        UPDATE hospital_resources
-        SET available = available + :units, occupied = occupied - :units, last_updated = :now
-        WHERE hospital_id = :hospital_id AND resource_type = :resource_type
-          AND occupied >= :units
-        RETURNING *
+        SELECT id, booking_reference, patient_name, urgency, scheduled_date, scheduled_end,
+               allocated_units AS units
+        FROM bookings
+        WHERE status = 'approved' AND hospital_id = :hospital_id
+          AND resource_type = :resource_type
+          AND scheduled_end > :start AND scheduled_date < :end
+          AND (:exclude_id IS NULL OR id <> :exclude_id)
+        ORDER BY scheduled_date, id
         """,
-        {"units": units, "now": now, "hospital_id": hospital_id, "resource_type": resource_type},
+        {"hospital_id": hospital_id, "resource_type": resource_type, "start": start,
+         "end": end, "exclude_id": exclude_id},
+    ).fetchall()
+
+
+def peak_held_from(conn, hospital_id, resource_type, now):
+    """The most units approved bookings hold at any instant from ``now`` on (0: none):
+    the busiest instant is ``now`` or the start of some later hold."""
+    row = conn.execute(
+        f"""
+        WITH holds AS (
+            SELECT scheduled_date, scheduled_end, allocated_units FROM bookings
+            WHERE status = 'approved' AND hospital_id = :hospital_id
+              AND resource_type = :resource_type AND scheduled_end > :now
+        ),
+        instants AS (
+            SELECT DISTINCT CASE WHEN scheduled_date > :now THEN scheduled_date
+                                 ELSE {pick(conn, {"sqlite": ":now", "postgres": "CAST(:now AS timestamptz)"})}
+                            END AS at
+            FROM holds
+        )
+        SELECT coalesce(max(held), 0) AS peak FROM (
+            SELECT i.at, sum(h.allocated_units) AS held
+            FROM instants AS i JOIN holds AS h
+              ON h.scheduled_date <= i.at AND h.scheduled_end > i.at
+            GROUP BY i.at) AS per_instant
+        """,
+        {"hospital_id": hospital_id, "resource_type": resource_type, "now": now},
     ).fetchone()
+    return row["peak"]
 
 
 def insert_audit_entry(conn, *, hospital_id, resource_type, action, old_values, new_values,
@@ -82,30 +167,37 @@ def counters(row):
     return {column: row[column] for column in COUNTER_COLUMNS} if row else None
 
 
-def list_resources(conn, hospital_id):
+def _now_iso(now):
+    # The hospitals domain reads resources without a clock of its own: "now" then.
+    return now if now is not None else to_iso(utcnow())
+
+
+def list_resources(conn, hospital_id, now=None):
+    """The hospital's resources with their live counters at ``now`` (ISO text)."""
     return conn.execute(
         f"""
-        SELECT * FROM hospital_resources WHERE hospital_id = ?
+        {LIVE_COUNTERS.format(where="r.hospital_id = :hospital_id")}
         ORDER BY {TYPE_ORDER_SQL}
         """,
-        (hospital_id,),
+        {"hospital_id": hospital_id, "now": _now_iso(now)},
     ).fetchall()
 
 
-def list_resources_of(conn, hospital_ids):
-    """Resource rows of several hospitals at once (a page of search results): the
-    columns a search result shows, not ``*`` (a page holds ~60 rows, and every
-    column of every row is a Python object made and a dict entry: -11 % of this
-    query, RESULTS.md §0d)."""
+def list_resources_of(conn, hospital_ids, now=None):
+    """Resource rows of several hospitals at once (a page of search results), live
+    counters at ``now``: the columns a search result shows, not ``*`` (a page holds
+    ~60 rows, and every column of every row is a Python object made and a dict
+    entry: -11 % of this query, RESULTS.md §0d)."""
+    live = LIVE_COUNTERS.format(
+        where=f"r.hospital_id IN {json_list(conn, ':ids', 'bigint')}")
     return conn.execute(
         f"""
         SELECT hospital_id, resource_type, total, available, occupied, reserved,
                maintenance, last_updated
-        FROM hospital_resources
-        WHERE hospital_id IN {json_list(conn, ":ids", "bigint")}
+        FROM ({live}) AS resources
         ORDER BY hospital_id, {TYPE_ORDER_SQL}
         """,
-        {"ids": json.dumps(list(hospital_ids))},
+        {"ids": json.dumps(list(hospital_ids)), "now": _now_iso(now)},
     ).fetchall()
 
 

@@ -18,8 +18,12 @@ class Resources(MethodView):
     @blp.response(200, schemas.ResourceSchema(many=True))
     @blp.alt_response(404, description="No such hospital, or not approved and not yours")
     def get(self, hospital_id):
-        """Counts per resource type"""
-        return service.list_for_hospital(get_db(), hospital_id, get_current_user())
+        """Live counts per resource type
+
+        `occupied`/`available` are as seen now: the units the hospital marked
+        occupied plus those held by approved bookings whose window contains now.
+        """
+        return service.list_for_hospital(get_db(), hospital_id, get_current_user(), now=utcnow())
 
 
 @blp.route(f"/<int:hospital_id>/<{TYPE}:resource_type>")
@@ -34,9 +38,12 @@ class Resource(MethodView):
         """Set total/occupied/reserved/maintenance (creates the row if absent); audited
 
         Counters not sent keep their current value; creating a resource type needs
-        `total`. `available` is derived: total - occupied - reserved - maintenance. The
-        read and the write are one transaction, so a booking allocating at the same
-        moment is never overwritten. Every change is in the audit log with the old and
+        `total`. The counts sent are the units marked outside the booking system
+        (walk-ins, reservations, maintenance): unavailable from now on until changed.
+        The answer shows live counters (plus the units approved bookings hold now). 409
+        when the marks plus what approved bookings hold at their busiest instant from
+        now on would exceed `total`. The read and the write are one transaction, so an
+        approval at the same moment is never overlooked. Every change is in the audit log with the old and
         new counters, the reason, the IP and the user agent. The hospital's authority or
         an admin.
         """
@@ -50,11 +57,38 @@ class Resource(MethodView):
 
 @blp.route(f"/<int:hospital_id>/<{TYPE}:resource_type>/availability")
 class Availability(MethodView):
+    @blp.arguments(schemas.WindowArgsSchema, location="query")
     @blp.response(200, schemas.AvailabilitySchema)
     @blp.alt_response(404, description="No such hospital or resource")
-    def get(self, hospital_id, resource_type):
-        """Live availability of one resource type"""
-        return service.availability(get_db(), hospital_id, resource_type, get_current_user())
+    @blp.alt_response(422, description="Only one of from/to, to not after from, or in the past")
+    def get(self, args, hospital_id, resource_type):
+        """Live availability of one resource type; with `from`/`to`, also over that window
+
+        `window.available` is the number of units free for the whole window (the fewest
+        free at any instant of it from now on), after approved bookings' holds and the
+        units marked unavailable.
+        """
+        return service.availability(
+            get_db(), hospital_id, resource_type, get_current_user(), now=utcnow(),
+            start=args.get("start"), end=args.get("end"),
+        )
+
+
+@blp.route(f"/<int:hospital_id>/<{TYPE}:resource_type>/schedule")
+class Schedule(MethodView):
+    @blp.arguments(schemas.DayArgsSchema, location="query")
+    @blp.response(200, schemas.DayScheduleSchema)
+    @blp.alt_response(404, description="Not your hospital, or no such resource")
+    @roles_required("hospital-authority", "admin")
+    def get(self, args, hospital_id, resource_type):
+        """Staff day view: the holds of one calendar day and the units free hour by hour
+
+        `date` is a day in the hospital's time zone (default: today there).
+        """
+        return service.day_schedule(
+            get_db(), hospital_id, resource_type, get_current_user(), day=args.get("date"),
+            now=utcnow(),
+        )
 
 
 @blp.route("/<int:hospital_id>/audit-log")
@@ -90,4 +124,4 @@ class Utilization(MethodView):
         `occupancyRate = occupied / total`; `utilizationRate = (total - available) /
         total`.
         """
-        return service.utilization(get_db(), hospital_id, get_current_user())
+        return service.utilization(get_db(), hospital_id, get_current_user(), now=utcnow())

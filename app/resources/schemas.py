@@ -1,7 +1,7 @@
 from marshmallow import fields, validate
 
 from app.extensions.dumping import ResponseSchema
-from app.validation import Bool, CamelCaseSchema, Schema, clean_text
+from app.validation import Bool, CamelCaseSchema, Schema, UtcDateTime, clean_text
 from app.vocabulary import RESOURCE_TYPES
 
 # Far beyond any hospital; keeps every counter and their sum small integers.
@@ -18,9 +18,57 @@ class ResourceSchema(ResponseSchema):
     last_updated = fields.Str()
 
 
+class WindowAvailabilitySchema(CamelCaseSchema):
+    from_ = fields.Str(data_key="from", attribute="from")
+    to = fields.Str()
+    available = fields.Int(metadata={"description": "Units free for the whole window."})
+    is_available = Bool()
+
+
 class AvailabilitySchema(ResourceSchema):
     hospital_id = fields.Int()
     is_available = Bool()
+    window = fields.Nested(WindowAvailabilitySchema, metadata={
+        "description": "Only with from/to: the units free for the whole window."})
+
+
+class WindowArgsSchema(Schema):
+    start = UtcDateTime(data_key="from", metadata={"description": "ISO-8601 with offset."})
+    end = UtcDateTime(data_key="to", metadata={"description": "ISO-8601 with offset."})
+
+
+class DayArgsSchema(Schema):
+    date = fields.Date(metadata={"description": "YYYY-MM-DD in the hospital's time zone "
+                                               "(default: today there)."})
+
+
+class HoldSchema(CamelCaseSchema):
+    id = fields.Int(data_key="bookingId")
+    booking_reference = fields.Str()
+    patient_name = fields.Str()
+    urgency = fields.Str()
+    scheduled_date = fields.Str()
+    scheduled_end = fields.Str()
+    units = fields.Int()
+
+
+class HourSchema(CamelCaseSchema):
+    from_ = fields.Str(data_key="from", attribute="from")
+    to = fields.Str()
+    held = fields.Int(metadata={"description": "Most units held by bookings in the hour."})
+    available = fields.Int(metadata={"description": "Units free for the whole hour."})
+
+
+class DayScheduleSchema(CamelCaseSchema):
+    hospital_id = fields.Int()
+    resource_type = fields.Str()
+    date = fields.Date()
+    timezone = fields.Str()
+    total = fields.Int()
+    marked_unavailable = fields.Int(
+        metadata={"description": "Units marked occupied, reserved or in maintenance."})
+    holds = fields.List(fields.Nested(HoldSchema))
+    hours = fields.List(fields.Nested(HourSchema))
 
 
 def _count(description):

@@ -1,11 +1,15 @@
 """Resource rules: live counts per (hospital, type), set by the hospital's authority
 or an admin, every change audited.
 
-``available`` is never set directly: it is total - occupied - reserved -
-maintenance, and the table's CHECKs keep every counter non-negative and the sum
-exact. Bookings move units concurrently (allocate/release in
-app.resources.queries), so an update reads the current row and writes the new
-one inside one BEGIN IMMEDIATE transaction: no booking can slip in between.
+The stored counters are what the hospital marks by hand (README "Scheduled
+capacity"): ``occupied`` (walk-ins), ``reserved``, ``maintenance``, and
+``available`` = total - those, never set directly (the table's CHECKs keep every
+counter non-negative and the sum exact). Approved bookings hold units only
+during their window; what the API shows is live: the holds whose window contains
+now are added to ``occupied`` and taken from ``available``
+(app.resources.queries.LIVE_COUNTERS). An update locks the row, as an approval
+does, and refuses marks that would leave less than the approved bookings hold at
+their busiest instant from now on.
 """
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -15,25 +19,95 @@ from app.auth.policy import is_admin
 from app.db import transaction
 from app.errors import Conflict, NotFound, Unprocessable
 from app.hospitals.service import managed_hospital, visible_hospital
-from app.resources import queries
-from app.timeutil import from_iso, local_date, to_iso
+from app.resources import queries, schedule
+from app.timeutil import from_iso, local_date, to_iso, utcnow
 
 SETTABLE = ("total", "occupied", "reserved", "maintenance")
 
 
-def list_for_hospital(conn, hospital_id, actor):
-    """:raise 404: the hospital is not visible to the caller."""
+def list_for_hospital(conn, hospital_id, actor, *, now=None):
+    """Live counters at ``now`` (default: the clock's now, for the console's pages).
+
+    :raise 404: the hospital is not visible to the caller."""
     visible_hospital(conn, hospital_id, actor)
-    return queries.list_resources(conn, hospital_id)
+    return queries.list_resources(conn, hospital_id, to_iso(now or utcnow()))
 
 
-def availability(conn, hospital_id, resource_type, actor):
-    """:raise 404: hospital not visible, or it has no resource of this type."""
+def availability(conn, hospital_id, resource_type, actor, *, now=None, start=None, end=None):
+    """Today's live counters; with a window [start, end) also the units free for the
+    whole of it (the fewest free at any instant of it, from now on).
+
+    :raise 404: hospital not visible, or it has no resource of this type.
+    :raise 422: only one of start/end, or end not after start, or a window that ended.
+    """
     visible_hospital(conn, hospital_id, actor)
-    row = queries.get_resource(conn, hospital_id, resource_type)
+    now = now or utcnow()
+    row = queries.live_resource(conn, hospital_id, resource_type, to_iso(now))
     if row is None:
         raise NotFound(f"This hospital has no {resource_type}.")
-    return {**row, "is_available": row["available"] > 0}
+    answer = {**row, "is_available": row["available"] > 0}
+    if start is None and end is None:
+        return answer
+    if start is None or end is None:
+        raise Unprocessable(errors={"query": {"from" if start is None else "to":
+                                              ["Give both from and to, or neither."]}})
+    if end <= start:
+        raise Unprocessable(errors={"query": {"to": ["Must be after from."]}})
+    if end <= now:
+        raise Unprocessable(errors={"query": {"to": ["Must be in the future."]}})
+    if end - start > MAX_WINDOW:
+        raise Unprocessable(errors={"query": {"to": [
+            f"The window may be at most {MAX_WINDOW.days} days long."]}})
+    start = max(start, now)
+    steps = _steps(conn, row, start, end)
+    free = row["available"] + row["held_now"]  # what bookings may hold: total - marks
+    window_available = schedule.fewest_free(steps, free)
+    return {**answer, "window": {"from": to_iso(start), "to": to_iso(end),
+                                 "available": window_available,
+                                 "is_available": window_available > 0}}
+
+
+# The longest window availability and the day view answer for (a booking lasts at
+# most 168 hours; a month covers any planning question).
+MAX_WINDOW = timedelta(days=31)
+
+
+def _steps(conn, row, start, end):
+    holds = queries.holds_overlapping(conn, row["hospital_id"], row["resource_type"],
+                                      to_iso(start), to_iso(end))
+    return schedule.levels(holds, start, end)
+
+
+def day_schedule(conn, hospital_id, resource_type, actor, *, day, now):
+    """The hospital's calendar ``day`` (its time zone) for one type: the approved holds
+    that meet it and, hour by hour, the units free for the whole hour.
+
+    :raise 404: the caller does not manage this hospital, or it has no such resource.
+    """
+    hospital = managed_hospital(conn, hospital_id, actor)
+    zone = ZoneInfo(hospital["timezone"])
+    day = day or local_date(now, hospital["timezone"])
+    row = queries.live_resource(conn, hospital_id, resource_type, to_iso(now))
+    if row is None:
+        raise NotFound(f"This hospital has no {resource_type}.")
+    start = datetime.combine(day, time.min, zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, zone)  # 23 or 25 h on DST days
+    holds = queries.holds_overlapping(conn, hospital_id, resource_type, to_iso(start),
+                                      to_iso(end))
+    free = row["available"] + row["held_now"]
+    hours = []
+    hour_start = start
+    while hour_start < end:
+        hour_end = min(hour_start + timedelta(hours=1), end)
+        steps = schedule.levels(holds, hour_start, hour_end)
+        held = max(level for _, level in steps)
+        hours.append({"from": to_iso(hour_start), "to": to_iso(hour_end), "held": held,
+                      "available": max(0, free - held)})
+        hour_start = hour_end
+    return {"hospital_id": hospital_id, "resource_type": resource_type, "date": day,
+            "timezone": hospital["timezone"], "total": row["total"],
+            "marked_unavailable": row["total"] - free,
+            "holds": holds, "hours": hours}
 
 
 def set_counts(conn, hospital_id, resource_type, changes, actor, *, reason, ip_address,
@@ -45,9 +119,10 @@ def set_counts(conn, hospital_id, resource_type, changes, actor, *, reason, ip_a
     :raise 409: the counts do not add up (available would be negative).
     """
     stamp = to_iso(now)
-    with transaction(conn):
+    with queries.schedule_lock(conn, hospital_id, resource_type), transaction(conn):
         managed_hospital(conn, hospital_id, actor)
-        old = queries.get_resource(conn, hospital_id, resource_type)
+        # locked first, as an approval locks it: no hold can be approved meanwhile
+        old = queries.lock_resource(conn, hospital_id, resource_type)
         if old is None and "total" not in changes:
             raise Unprocessable(errors={"json": {"total": ["Required to create this resource."]}})
         counts = {name: changes.get(name, old[name] if old else 0) for name in SETTABLE}
@@ -58,14 +133,26 @@ def set_counts(conn, hospital_id, resource_type, changes, actor, *, reason, ip_a
                 f"total ({counts['total']}) is below occupied + reserved + maintenance ({in_use}).",
                 errors={"json": {"total": [f"Must be at least {in_use}."]}},
             )
+        live_before = queries.live_resource(conn, hospital_id, resource_type, stamp)
+        peak = queries.peak_held_from(conn, hospital_id, resource_type, stamp)
+        if in_use + peak > counts["total"]:
+            raise Conflict(
+                f"Approved bookings hold up to {peak} {resource_type} at once from now on; "
+                f"with {in_use} marked occupied, reserved or in maintenance that exceeds the "
+                f"total ({counts['total']}).",
+                errors={"json": {"total": [f"Must be at least {in_use + peak}."]}},
+            )
         new = queries.upsert_counts(
             conn, hospital_id=hospital_id, resource_type=resource_type, **counts,
             updated_by=actor.id, now=stamp,
         )
         action = "create" if old is None else "update"
+        live = queries.live_resource(conn, hospital_id, resource_type, stamp)
+        # live counters, as the allocate/release rows record them (the occupancy chart
+        # replays them): the marks plus what bookings hold at this moment
         queries.insert_audit_entry(
             conn, hospital_id=hospital_id, resource_type=resource_type, action=action,
-            old_values=queries.counters(old), new_values=queries.counters(new),
+            old_values=queries.counters(live_before), new_values=queries.counters(live),
             changed_by=actor.id, now=stamp, reason=reason, ip_address=ip_address,
             user_agent=user_agent,
         )
@@ -76,7 +163,7 @@ def set_counts(conn, hospital_id, resource_type, changes, actor, *, reason, ip_a
                 details={"resourceType": resource_type, "old": queries.counters(old),
                          "new": queries.counters(new), "reason": reason},
             )
-    return new
+    return live
 
 
 def audit_log(conn, hospital_id, actor, *, resource_type, limit, offset):
@@ -98,10 +185,12 @@ def _ratios(row):
     }
 
 
-def utilization(conn, hospital_id, actor):
-    """Occupancy per type and overall. :raise 404: the caller does not manage this hospital."""
+def utilization(conn, hospital_id, actor, *, now=None):
+    """Occupancy per type and overall, live at ``now``.
+
+    :raise 404: the caller does not manage this hospital."""
     managed_hospital(conn, hospital_id, actor)
-    rows = queries.list_resources(conn, hospital_id)
+    rows = queries.list_resources(conn, hospital_id, to_iso(now or utcnow()))
     overall = {name: sum(row[name] for row in rows) for name in queries.COUNTER_COLUMNS}
     return {
         "hospital_id": hospital_id,

@@ -1,7 +1,8 @@
 """Builders for booking tests."""
 from datetime import timedelta
 
-from app.timeutil import utcnow
+from app.resources.queries import COUNTER_COLUMNS, live_resource
+from app.timeutil import to_iso, utcnow
 
 
 def future(**delta):
@@ -31,7 +32,17 @@ def booking_body(hospital, **overrides):
     return {key: value for key, value in body.items() if value is not ...}
 
 
-def counters(db, hospital_id, resource_type="beds"):
+def counters(db, hospital_id, resource_type="beds", at=None):
+    """The live counters as seen at ``at``: by default one hour into the window of a
+    booking scheduled two days ahead (the factory's and booking_body's default), so
+    they count what such a booking holds."""
+    at = at or utcnow() + timedelta(days=2, hours=1)
+    row = live_resource(db, hospital_id, resource_type, to_iso(at))
+    return {name: row[name] for name in COUNTER_COLUMNS} if row else None
+
+
+def stored_counters(db, hospital_id, resource_type="beds"):
+    """The stored counters: what the hospital marked by hand."""
     return db.execute(
         """
         SELECT total, available, occupied, reserved, maintenance FROM hospital_resources

@@ -2,12 +2,14 @@
 history and notifications with the real actor."""
 import json
 import sqlite3
+from datetime import timedelta
 
 import pytest
 
 from app.bookings import service
 from app.db import IntegrityError
-from tests.bookings.helpers import booking_body, counters, history, notifications
+from app.timeutil import to_iso, utcnow
+from tests.bookings.helpers import booking_body, counters, history, notifications, stored_counters
 
 
 def approve(client, world, booking, who="authority", **body):
@@ -40,14 +42,20 @@ def test_approval_allocates_one_unit_audits_and_creates_the_payment_due(client, 
     assert r.json["status"] == "approved" and r.json["approvedBy"] == actor["id"]
     assert r.json["allocatedUnits"] == 1 and r.json["amount"] == "1500.00"
     assert r.json["approvedAt"] is not None
+    # held during its window (two days ahead), not now; the hand marks do not move
     assert dict(counters(db, world.hospital["id"])) == {
         "total": 5, "available": 4, "occupied": 1, "reserved": 0, "maintenance": 0}
+    assert counters(db, world.hospital["id"], at=utcnow())["available"] == 5
+    assert dict(stored_counters(db, world.hospital["id"])) == {
+        "total": 5, "available": 5, "occupied": 0, "reserved": 0, "maintenance": 0}
 
     audit = one(db, "SELECT * FROM resource_audit_log")
     assert (audit["action"], audit["booking_id"], audit["changed_by"]) == ("allocate", booking["id"], actor["id"])
     assert audit["ip_address"] == "127.0.0.1" and audit["user_agent"] == "triage-desk/1.0"
+    # the live counters at approval time: a hold two days ahead leaves today's as they were
     assert json.loads(audit["old_values"])["available"] == 5
-    assert json.loads(audit["new_values"])["available"] == 4
+    assert json.loads(audit["new_values"])["available"] == 5
+    assert booking["booking_reference"] in audit["reason"] and "holds 1 unit" in audit["reason"]
 
     payment = one(db, "SELECT * FROM transactions")
     assert payment["kind"] == "booking_payment" and payment["status"] == "pending"
@@ -213,11 +221,10 @@ def test_complete_releases_exactly_what_approval_allocated(client, db, world):
 
 
 def test_complete_releases_units_held_by_a_legacy_multi_unit_booking(client, db, world):
-    """Defect 3: whatever approval took (allocated_units) is exactly what goes back."""
+    """Defect 3: whatever approval took (allocated_units) is exactly what the hold held."""
     booking = _booking(world)
-    db.execute("UPDATE hospital_resources SET available = 2, occupied = 3 WHERE hospital_id = ? "
-               "AND resource_type = 'beds'", (world.hospital["id"],))
     db.execute("UPDATE bookings SET status = 'approved', allocated_units = 3 WHERE id = ?", (booking["id"],))
+    assert (counters(db, world.hospital["id"])["available"], counters(db, world.hospital["id"])["occupied"]) == (2, 3)
     client.put(f"/api/bookings/{booking['id']}/complete", headers=world.headers["admin"])
     assert (counters(db, world.hospital["id"])["available"], counters(db, world.hospital["id"])["occupied"]) == (5, 0)
 
@@ -229,15 +236,21 @@ def test_completing_a_pending_booking_is_409(client, db, world):
     assert booking_row(db, booking["id"])["status"] == "pending"
 
 
-def test_complete_after_occupancy_was_recounted_still_completes_and_says_so(client, db, world):
+def test_complete_ends_a_hold_that_contains_now_at_once(client, db, world):
+    """(Replaces the recount test: hand marks no longer mix with holds.) A hold whose
+    window contains now lowers today's live count; completing it gives it back at once."""
     booking = _booking(world)
     approve(client, world, booking)
-    db.execute("UPDATE hospital_resources SET available = 5, occupied = 0 WHERE hospital_id = ? "
-               "AND resource_type = 'beds'", (world.hospital["id"],))
+    now = utcnow()
+    db.execute("UPDATE bookings SET scheduled_date = ?, scheduled_end = ? WHERE id = ?",
+               (to_iso(now - timedelta(hours=1)), to_iso(now + timedelta(hours=5)), booking["id"]))
+    assert counters(db, world.hospital["id"], at=now)["available"] == 4
     r = client.put(f"/api/bookings/{booking['id']}/complete", headers=world.headers["authority"])
     assert r.status_code == 200
-    assert dict(counters(db, world.hospital["id"]))["available"] == 5  # never above total
-    assert "nothing released" in one(db, "SELECT reason FROM resource_audit_log WHERE action = 'release'")["reason"]
+    assert counters(db, world.hospital["id"], at=utcnow())["available"] == 5
+    release = one(db, "SELECT * FROM resource_audit_log WHERE action = 'release'")
+    assert json.loads(release["old_values"])["available"] == 4
+    assert json.loads(release["new_values"])["available"] == 5
 
 
 @pytest.mark.parametrize("who, code", [("patient", 403), ("other_authority", 404)])
@@ -394,6 +407,4 @@ def test_create_and_approve_answer_exactly_what_a_later_read_shows(client, db, w
     assert approved.status_code == 200, approved.json
     read = client.get(path, headers=world.headers["patient"]).json
     assert read == approved.json and read["status"] == "approved"
-    audit = one(db, "SELECT old_values, new_values FROM resource_audit_log WHERE booking_id = ?",
-                created.json["id"])
-    assert json.loads(audit["new_values"])["available"] == json.loads(audit["old_values"])["available"] - 1
+    assert counters(db, world.hospital["id"])["available"] == 4  # held during its window

@@ -194,13 +194,13 @@ def test_a_column_the_target_lacks_fails_loudly(app, world_file):
 
 def test_data_that_breaks_an_invariant_is_rolled_back(app, world_file):
     conn = sqlite3.connect(world_file)
-    conn.execute("UPDATE hospital_resources SET available = available - 1, occupied = occupied + 1 "
+    conn.execute("UPDATE hospital_resources SET occupied = total, available = 0 "
                  "WHERE resource_type = 'beds'")
     conn.commit()
     conn.close()
     result = copy_command(app, world_file)
     assert result.exit_code == 1
-    assert "copy FAILED" in result.output and "occupancy_matches_bookings" in result.output
+    assert "copy FAILED" in result.output and "schedule_within_capacity" in result.output
     assert _empty(app.config["DATABASE_URL"])
 
 

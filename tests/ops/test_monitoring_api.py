@@ -135,12 +135,14 @@ def test_broken_invariants_are_a_warning(client, db, make, people):
     admin = make.auth(people["admin"])
     before = client.get("/api/health/detailed", headers=admin).json
     assert not any("invariant" in warning for warning in before["warnings"])
-    with db:  # damage the service cannot cause: a unit taken and a balance written behind its back
-        db.execute("UPDATE hospital_resources SET occupied = occupied + 1, available = available - 1")
+    make.booking(people["patient"], {"id": people["authority"]["hospital_id"]}, status="approved")
+    with db:  # damage the service cannot cause: every bed marked occupied while a booking
+        # holds one in two days, and a balance written behind its back
+        db.execute("UPDATE hospital_resources SET occupied = total, available = 0")
         db.execute("INSERT INTO user_balance (user_id, balance_minor, updated_at) "
                    "VALUES (?, 500, '2025-03-10T04:00:00+00:00')", (people["patient"]["id"],))
     body = client.get("/api/health/detailed", headers=admin).json
-    assert "2 invariant(s) broken: occupancy_matches_bookings, balance_equals_ledger" in body["warnings"]
+    assert "2 invariant(s) broken: schedule_within_capacity, balance_equals_ledger" in body["warnings"]
     assert body["status"] == "degraded"
 
 

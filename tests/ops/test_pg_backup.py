@@ -70,20 +70,21 @@ def test_a_second_backup_in_the_same_second_does_not_replace_the_first(live, tmp
 
 
 def break_occupancy(url):
-    """One more unit counted occupied than the approved bookings hold (the counters still
-    add up, so no CHECK refuses it): app.ops.invariants' occupancy_matches_bookings."""
+    """Every bed marked occupied by hand while an approved booking holds one in two days
+    (the counters still add up, so no CHECK refuses it): app.ops.invariants'
+    schedule_within_capacity."""
     conn = postgres.connect(url, DEFAULTS)
     try:
         with transaction(conn):
-            conn.execute("UPDATE hospital_resources SET available = available - 1, "
-                         "occupied = occupied + 1 WHERE resource_type = 'beds'")
+            conn.execute("UPDATE hospital_resources SET occupied = total, available = 0 "
+                         "WHERE resource_type = 'beds'")
     finally:
         conn.close()
 
 
 def test_a_dump_whose_data_breaks_an_invariant_leaves_no_file(live, tmp_path):
     break_occupancy(live)
-    with pytest.raises(BackupError, match="occupancy_matches_bookings"):
+    with pytest.raises(BackupError, match="schedule_within_capacity"):
         pg_backup.backup_database(live, tmp_path / "backups", now=NOW,
                                   config=config_for(live, tmp_path / "backups"))
     assert os.listdir(tmp_path / "backups") == []

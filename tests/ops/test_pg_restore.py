@@ -228,7 +228,7 @@ def _without_migrations(good, tmp_path, template):
 
 def _data_breaking_an_invariant(good, tmp_path, template):
     return _dump_of(tmp_path, template, "occupancy", [
-        "UPDATE hospital_resources SET available = available - 1, occupied = occupied + 1 "
+        "UPDATE hospital_resources SET occupied = total, available = 0 "
         "WHERE resource_type = 'beds'"])
 
 
@@ -262,7 +262,7 @@ def _another_application(good, tmp_path, template):
     (_an_extra_trigger, "+CREATE TRIGGER users_after_insert_surprise"),
     (_without_migrations, "no schema_migrations table"),
     (_another_application, "no schema_migrations table"),
-    (_data_breaking_an_invariant, "breaks invariants: occupancy_matches_bookings"),
+    (_data_breaking_an_invariant, "breaks invariants: schedule_within_capacity"),
 ])
 def test_restore_refuses_a_bad_backup_and_leaves_the_live_database_untouched(
         live, tmp_path, template_database, make_bad_backup, reason):

@@ -1,10 +1,16 @@
 """The whole life of a booking over HTTP, across the bookings and payments domains:
 request -> approve (payment due) -> pay (wallet or card) -> cancel -> refund by policy."""
+from datetime import timedelta
+
 import pytest
 
+from app.timeutil import utcnow
 from tests.bookings.helpers import booking_body, counters, future, history
 from tests.payments.helpers import assert_money_invariants, balance, fund, key_headers
 
+# An hour into the window of a booking scheduled three days ahead (scheduled capacity:
+# the live counters count a hold only during its window).
+DURING_DAY_3 = utcnow() + timedelta(days=3, hours=1)
 PRICE = 150_000  # 1500.00 per booking: base price only, urgency 'medium' (no multiplier)
 
 
@@ -46,7 +52,7 @@ def payment_of(db, booking_id):
 def test_wallet_payment_cancelled_well_ahead_is_refunded_in_full(client, db, make, cast):
     fund(db, cast["patient"], 200_000)
     booking_id = request_and_approve(client, make, cast, scheduled_in={"days": 3})
-    assert counters(db, cast["hospital"]["id"])["available"] == 1
+    assert counters(db, cast["hospital"]["id"], at=DURING_DAY_3)["available"] == 1  # held then
 
     r = pay(client, make, cast, booking_id, "wallet")
     assert r.status_code == 200 and r.json["status"] == "completed"
@@ -58,7 +64,7 @@ def test_wallet_payment_cancelled_well_ahead_is_refunded_in_full(client, db, mak
     assert balance(db, cast["patient"]) == 200_000  # outside the 24 h window: 100 %
     payment = payment_of(db, booking_id)
     assert payment["status"] == "refunded" and payment["refunded_minor"] == PRICE
-    assert counters(db, cast["hospital"]["id"])["available"] == 2  # the bed is back
+    assert counters(db, cast["hospital"]["id"], at=DURING_DAY_3)["available"] == 2  # the bed is back
     assert_money_invariants(db)
 
 
@@ -121,7 +127,7 @@ def test_a_completed_stay_keeps_its_payment(client, db, make, cast):
                    headers=make.auth(cast["authority"]))
     assert r.status_code == 200
     assert payment_of(db, booking_id)["status"] == "completed"
-    assert counters(db, cast["hospital"]["id"])["available"] == 2
+    assert counters(db, cast["hospital"]["id"], at=DURING_DAY_3)["available"] == 2
     # and a completed booking cannot be cancelled for a refund afterwards
     assert client.delete(f"/api/bookings/{booking_id}", json={},
                          headers=make.auth(cast["patient"])).status_code == 409

@@ -1,5 +1,6 @@
 """/api/hospital-resources per role, with hostile counts; every change audited."""
 import json
+from datetime import timedelta
 
 import pytest
 from freezegun import freeze_time
@@ -79,7 +80,8 @@ def test_managers_set_counts_and_each_change_is_audited(client, world, db, role)
 
 def test_partial_update_keeps_the_other_counters(client, world, db):
     with transaction(db):
-        queries.allocate_units(db, world.hospital["id"], "beds", 3, "2026-01-01T00:00:00+00:00")
+        db.execute("UPDATE hospital_resources SET occupied = 3, available = available - 3 "
+                   "WHERE hospital_id = ? AND resource_type = 'beds'", (world.hospital["id"],))
     r = client.put(url(world), json={"total": 20, "reason": "extension"},
                    headers=world.headers["authority"])
     assert r.status_code == 200
@@ -135,13 +137,20 @@ def test_counts_that_do_not_add_up_are_409(client, world, db, body):
     assert row(db, world.hospital, "beds")["total"] == 10 and audit(db) == []
 
 
-def test_total_below_what_bookings_occupy_is_409(client, world, db):
-    with transaction(db):
-        queries.allocate_units(db, world.hospital["id"], "beds", 6, "2026-01-01T00:00:00+00:00")
+def test_total_below_what_bookings_hold_at_their_busiest_is_409(client, world, db):
+    """Six approved windows overlap at one instant next week (and the hand marks are
+    none): a total of 5 would break the schedule, 6 does not."""
+    for i in range(6):
+        world.make.booking(world.make.user(), world.hospital, status="approved",
+                           scheduled_in=timedelta(days=7, hours=i))
     r = client.put(url(world), json={"total": 5, "reason": "closing a ward"},
                    headers=world.headers["authority"])
-    assert r.status_code == 409 and "6" in r.json["message"]
-    assert row(db, world.hospital, "beds")["occupied"] == 6
+    assert r.status_code == 409 and "6" in r.json["message"], r.json
+    assert row(db, world.hospital, "beds")["total"] == 10
+    r = client.put(url(world), json={"total": 6, "reason": "closing a ward"},
+                   headers=world.headers["authority"])
+    assert r.status_code == 200, r.json
+    assert (r.json["total"], r.json["available"]) == (6, 6)  # nothing held right now
 
 
 def test_the_database_refuses_a_negative_available(db, world):

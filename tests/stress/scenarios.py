@@ -24,8 +24,9 @@ import requests
 
 from app.db import postgres, transaction
 from app.ops import invariants
-from app.resources.queries import allocate_units
-from app.timeutil import to_iso, utcnow
+from app.resources import schedule
+from app.resources.queries import holds_overlapping, lock_resource, schedule_lock
+from app.timeutil import from_iso, to_iso, utcnow
 from tests.factories import Factory
 
 _unique = itertools.count(1)
@@ -109,15 +110,32 @@ def payment_of(conn, booking_id):
     ).fetchone()
 
 
-def pending_bookings(make, hospital, count, *, same_user=False, resource_type="beds"):
-    """``count`` pending bookings; one user each, or one user on different days."""
+def pending_bookings(make, hospital, count, *, same_user=False, resource_type="beds",
+                     overlapping=False):
+    """``count`` pending bookings; one user each, or one user on different days. Their
+    24-hour windows follow each other (each starts as the one before ends), or with
+    ``overlapping`` start a minute apart, so that every two of them overlap."""
     user = make.user()
     bookings = []
     for n in range(count):
         owner = user if same_user else make.user()
+        scheduled_in = timedelta(days=2, minutes=n) if overlapping else timedelta(days=2 + n)
         bookings.append(make.booking(owner, hospital, resource_type=resource_type,
-                                     scheduled_in=timedelta(days=2 + n)))
+                                     scheduled_in=scheduled_in))
     return bookings
+
+
+def busiest_instant(conn, hospital_id, resource_type="beds"):
+    """The most units the hospital's approved bookings hold at one instant, from the rows
+    (independent of the service's own sweep): the level only rises at a hold's start."""
+    holds = [(row["scheduled_date"], row["scheduled_end"], row["allocated_units"])
+             for row in conn.execute(
+                 "SELECT scheduled_date, scheduled_end, allocated_units FROM bookings "
+                 "WHERE hospital_id = ? AND resource_type = ? AND status = 'approved'",
+                 (hospital_id, resource_type))]
+    holds = [(from_iso(start), from_iso(end), units) for start, end, units in holds]
+    return max((sum(units for start, end, units in holds if start <= at < end)
+                for at, _, _ in holds), default=0)
 
 
 def a_hospital(make, *, beds, price_minor=150000):
@@ -201,12 +219,13 @@ def approved_with_payment_due(base_url, make, hospital, authority, count, *, sam
 # --- the scenarios ------------------------------------------------------------------------
 
 def approvals_vs_capacity(server, *, capacity=5, bookings=20, threads=16):
-    """More concurrent approvals than beds: exactly ``capacity`` succeed, the rest are 409."""
+    """More concurrent approvals of overlapping windows than beds: exactly ``capacity``
+    succeed, the rest are 409; the hand-marked counters are left alone."""
     conn = server.connect()
     make = Factory(conn)
     try:
         hospital, authority = a_hospital(make, beds=capacity)
-        pending = pending_bookings(make, hospital, bookings)
+        pending = pending_bookings(make, hospital, bookings, overlapping=True)
         headers = make.auth(authority)
         results = fire_together(
             [lambda b=b: approve(server.url, headers, b["id"]) for b in pending], threads=threads
@@ -221,10 +240,12 @@ def approvals_vs_capacity(server, *, capacity=5, bookings=20, threads=16):
             "SELECT count(*) AS n FROM bookings WHERE hospital_id = ? AND status = 'approved'",
             (hospital["id"],),
         ).fetchone()["n"]
-        if (beds["occupied"], beds["available"], approved) != (capacity, 0, capacity):
+        busiest = busiest_instant(conn, hospital["id"])
+        if (beds["occupied"], beds["available"], approved, busiest) != (
+                0, capacity, capacity, capacity):
             problems.append(f"after the race: occupied={beds['occupied']} available="
-                            f"{beds['available']} approved={approved}, expected "
-                            f"{capacity}/0/{capacity}")
+                            f"{beds['available']} approved={approved} busiest={busiest}, "
+                            f"expected 0/{capacity}/{capacity}/{capacity}")
     finally:
         conn.close()
     return problems + _invariant_problems(server)
@@ -348,10 +369,6 @@ def idempotent_payment_race(server, *, requests_sent=8, threads=8):
 
 # --- the guarded allocation itself, without HTTP (runs on every build) ----------------------
 
-class _NoUnitLeft(Exception):
-    pass
-
-
 def _approve_in_process(server, booking_ids, barrier, results):
     conn = server.connect()
     barrier.wait(timeout=30)
@@ -366,25 +383,32 @@ def _approve_in_process(server, booking_ids, barrier, results):
 
 
 def _try_approve(conn, booking_id):
-    """One approval attempt: "approved", "lost" (taken already, or no unit left) or "conflict"."""
-    now = to_iso(utcnow())
+    """One approval attempt from the service's building blocks (the schedule lock, the
+    resource row locked, the window checked against the overlapping holds, the guarded
+    UPDATE): "approved", "lost" (approved already, or its window is full) or "conflict"."""
+    now = utcnow()
+    target = conn.execute("SELECT hospital_id, resource_type FROM bookings WHERE id = ?",
+                          (booking_id,)).fetchone()
+    hospital_id, resource_type = target["hospital_id"], target["resource_type"]
     try:
-        with transaction(conn):
-            booking = conn.execute(
+        with schedule_lock(conn, hospital_id, resource_type), transaction(conn):
+            resource = lock_resource(conn, hospital_id, resource_type)
+            booking = conn.execute("SELECT * FROM bookings WHERE id = ?", (booking_id,)).fetchone()
+            if booking["status"] != "pending":
+                return "lost"  # another process approved it first
+            start, end = from_iso(booking["scheduled_date"]), from_iso(booking["scheduled_end"])
+            holds = holds_overlapping(conn, hospital_id, resource_type, to_iso(start), to_iso(end))
+            if schedule.first_instant_over(schedule.levels(holds, start, end),
+                                           resource["available"]) is not None:
+                return "lost"
+            conn.execute(
                 """
                 UPDATE bookings SET status = 'approved', allocated_units = 1,
                        approved_at = :now, updated_at = :now
                 WHERE id = :id AND status = 'pending'
-                RETURNING hospital_id, resource_type
                 """,
-                {"now": now, "id": booking_id},
-            ).fetchone()
-            if booking is None:
-                return "lost"  # another process approved it first
-            if not allocate_units(conn, booking["hospital_id"], booking["resource_type"], 1, now):
-                raise _NoUnitLeft  # rolls the approval back: the booking stays pending
-    except _NoUnitLeft:
-        return "lost"
+                {"now": to_iso(now), "id": booking_id},
+            )
     except Exception as error:
         if postgres.is_retryable(error):
             return "conflict"
@@ -393,15 +417,16 @@ def _try_approve(conn, booking_id):
 
 
 def sql_allocations_vs_capacity(server, *, capacity=10, bookings=60, processes=4):
-    """Approvals written the way the bookings service must (guarded UPDATE + guarded
-    allocation in one BEGIN IMMEDIATE transaction) from several processes at once:
-    exactly ``capacity`` bookings end up approved and the counters match them.
+    """Approvals written the way the bookings service must (the schedule lock, the
+    window check and the guarded UPDATE in one transaction) from several processes at
+    once, every process racing for every one of a set of overlapping windows: exactly
+    ``capacity`` bookings end up approved, and at no instant do they hold more.
     ``server``: a LiveServer, started or not (only its database is used)."""
     conn = server.connect()
     make = Factory(conn)
     try:
         hospital, _ = a_hospital(make, beds=capacity)
-        ids = [b["id"] for b in pending_bookings(make, hospital, bookings)]
+        ids = [b["id"] for b in pending_bookings(make, hospital, bookings, overlapping=True)]
     finally:
         conn.close()
     context = multiprocessing.get_context("fork")
@@ -419,4 +444,11 @@ def sql_allocations_vs_capacity(server, *, capacity=10, bookings=60, processes=4
     for worker in workers:
         worker.join(timeout=30)
     problems = [f"{won} approvals won, expected {capacity}"] if won != capacity else []
+    conn = server.connect()
+    try:
+        busiest = busiest_instant(conn, hospital["id"])
+    finally:
+        conn.close()
+    if busiest != capacity:
+        problems.append(f"busiest instant holds {busiest}, expected {capacity}")
     return problems + _invariant_problems(server)
