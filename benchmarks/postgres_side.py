@@ -186,16 +186,18 @@ def conflicts_in_log(path, database, since):
     default, logs the statement). Returns [(count, error, statement)], most first."""
     from collections import Counter
     stamp = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\.\d+ \w+ \[\d+\] (\S+?)@(\S+) (\w+):  ?(.*)")
+    new_entry = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
     counts, entries, current = Counter(), [], None
     with open(path, errors="replace") as log:
         for line in log:
-            match = stamp.match(line)
-            if match:
+            if new_entry.match(line):  # any entry ends the one before (background ones too)
                 current = None
-                when, _user, db, kind, text = match.groups()
-                if db == database and when >= since:
-                    current = [kind, text]
-                    entries.append(current)
+                match = stamp.match(line)
+                if match:
+                    when, _user, db, kind, text = match.groups()
+                    if db == database and when >= since:
+                        current = [kind, text]
+                        entries.append(current)
             elif current is not None:
                 current[1] += " " + line.strip()
     error = None
