@@ -134,6 +134,7 @@ class Run:
         self.pg_mix = {}  # instances -> Result
         self.pg_read_cpu = {}  # (phase, scenario name) -> Counters.result (CPU only)
         self.pg_database_name = None  # the database of the writes (for --postgres-log)
+        self.pg_database_size = 0  # bytes, read at the end
         self.started_at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())  # the log's clock: UTC
 
     # --- servers --------------------------------------------------------------------------
@@ -523,7 +524,7 @@ class Run:
             f"synchronous_commit {facts['synchronous_commit']}, fsync {facts['fsync']}); "
             f"pool {pool} per worker x {args.workers} workers = {pool * args.workers} connections "
             f"per instance at most; final database size "
-            f"{getattr(self, 'pg_database_size', 0) / 2**20:,.0f} MB; same baseline as above")
+            f"{self.pg_database_size / 2**20:,.0f} MB; same baseline as above")
         header = (f"{'scenario':<28}{'bookings':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
                   f"{'max ms':>9}{'req/s÷base':>12}{'p50÷base':>10}{'p99÷base':>10}"
                   f"{'off÷base':>10}  non-2xx")
