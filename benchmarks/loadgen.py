@@ -109,10 +109,11 @@ def _connection_loop(port, next_request, index, start_at, deadline, expected, ou
                 samples, exhausted, finished_at))
 
 
-def _client_process(port, next_request, indexes, start_at, deadline, expected, queue):
+def _client_process(ports, next_request, indexes, start_at, deadline, expected, queue):
     out = []
     threads = [threading.Thread(target=_connection_loop,
-                                args=(port, next_request, i, start_at, deadline, expected, out))
+                                args=(ports[i % len(ports)], next_request, i, start_at, deadline,
+                                      expected, out))
                for i in indexes]
     for thread in threads:
         thread.start()
@@ -123,14 +124,19 @@ def _client_process(port, next_request, indexes, start_at, deadline, expected, q
 
 def run_load(name, port, next_request, *, connections=16, duration=10.0, processes=4,
              expected=(200,)):
-    """Drive the server on 127.0.0.1:``port`` and return a Result."""
+    """Drive the server on 127.0.0.1:``port`` and return a Result.
+
+    ``port`` may be a list of ports (several app instances on one database): connection
+    ``i`` then talks to ``port[i % len(port)]``, so the instances share the connections
+    (and the scenario's work) evenly, and the Result's rate is the sum of theirs."""
+    ports = list(port) if isinstance(port, (list, tuple)) else [port]
     context = multiprocessing.get_context("fork")  # children inherit next_request and its data
     queue = context.Queue()
     start_at = time.time() + 0.3  # every process is up before the clock starts
     deadline = start_at + duration
     groups = [list(range(p, connections, processes)) for p in range(processes)]
     workers = [context.Process(target=_client_process,
-                               args=(port, next_request, group, start_at, deadline,
+                               args=(ports, next_request, group, start_at, deadline,
                                      set(expected), queue))
                for group in groups if group]
     for worker in workers:
