@@ -120,15 +120,6 @@ def create_booking(conn, *, actor, data, now, config):
     rate_limit = parse_rate_limit(config["BOOKING_RATE_LIMIT"])
     hospital_id, resource_type = data["hospital_id"], data["resource_type"]
     now_iso = to_iso(now)
-    year = local_date(now, config["TIMEZONE"]).year
-    number = None
-    if conn.dialect == "postgres":
-        # Every booking of the year increments one counter row. Inside a SERIALIZABLE
-        # transaction concurrent creates abort each other on it (benchmarks/RESULTS.md
-        # §0e: most of the mix's conflicts); on its own, in autocommit, the increment
-        # waits for the row lock and never conflicts. A request that then fails leaves
-        # a gap in the numbering, as a sequence would. SQLite keeps it in the transaction.
-        number = queries.next_reference_number(conn, year)
 
     with transaction(conn):
         # Counted inside the write lock, so parallel requests on other workers
@@ -155,9 +146,8 @@ def create_booking(conn, *, actor, data, now, config):
                 f"({existing['booking_reference']}) for {resource_type} at this hospital "
                 f"on {scheduled_day}."
             )
-        if number is None:
-            number = queries.next_reference_number(conn, year)
-        reference = f"RC-{year}-{number:06d}"
+        year = local_date(now, config["TIMEZONE"]).year
+        reference = f"RC-{year}-{queries.next_reference_number(conn, year):06d}"
         booking = queries.insert_booking(conn, {
             **data,
             "notes": data.get("notes") or None,
