@@ -26,7 +26,19 @@ their caller may not see are SECURITY DEFINER (status history and booking
 notifications, migration 0001; the ledger chain check is one here).
 """
 
-SQLITE = []
+# The holds of approved bookings (hospital, type, window, units): what capacity is
+# counted from (#15), for every caller — a patient's create checks its window against
+# other patients' holds, the public availability counts them — while the bookings
+# themselves stay behind the policies. PostgreSQL runs a view with its owner's rights,
+# so the view reads past bookings' row-level security and shows no patient data.
+# SQLite has the same view, so the queries read alike on both.
+BOOKING_HOLDS_VIEW = """
+    CREATE VIEW booking_holds AS
+    SELECT id, hospital_id, resource_type, scheduled_date, scheduled_end, allocated_units
+    FROM bookings WHERE status = 'approved'
+"""
+
+SQLITE = [BOOKING_HOLDS_VIEW]
 
 # The actor, as the request set it. current_setting(..., true) is NULL when the
 # connection never set it; '' after a reset: both mean nobody.
@@ -269,7 +281,8 @@ POLICIES = [
 ]
 
 POSTGRES = (
-    ACTOR_FUNCTIONS
+    [BOOKING_HOLDS_VIEW, "GRANT SELECT ON booking_holds TO rapidcare_service"]
+    + ACTOR_FUNCTIONS
     + SERVICE_ROLE
     + CHAIN_TRIGGER
     + [f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY" for table in POLICY_TABLES]

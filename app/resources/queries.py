@@ -25,8 +25,8 @@ def get_resource(conn, hospital_id, resource_type):
 # scheduled_end) contains it), for the resource row ``r``: read through
 # idx_bookings_holds, so only the holds that have not ended are visited.
 _HELD_NOW = """
-    (SELECT coalesce(sum(b.allocated_units), 0) FROM bookings AS b
-     WHERE b.status = 'approved' AND b.hospital_id = r.hospital_id
+    (SELECT coalesce(sum(b.allocated_units), 0) FROM booking_holds AS b
+     WHERE b.hospital_id = r.hospital_id
        AND b.resource_type = r.resource_type
        AND b.scheduled_end > :now AND b.scheduled_date <= :now)
 """
@@ -94,17 +94,21 @@ def lock_resource(conn, hospital_id, resource_type):
 def holds_overlapping(conn, hospital_id, resource_type, start, end, *, exclude_id=None):
     """The approved bookings of (hospital, type) whose window meets [start, end):
     rows of {id, booking_reference, scheduled_date, scheduled_end, units}, by start.
-    idx_bookings_holds: the range scan starts at the first hold ending after ``start``."""
+    idx_bookings_holds: the range scan starts at the first hold ending after ``start``.
+    Every hold counts (the booking_holds view); the booking's own details (reference,
+    patient, urgency) only where the caller may see the booking (PostgreSQL's row-level
+    security: NULL otherwise, e.g. other patients' holds in a patient's create)."""
     return conn.execute(
         """
-        SELECT id, booking_reference, patient_name, urgency, scheduled_date, scheduled_end,
-               allocated_units AS units
-        FROM bookings
-        WHERE status = 'approved' AND hospital_id = :hospital_id
-          AND resource_type = :resource_type
-          AND scheduled_end > :start AND scheduled_date < :end
-          AND (:exclude_id IS NULL OR id <> :exclude_id)
-        ORDER BY scheduled_date, id
+        SELECT h.id, b.booking_reference, b.patient_name, b.urgency, h.scheduled_date,
+               h.scheduled_end, h.allocated_units AS units
+        FROM booking_holds AS h
+        LEFT JOIN bookings AS b ON b.id = h.id
+        WHERE h.hospital_id = :hospital_id
+          AND h.resource_type = :resource_type
+          AND h.scheduled_end > :start AND h.scheduled_date < :end
+          AND (:exclude_id IS NULL OR h.id <> :exclude_id)
+        ORDER BY h.scheduled_date, h.id
         """,
         {"hospital_id": hospital_id, "resource_type": resource_type, "start": start,
          "end": end, "exclude_id": exclude_id},
@@ -117,8 +121,8 @@ def peak_held_from(conn, hospital_id, resource_type, now):
     row = conn.execute(
         f"""
         WITH holds AS (
-            SELECT scheduled_date, scheduled_end, allocated_units FROM bookings
-            WHERE status = 'approved' AND hospital_id = :hospital_id
+            SELECT scheduled_date, scheduled_end, allocated_units FROM booking_holds
+            WHERE hospital_id = :hospital_id
               AND resource_type = :resource_type AND scheduled_end > :now
         ),
         instants AS (
