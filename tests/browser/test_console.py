@@ -1,5 +1,6 @@
 """The staff console in a real browser against the real service (gunicorn)."""
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -25,7 +26,8 @@ def test_staff_approve_from_the_queue_and_decline_with_a_confirmation(live, page
                              prices={"beds": 150000})
     authority = make.authority(hospital)
     patient = make.user()
-    urgent = make.booking(patient, hospital, urgency="critical")
+    # its window is under way: approving it takes a bed now (scheduled capacity, #15)
+    urgent = make.booking(patient, hospital, urgency="critical", scheduled_in=timedelta(minutes=-30))
     routine = make.booking(make.user(), hospital, urgency="low")
     live.start()
 
