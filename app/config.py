@@ -204,6 +204,8 @@ def check_config(config):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ConfigError(f"RAPIDCARE_{key} must be a number > 0")
     check_mail_config(config)
+    # A malformed limit refuses the start rather than failing the first booking.
+    parse_rate_limit(config["BOOKING_RATE_LIMIT"], "BOOKING_RATE_LIMIT")
     if not isinstance(config["REQUIRE_VERIFIED_EMAIL"], bool):
         raise ConfigError("RAPIDCARE_REQUIRE_VERIFIED_EMAIL must be true or false")
     if not isinstance(config["SQLITE_WRITER_QUEUE"], bool):

@@ -145,15 +145,11 @@ def handle_operational_error(error):
 
 
 def _handle_postgres_error(error):
-    # A conflict that outlived its retries (app/db/retry.py), a lock or statement
-    # timeout, a pool with no free connection, a server gone: all "try again shortly".
-    if isinstance(error, (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected,
-                          psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled,
-                          psycopg.OperationalError)):
-        log.warning("database busy or unavailable: %s", _database_message(error))
-        return _respond(503, "The database is busy; retry shortly.", headers={"Retry-After": "1"})
-    log.exception("database error", exc_info=error)
-    return _respond(500, "Internal server error")
+    # psycopg's OperationalError covers a conflict that outlived its retries
+    # (app/db/retry.py: serialization failure, deadlock), a lock or statement timeout
+    # and a server gone: all "try again shortly".
+    log.warning("database busy or unavailable: %s", _database_message(error))
+    return _respond(503, "The database is busy; retry shortly.", headers={"Retry-After": "1"})
 
 
 def handle_pool_timeout(error):

@@ -10,7 +10,6 @@ from flask_login import current_user
 
 from app.auth.guards import login_required, roles_required
 from app.bookings import schemas, service
-from app.config import ConfigError
 from app.db import get_db
 from app.extensions.api import Blueprint, page_bounds
 from app.timeutil import utcnow
@@ -24,15 +23,6 @@ BOOKING_ID = "<int:booking_id>"
 HOSPITAL_ID = "<int:hospital_id>"
 NOTIFICATION_ID = "<int:notification_id>"
 STAFF = ("hospital-authority", "admin")
-
-
-@blp.record_once
-def _check_config(state):
-    # Refuse to start with a malformed limit rather than fail on the first booking.
-    try:
-        service.parse_rate_limit(state.app.config["BOOKING_RATE_LIMIT"])
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
 
 
 def _origin():

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from app.auth.account_tokens import require_verified_email
 from app.auth.policy import can_see_booking, is_admin, manages_hospital, scope_for
 from app.bookings import queries
+from app.config import parse_rate_limit
 from app.db import transaction
 from app.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from app.hospitals.queries import get_hospital
@@ -39,20 +40,6 @@ log = logging.getLogger(__name__)
 MAX_DAYS_AHEAD = 366
 
 
-# --- configuration ------------------------------------------------------------
-
-def parse_rate_limit(value):
-    """BOOKING_RATE_LIMIT "N/S" -> (N, S); "0" -> None (disabled). ValueError otherwise."""
-    text = str(value).strip()
-    if text == "0":
-        return None
-    count, slash, seconds = text.partition("/")
-    if not (slash and count.isdigit() and seconds.isdigit() and int(count) >= 1
-            and int(seconds) >= 1):
-        raise ValueError(
-            f"BOOKING_RATE_LIMIT must be 'N/S' (N bookings per S seconds) or '0', not {value!r}"
-        )
-    return int(count), int(seconds)
 
 
 # --- who may see and act ------------------------------------------------------
@@ -117,7 +104,7 @@ def create_booking(conn, *, actor, data, now, config):
         raise _invalid("scheduledDate", "Must be in the future.")
     if scheduled > now + timedelta(days=MAX_DAYS_AHEAD):
         raise _invalid("scheduledDate", f"Must be within {MAX_DAYS_AHEAD} days from now.")
-    rate_limit = parse_rate_limit(config["BOOKING_RATE_LIMIT"])
+    rate_limit = parse_rate_limit(config["BOOKING_RATE_LIMIT"], "BOOKING_RATE_LIMIT")
     hospital_id, resource_type = data["hospital_id"], data["resource_type"]
     now_iso = to_iso(now)
 

@@ -26,10 +26,10 @@ PostgreSQL aborts one with a serialization failure (or a deadlock error), which
 ``is_retryable`` recognises. The request that lost is run again from the start
 when it has committed nothing yet (app/db/retry.py); otherwise it is a 503.
 """
+import os
 import re
 import threading
 from contextlib import contextmanager
-from datetime import date
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -42,9 +42,8 @@ from app.timeutil import to_iso
 dialect = "postgres"
 
 # SQLSTATEs that mean "try the whole transaction again": serialization_failure,
-# deadlock_detected. (lock_not_available and query_canceled are timeouts: a 503.)
+# deadlock_detected. (lock_not_available and query_canceled are timeouts: a 503, app/errors.py.)
 RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
-BUSY = (pg_errors.LockNotAvailable, pg_errors.QueryCanceled, psycopg.OperationalError)
 
 
 def is_retryable(error):
@@ -260,7 +259,6 @@ _pools_lock = threading.Lock()
 
 def pool_for(url, config):
     """This process's pool for ``url`` (created on first use; a forked worker makes its own)."""
-    import os
     key = (os.getpid(), url)
     pool = _pools.get(key)
     if pool is None:
@@ -291,7 +289,6 @@ def borrow(url, config):
 
 
 def close_pools():
-    import os
     for key, pool in list(_pools.items()):
         if key[0] == os.getpid():
             pool.close()
@@ -300,7 +297,6 @@ def close_pools():
 
 def pool_stats():
     """Sizes of this process's pools (detailed health)."""
-    import os
     return [pool.get_stats() for key, pool in _pools.items() if key[0] == os.getpid()]
 
 
@@ -322,7 +318,3 @@ def transaction(conn):
     conn.raw.execute("COMMIT")
     conn.commits += 1
     conn.actor_in_transaction = False
-
-
-def today_iso():
-    return date.today().isoformat()

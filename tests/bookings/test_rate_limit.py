@@ -5,8 +5,7 @@ import pytest
 from freezegun import freeze_time
 
 from app import create_app
-from app.bookings.service import parse_rate_limit
-from app.config import ConfigError
+from app.config import ConfigError, parse_rate_limit
 from app.timeutil import utcnow
 from tests.bookings.helpers import booking_body, future
 
@@ -49,7 +48,7 @@ def test_refused_requests_do_not_count(client, world):
 @pytest.mark.parametrize("value, parsed", [("3/300", (3, 300)), ("0", None), (0, None),
                                            (" 10/60 ", (10, 60))])
 def test_parse_rate_limit(value, parsed):
-    assert parse_rate_limit(value) == parsed
+    assert parse_rate_limit(value, "BOOKING_RATE_LIMIT") == parsed
 
 
 @pytest.mark.parametrize("value", ["", "3", "3/0", "0/300", "-1/5", "a/b", "3/300/1", None])
