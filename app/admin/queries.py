@@ -8,6 +8,8 @@ What admins read and change elsewhere (users, statistics, the gateway configurat
 is asked of the tables' owners (auth, hospitals, bookings, payments)."""
 import json
 
+from app.db import where_clause
+
 
 def insert_audit_entry(conn, *, actor_id, action, target_type, target_id, details, ip_address,
                        now):
@@ -35,8 +37,7 @@ AUDIT_FILTERS = {
 
 
 def _audit_where(filters):
-    clauses = [AUDIT_FILTERS[key] for key in filters]
-    return "WHERE " + " AND ".join(clauses) if clauses else ""
+    return where_clause(AUDIT_FILTERS, filters)
 
 
 def list_audit_entries(conn, filters, *, limit, offset):

@@ -4,6 +4,7 @@ Functions take ``conn``, return dicts, never commit. Every status change sets
 ``status_changed_by`` and ``status_reason`` in the same UPDATE, because the
 history and notification triggers (migration 0001) read them from the new row.
 """
+from app.db import where_clause
 
 # A booking with its payment state, derived from its payment (never stored twice):
 # the paid payment if there is one (at most one is not failed:
@@ -42,8 +43,7 @@ BOOKING_FILTERS = {
 
 
 def _where(filters):
-    clauses = [BOOKING_FILTERS[key] for key in filters]
-    return "WHERE " + " AND ".join(clauses) if clauses else ""
+    return where_clause(BOOKING_FILTERS, filters)
 
 
 def like_pattern(text):

@@ -47,7 +47,8 @@ from app.db.sqlite import Connection, connect, dict_row, writes_outside_transact
 __all__ = ["Connection", "connect", "connect_from_config", "dict_row", "transaction",
            "writes_outside_transaction", "get_db", "release_db", "close_db", "init_app",
            "set_actor", "act_as_system",
-           "IntegrityError", "OperationalError", "DatabaseError", "dialect_of", "pick", "json_list"]
+           "IntegrityError", "OperationalError", "DatabaseError", "dialect_of", "pick", "json_list",
+           "where_clause"]
 
 IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)
 OperationalError = (sqlite3.OperationalError, psycopg.OperationalError)
@@ -107,6 +108,14 @@ def json_list(conn, param, pg_type="text"):
     ``x IN <this>`` with one parameter however many values there are; ``pg_type`` is
     what PostgreSQL compares them as ("bigint" for ids)."""
     return _JSON_LIST[conn.dialect].format(param=param, pg_type=pg_type)
+
+
+def where_clause(fragments, filters):
+    """``WHERE a AND b`` of the fixed SQL ``fragments`` named by the keys of ``filters``
+    (each fragment binds the parameter of its own key, so no input becomes SQL text);
+    empty when no filter is given."""
+    clauses = [fragments[key] for key in filters]
+    return "WHERE " + " AND ".join(clauses) if clauses else ""
 
 
 def get_db():
