@@ -32,7 +32,7 @@ log = logging.getLogger("app.db")
 def pause(attempt):
     """Before attempt ``attempt + 1``: a few ms, doubling up to 16x, randomised so the losers
     of one conflict do not meet again; enough for the winner to commit, short beside a
-    request (ten attempts wait about 0.4 s in all at most)."""
+    request (twenty attempts wait about 1.4 s in all at most)."""
     time.sleep(random.uniform(0.001, 0.005) * min(2 ** (attempt - 1), 16))
 
 
