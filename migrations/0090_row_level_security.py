@@ -280,10 +280,13 @@ POLICIES = [
     """,
 ]
 
+# The view's grant comes after SERVICE_ROLE, which creates the role on a cluster that
+# has none yet (it first ran before it, which only worked where the role existed).
 POSTGRES = (
-    [BOOKING_HOLDS_VIEW, "GRANT SELECT ON booking_holds TO rapidcare_service"]
+    [BOOKING_HOLDS_VIEW]
     + ACTOR_FUNCTIONS
     + SERVICE_ROLE
+    + ["GRANT SELECT ON booking_holds TO rapidcare_service"]
     + CHAIN_TRIGGER
     + [f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY" for table in POLICY_TABLES]
     + POLICIES
