@@ -4,7 +4,7 @@ Functions take ``conn``, return dicts, never commit. Every status change sets
 ``status_changed_by`` and ``status_reason`` in the same UPDATE, because the
 history and notification triggers (migration 0001) read them from the new row.
 """
-from app.db import where_clause
+from app.db import queue_lock, where_clause
 
 # A booking with its payment state, derived from its payment (never stored twice):
 # the paid payment if there is one (at most one is not failed:
@@ -77,6 +77,15 @@ def get_open_booking_for_day(conn, *, user_id, hospital_id, resource_type, sched
         """,
         (user_id, hospital_id, resource_type, scheduled_day),
     ).fetchone()
+
+
+# queue_lock class of "the booking reference counter of one year" ("RCRF").
+REFERENCE_LOCK_CLASS = 0x52435246
+
+
+def reference_counter_lock(conn, year):
+    """Around the whole transaction that takes a number from ``year``'s counter."""
+    return queue_lock(conn, REFERENCE_LOCK_CLASS, year)
 
 
 def next_reference_number(conn, year):

@@ -107,8 +107,12 @@ def create_booking(conn, *, actor, data, now, config):
     rate_limit = parse_rate_limit(config["BOOKING_RATE_LIMIT"], "BOOKING_RATE_LIMIT")
     hospital_id, resource_type = data["hospital_id"], data["resource_type"]
     now_iso = to_iso(now)
+    year = local_date(now, config["TIMEZONE"]).year
 
-    with transaction(conn):
+    # Every booking of the year takes the next number of one counter row: its
+    # writers queue for it (on PostgreSQL; SQLite's writers queue anyway) rather
+    # than abort each other, and a refused request still takes no number.
+    with queries.reference_counter_lock(conn, year), transaction(conn):
         # Counted inside the write lock, so parallel requests on other workers
         # see each other's bookings and cannot all slip under the limit.
         if rate_limit:
@@ -133,7 +137,6 @@ def create_booking(conn, *, actor, data, now, config):
                 f"({existing['booking_reference']}) for {resource_type} at this hospital "
                 f"on {scheduled_day}."
             )
-        year = local_date(now, config["TIMEZONE"]).year
         reference = f"RC-{year}-{queries.next_reference_number(conn, year):06d}"
         booking = queries.insert_booking(conn, {
             **data,

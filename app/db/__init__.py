@@ -18,6 +18,8 @@ Public API (import it from here, never from the modules below):
 - ``connect_from_config(config)``: a connection of one's own (CLI commands, the
   scheduler, operator scripts, tests); ``connect(path)``: the same on a SQLite file.
 - ``transaction(conn)``: the one way to write, ``with transaction(conn): ...``.
+- ``queue_lock(conn, lock_class, key)``: PostgreSQL, around a transaction that
+  writes a hot row, so its writers queue instead of aborting each other.
 - ``set_actor(conn, …)``, ``act_as_system()``: PostgreSQL, who the connection acts
   for under row-level security (the session loaders and the gateway's callbacks).
 - ``IntegrityError``, ``OperationalError``: the exception classes of both drivers,
@@ -35,6 +37,7 @@ The parts, one module each:
 import os
 import sqlite3
 import threading
+from contextlib import nullcontext
 
 import psycopg
 import psycopg_pool
@@ -45,7 +48,7 @@ from app.db import sqlite as sqlite_backend
 from app.db.sqlite import Connection, connect, dict_row, writes_outside_transaction
 
 __all__ = ["Connection", "connect", "connect_from_config", "dict_row", "transaction",
-           "writes_outside_transaction", "get_db", "release_db", "close_db", "init_app",
+           "writes_outside_transaction", "queue_lock", "get_db", "release_db", "close_db", "init_app",
            "set_actor", "act_as_system",
            "IntegrityError", "OperationalError", "DatabaseError", "dialect_of", "pick", "json_list",
            "where_clause"]
@@ -90,6 +93,18 @@ def transaction(conn):
     if getattr(conn, "dialect", "sqlite") == "postgres":
         return postgres.transaction(conn)
     return sqlite_backend.transaction(conn)
+
+
+def queue_lock(conn, lock_class, key):
+    """``with queue_lock(conn, CLASS, key), transaction(conn):`` for a transaction
+    that writes a row many requests write. PostgreSQL: a session advisory lock on
+    (CLASS, key) taken before the transaction begins (postgres.queue_lock says why);
+    ``lock_class`` is a fixed 31-bit number naming the kind of row, ``key`` an
+    integer naming the row. SQLite: nothing to do, BEGIN IMMEDIATE already queues
+    every writer."""
+    if conn.dialect == "postgres":
+        return postgres.queue_lock(conn, lock_class, key)
+    return nullcontext()
 
 
 def pick(conn, sql):

@@ -301,6 +301,28 @@ def pool_stats():
 
 
 @contextmanager
+def queue_lock(conn, lock_class, key):
+    """A session advisory lock on (lock_class, key), held around a whole transaction.
+
+    Under SERIALIZABLE, two transactions that write one row do not queue: the second
+    waits for the first, then is aborted because its snapshot (taken at its first
+    statement) misses the first one's write, and the request runs again. For a row
+    that many requests write (a counter, one payment's refunds, one schedule) that
+    means rounds of aborted work and, past POSTGRES_RETRIES, 503s. Taking this lock
+    BEFORE the transaction begins makes those writers wait their turn instead, and
+    each one's snapshot then already holds the previous one's commit."""
+    if conn.in_transaction:
+        raise RuntimeError("queue_lock() is taken before transaction(), never inside it")
+    key = (lock_class, key % 2**31)
+    conn.execute("SELECT pg_advisory_lock(?, ?)", key)
+    try:
+        yield
+    finally:
+        if not conn.raw.closed:
+            conn.execute("SELECT pg_advisory_unlock(?, ?)", key)
+
+
+@contextmanager
 def transaction(conn):
     """BEGIN ISOLATION LEVEL SERIALIZABLE … COMMIT; ROLLBACK on any exception."""
     if conn.in_transaction:

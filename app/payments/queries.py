@@ -8,6 +8,8 @@ they read earlier. The forward-only trigger of migration 0001 backs them.
 """
 import json
 
+from app.db import queue_lock
+
 PAID_STATUSES = ("completed", "partially_refunded", "refunded")
 
 
@@ -30,6 +32,15 @@ def upsert_payment_config(conn, *, gateway, is_active, mode, settings, now):
         {"gateway": gateway, "is_active": bool(is_active), "mode": mode,
          "settings": json.dumps(settings), "now": now},
     )
+
+
+# queue_lock class of "the refunds of one payment" ("RCRP").
+REFUND_LOCK_CLASS = 0x52435250
+
+
+def refund_lock(conn, transaction_id):
+    """Around the whole transaction that refunds payment ``transaction_id``."""
+    return queue_lock(conn, REFUND_LOCK_CLASS, transaction_id)
 
 
 def get_transaction(conn, transaction_id):

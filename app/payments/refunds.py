@@ -126,7 +126,8 @@ def refund_payment(conn, *, actor, transaction_id, amount_minor, reason, now, ga
     :raise 404: no such payment, or not of the caller's hospital.
     :raise 409: not a completed booking payment, or more than is left to refund.
     """
-    with transaction(conn):
+    # Refunds of one payment update its row one after the other: they queue.
+    with queries.refund_lock(conn, transaction_id), transaction(conn):
         recorded = recorded_effect(conn, claim, "refund")
         if recorded is not None:
             refund = queries.get_refund(conn, recorded)

@@ -6,9 +6,8 @@ live counters are computed (``LIVE_COUNTERS``) and a booking's window is checked
 against the holds that overlap it (``holds_overlapping``) after ``lock_resource``.
 """
 import json
-from contextlib import contextmanager
 
-from app.db import json_list, pick
+from app.db import json_list, pick, queue_lock
 from app.resources import TYPE_ORDER_SQL
 from app.timeutil import to_iso, utcnow
 from app.vocabulary import RESOURCE_TYPES
@@ -57,25 +56,15 @@ def live_resource(conn, hospital_id, resource_type, now):
 SCHEDULE_LOCK_CLASS = 0x52435343
 
 
-@contextmanager
 def schedule_lock(conn, hospital_id, resource_type):
     """Around a whole transaction that checks a window (approve, extend, set counts):
-    on PostgreSQL a session advisory lock per (hospital, type), taken BEFORE the
-    transaction begins. SERIALIZABLE takes its snapshot at the transaction's first
-    statement; a lock taken inside it would make the second of two approvals wait
-    and then go on with a snapshot that misses the first one's hold, to be refused
-    only at its commit (and, under load, refused again on every re-run: 503s). Taken
-    first, the second approval's snapshot already has the first one's hold in it.
-    SQLite: nothing to do, BEGIN IMMEDIATE already serializes every writer."""
-    if conn.dialect != "postgres":
-        yield
-        return
-    key = (SCHEDULE_LOCK_CLASS, (hospital_id * 3 + RESOURCE_TYPES.index(resource_type)) % 2**31)
-    conn.execute("SELECT pg_advisory_lock(?, ?)", key)
-    try:
-        yield
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(?, ?)", key)
+    ``with schedule_lock(...), transaction(conn):``. On PostgreSQL a queue_lock per
+    (hospital, type): taken inside the transaction, the second of two approvals would
+    wait and then go on with a snapshot that misses the first one's hold, to be
+    refused at its commit (and, under load, on every re-run: 503s). Taken first, the
+    second approval's snapshot already has the first one's hold in it."""
+    return queue_lock(conn, SCHEDULE_LOCK_CLASS,
+                      hospital_id * len(RESOURCE_TYPES) + RESOURCE_TYPES.index(resource_type))
 
 
 def lock_resource(conn, hospital_id, resource_type):
