@@ -46,11 +46,13 @@ PUBLIC = {("get", "/api/hospitals"), ("get", "/api/hospitals/{hospital_id}"),
 
 
 @pytest.fixture(scope="module")
-def spec():
+def spec(tmp_path_factory):
     from app import create_app
     from app.config import TEST_OVERRIDES
 
-    app = create_app({**TEST_OVERRIDES, "DATABASE": ":memory:"})
+    # METRICS_DIR: by default "<DATABASE>-metrics", a ":memory:-metrics" folder in the cwd
+    app = create_app({**TEST_OVERRIDES, "DATABASE": ":memory:",
+                      "METRICS_DIR": str(tmp_path_factory.mktemp("metrics"))})
     return app.test_client().get("/openapi.json").json
 
 
