@@ -23,15 +23,18 @@ def _connect_as_owner():
 
 
 @db_cli.command("upgrade")
-def db_upgrade():
-    """Apply every pending migration."""
+@click.argument("version", type=click.IntRange(min=1), required=False)
+def db_upgrade(version):
+    """Apply every pending migration (up to VERSION, if given)."""
     conn = _connect_as_owner()
     try:
-        applied = migrator.upgrade(conn, current_app.config["MIGRATIONS_DIR"], log=click.echo)
+        applied = migrator.upgrade(conn, current_app.config["MIGRATIONS_DIR"], log=click.echo,
+                                   target=version)
     finally:
         conn.close()
+    state = "schema up to date" if version is None else f"schema up to {version:04d}"
     click.echo(f"database {current_app.config['DATABASE']}: "
-               f"{len(applied)} migration(s) applied, schema up to date")
+               f"{len(applied)} migration(s) applied, {state}")
 
 
 @db_cli.command("downgrade")

@@ -273,7 +273,10 @@ def test_db_downgrade_command(cli, tmp_path):
     runner, folder = cli
     (folder / "0001_a.py").write_text(_module("a"))
     (folder / "0002_b.py").write_text(_module("b", with_down=False))
-    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    first = runner.invoke(args=["db", "upgrade", "1"])
+    assert first.exit_code == 0 and "applied 0001_a" in first.output and "0002" not in first.output
+    assert first.output.endswith("1 migration(s) applied, schema up to 0001\n")
+    assert runner.invoke(args=["db", "upgrade"]).output.endswith("schema up to date\n")
     refused = runner.invoke(args=["db", "downgrade", "1"])
     assert refused.exit_code == 1 and "0002_b" in refused.output and "nothing was changed" in refused.output
     assert runner.invoke(args=["db", "downgrade", "-1"]).exit_code == 2

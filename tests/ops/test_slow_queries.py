@@ -60,9 +60,9 @@ def test_a_slow_statement_is_logged_counted_and_listed_without_its_values(app, c
     assert line["slow_query"] == query_id and line["query"] == normalized
     assert line["backend"] == backend and line["duration_ms"] >= 300
     assert normalized.endswith("(?), ? AS s, ? AS n, ? AS p")
-    logged = caplog.text
-    for value in (SECRET, "literal-secret", "4711", "0.3"):
-        assert value not in logged
+    for value in (SECRET, "literal-secret", "4711"):
+        assert value not in caplog.text
+    assert "0.3" not in line["query"]  # (the duration may contain it)
 
     after = slow_counts(client, admin)
     assert after[normalized] == before.get(normalized, 0) + 1
