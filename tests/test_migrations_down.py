@@ -10,6 +10,7 @@ exactly head again.
 import itertools
 import os
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -284,3 +285,35 @@ def test_db_downgrade_command(cli, tmp_path):
     done = runner.invoke(args=["db", "downgrade", "1"])
     assert done.exit_code == 0, done.output
     assert done.output.splitlines()[-1] == "1 migration(s) undone, schema at 0001"
+
+
+def test_undoing_moves_data_back_and_upgrading_again_moves_it_forward(empty):
+    """0080's counters and 0065's notification type, with rows in the tables."""
+    from tests.factories import Factory
+
+    migrator.upgrade(empty, MIGRATIONS, log=quiet)
+    make = Factory(empty)
+    hospital = make.hospital(resources={"beds": 5})
+    patient = make.user()
+    make.booking(patient, hospital, status="approved")  # holds one bed for its window
+    make.booking(patient, hospital, scheduled_in=timedelta(days=3))
+
+    def beds():
+        row = empty.execute("SELECT available, occupied FROM hospital_resources WHERE hospital_id = ?",
+                            (hospital["id"],)).fetchone()
+        return row["available"], row["occupied"]
+
+    def types():
+        return sorted(row["type"] for row in empty.execute(
+            "SELECT type FROM booking_notifications WHERE user_id = ?", (patient["id"],)).fetchall())
+
+    assert beds() == (5, 0)  # since 0080 a hold is counted from the booking, not stored
+    assert types() == ["booking_approved", "booking_submitted", "booking_submitted"]
+
+    migrator.downgrade(empty, MIGRATIONS, 64, log=quiet)  # below 0065 and 0080
+    assert beds() == (4, 1)  # before 0080, approval moved the unit into occupied
+    assert types() == ["booking_approved", "booking_created", "booking_created"]
+
+    migrator.upgrade(empty, MIGRATIONS, log=quiet)
+    assert beds() == (5, 0)
+    assert types() == ["booking_approved", "booking_submitted", "booking_submitted"]
