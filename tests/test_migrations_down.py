@@ -18,6 +18,7 @@ from app import create_app, migrator
 from app.config import DEFAULTS, TEST_OVERRIDES
 from app.db import connect, postgres
 from tests import pg
+from tests.factories import Factory
 
 MIGRATIONS = DEFAULTS["MIGRATIONS_DIR"]
 _numbers = itertools.count(1)
@@ -289,8 +290,6 @@ def test_db_downgrade_command(cli, tmp_path):
 
 def test_undoing_moves_data_back_and_upgrading_again_moves_it_forward(empty):
     """0080's counters and 0065's notification type, with rows in the tables."""
-    from tests.factories import Factory
-
     migrator.upgrade(empty, MIGRATIONS, log=quiet)
     make = Factory(empty)
     hospital = make.hospital(resources={"beds": 5})
