@@ -1,4 +1,4 @@
-"""Flask CLI commands: `flask db upgrade|status|maintenance`, `flask create-admin`, `flask seed-demo`."""
+"""Flask CLI commands: `flask db upgrade|downgrade|new|status|maintenance`, `flask create-admin`, `flask seed-demo`."""
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
@@ -23,15 +23,44 @@ def _connect_as_owner():
 
 
 @db_cli.command("upgrade")
-def db_upgrade():
-    """Apply every pending migration."""
+@click.argument("version", type=click.IntRange(min=1), required=False)
+def db_upgrade(version):
+    """Apply every pending migration (up to VERSION, if given)."""
     conn = _connect_as_owner()
     try:
-        applied = migrator.upgrade(conn, current_app.config["MIGRATIONS_DIR"], log=click.echo)
+        applied = migrator.upgrade(conn, current_app.config["MIGRATIONS_DIR"], log=click.echo,
+                                   target=version)
     finally:
         conn.close()
+    state = "schema up to date" if version is None else f"schema up to {version:04d}"
     click.echo(f"database {current_app.config['DATABASE']}: "
-               f"{len(applied)} migration(s) applied, schema up to date")
+               f"{len(applied)} migration(s) applied, {state}")
+
+
+@db_cli.command("downgrade")
+@click.argument("version", type=click.IntRange(min=0))
+def db_downgrade(version):
+    """Undo every applied migration newer than VERSION, newest first (the floor is 0001)."""
+    conn = _connect_as_owner()
+    try:
+        undone = migrator.downgrade(conn, current_app.config["MIGRATIONS_DIR"], version,
+                                    log=click.echo)
+    except migrator.MigrationError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        conn.close()
+    click.echo(f"{len(undone)} migration(s) undone, schema at {version:04d}")
+
+
+@db_cli.command("new")
+@click.argument("name")
+def db_new(name):
+    """Write the next numbered migration, migrations/NNNN_NAME.py, from the template."""
+    try:
+        path = migrator.new_migration(current_app.config["MIGRATIONS_DIR"], name)
+    except migrator.MigrationError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"created {path}: fill in its docstring, SQLITE/POSTGRES and their _DOWN lists")
 
 
 @db_cli.command("status")

@@ -7,7 +7,15 @@ that must compute something may define ``up(conn)`` instead and look at
 with the row that records it, so a failing migration leaves nothing behind and
 stays pending; two processes upgrading at once cannot apply one twice (SQLite:
 BEGIN IMMEDIATE; PostgreSQL: an advisory lock held by the transaction).
-Migrations are forward-only, and their SQL is never edited once landed.
+A migration's SQL is never edited once landed.
+
+Migrations go both ways. A migration's undo is ``SQLITE_DOWN`` and
+``POSTGRES_DOWN`` beside its forward lists (or ``down(conn)`` mirroring
+``up(conn)``). ``downgrade(conn, dir, version)`` undoes every applied migration
+newer than ``version``, newest first, each in its own transaction together with
+deleting its schema_migrations row; it refuses, before changing anything, when
+one of them has no undo. 0001 (the seed schema) has none: the floor of a
+downgrade is 0001. ``new_migration`` writes the next module from a template.
 """
 import importlib.util
 import re
@@ -54,6 +62,11 @@ def statements(module, dialect):
     return getattr(module, dialect.upper())
 
 
+def has_down(module):
+    return hasattr(module, "down") or (
+        hasattr(module, "SQLITE_DOWN") and hasattr(module, "POSTGRES_DOWN"))
+
+
 def apply(module, conn):
     """Run one migration's statements on ``conn`` (inside the caller's transaction)."""
     if hasattr(module, "up"):
@@ -61,6 +74,19 @@ def apply(module, conn):
         return
     for statement in statements(module, conn.dialect):
         conn.execute(statement)
+
+
+def undo(module, conn):
+    """Run one migration's undo on ``conn`` (inside the caller's transaction)."""
+    if hasattr(module, "down"):
+        module.down(conn)
+        return
+    for statement in getattr(module, f"{conn.dialect.upper()}_DOWN"):
+        conn.execute(statement)
+
+
+class MigrationError(RuntimeError):
+    """A downgrade or a new migration refused; nothing was changed."""
 
 
 SCHEMA_MIGRATIONS = {
@@ -122,23 +148,30 @@ def status(conn, migrations_dir):
     return result
 
 
-def upgrade(conn, migrations_dir, *, log=print):
-    """Apply every pending migration in order; return the versions applied."""
+def upgrade(conn, migrations_dir, *, log=print, target=None):
+    """Apply every pending migration in order (up to ``target`` if given); return
+    the versions applied."""
+    return _locked(conn, lambda: _upgrade(conn, migrations_dir, log, target))
+
+
+def _locked(conn, run):
     if conn.dialect != "postgres":
-        return _upgrade(conn, migrations_dir, log)
-    # One upgrader at a time on PostgreSQL: a session lock taken before any
-    # transaction, so the next upgrader's transactions see what this one committed.
+        return run()
+    # One migrator at a time on PostgreSQL: a session lock taken before any
+    # transaction, so the next one's transactions see what this one committed.
     conn.execute("SELECT pg_advisory_lock(?)", (_MIGRATION_LOCK,))
     try:
-        return _upgrade(conn, migrations_dir, log)
+        return run()
     finally:
         conn.execute("SELECT pg_advisory_unlock(?)", (_MIGRATION_LOCK,))
 
 
-def _upgrade(conn, migrations_dir, log):
+def _upgrade(conn, migrations_dir, log, target):
     ensure_table(conn)
     newly_applied = []
     for migration in discover(migrations_dir):
+        if target is not None and migration.version > target:
+            break
         module = load_module(migration)
         with transaction(conn):
             already = conn.execute(
@@ -164,3 +197,78 @@ def _upgrade(conn, migrations_dir, log):
         newly_applied.append(migration.version)
         log(f"applied {migration.version:04d}_{migration.name} ({elapsed_ms} ms)")
     return newly_applied
+
+
+def downgrade(conn, migrations_dir, target, *, log=print):
+    """Undo every applied migration newer than ``target``, newest first; return the
+    versions undone. Refused (MigrationError, nothing changed) when ``target`` is not
+    an applied version or one of them has no undo or no file."""
+    return _locked(conn, lambda: _downgrade(conn, migrations_dir, target, log))
+
+
+def _downgrade(conn, migrations_dir, target, log):
+    done = applied(conn)
+    if target not in done:
+        raise MigrationError(f"{target:04d} is not an applied migration; applied: "
+                             + (", ".join(f"{v:04d}" for v in done) or "none"))
+    files = {m.version: m for m in discover(migrations_dir)}
+    newer = sorted((v for v in done if v > target), reverse=True)
+    missing = [f"{v:04d}" for v in newer if v not in files]
+    if missing:
+        raise MigrationError(f"no file in {migrations_dir} for applied migration(s) "
+                             f"{', '.join(missing)}; nothing was changed")
+    modules = {v: load_module(files[v]) for v in newer}
+    without = [f"{v:04d}_{files[v].name}" for v in newer if not has_down(modules[v])]
+    if without:
+        raise MigrationError(f"cannot downgrade to {target:04d}: no SQLITE_DOWN/POSTGRES_DOWN "
+                             f"(or down()) in {', '.join(without)}; nothing was changed")
+    undone = []
+    for version in newer:
+        started = time.perf_counter()
+        with transaction(conn):
+            undo(modules[version], conn)
+            conn.execute("DELETE FROM schema_migrations WHERE version = ?", (version,))
+        elapsed_ms = round((time.perf_counter() - started) * 1000)
+        undone.append(version)
+        log(f"undone {version:04d}_{files[version].name} ({elapsed_ms} ms)")
+    return undone
+
+
+# Names of new migrations: what discover() accepts, starting with a letter, kept short.
+_NEW_NAME = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+
+TEMPLATE = '''"""TODO: what this migration changes and why (the issue it serves).
+
+Both backends: SQLITE and POSTGRES run in order in one transaction; SQLITE_DOWN and
+POSTGRES_DOWN undo them (`flask db downgrade`), in order, in one transaction.
+"""
+
+SQLITE = [
+]
+
+POSTGRES = [
+]
+
+SQLITE_DOWN = [
+]
+
+POSTGRES_DOWN = [
+]
+'''
+
+
+def new_migration(migrations_dir, name):
+    """Write ``migrations_dir/NNNN_<name>.py`` from TEMPLATE; return its path. NNNN is the
+    next multiple of ten after the highest number there (a new piece of work starts a
+    new ten; 0061-0065 show the numbers between are for follow-ups, taken by hand)."""
+    if not _NEW_NAME.match(name or ""):
+        raise MigrationError(f"bad migration name {name!r}: lower-case letters, digits and "
+                             "underscores, starting with a letter, at most 60 characters")
+    versions = [m.version for m in discover(migrations_dir)]
+    version = (max(versions, default=0) // 10 + 1) * 10
+    if version > 9999:
+        raise MigrationError("no migration numbers left after 9999")
+    path = Path(migrations_dir) / f"{version:04d}_{name}.py"
+    with open(path, "x") as file:  # "x": never overwrite
+        file.write(TEMPLATE)
+    return path

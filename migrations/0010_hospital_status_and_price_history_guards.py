@@ -109,3 +109,19 @@ POSTGRES = [
     FOR EACH ROW EXECUTE FUNCTION hospital_pricing_before_delete_history()
     """,
 ]
+
+# Undo (`flask db downgrade`): the guards go; the rows they guarded stay as they are.
+SQLITE_DOWN = [
+    "DROP TRIGGER hospital_pricing_before_delete_history",
+    "DROP TRIGGER hospital_pricing_before_update_history",
+    "DROP TRIGGER hospitals_before_update_transition",
+]
+
+POSTGRES_DOWN = [
+    "DROP TRIGGER hospital_pricing_before_delete_history ON hospital_pricing",
+    "DROP FUNCTION hospital_pricing_before_delete_history()",
+    "DROP TRIGGER hospital_pricing_before_update_history ON hospital_pricing",
+    "DROP FUNCTION hospital_pricing_before_update_history()",
+    "DROP TRIGGER hospitals_before_update_transition ON hospitals",
+    "DROP FUNCTION hospitals_before_update_transition()",
+]

@@ -70,3 +70,17 @@ POSTGRES = [
     FOR EACH ROW EXECUTE FUNCTION balance_transactions_before_insert_chain()
     """,
 ] + STATEMENTS[1:]  # the four indexes read the same in both dialects
+
+# Undo (`flask db downgrade`): the guards go; the ledger rows stay as they are.
+SQLITE_DOWN = [
+    "DROP INDEX idx_transactions_gateway_val_id",
+    "DROP INDEX idx_hospital_earnings_transaction",
+    "DROP INDEX idx_hospital_earnings_one_settlement",
+    "DROP INDEX idx_balance_tx_one_posting",
+    "DROP TRIGGER balance_transactions_before_insert_chain",
+]
+
+POSTGRES_DOWN = SQLITE_DOWN[:4] + [
+    "DROP TRIGGER balance_transactions_before_insert_chain ON balance_transactions",
+    "DROP FUNCTION balance_transactions_before_insert_chain()",
+]

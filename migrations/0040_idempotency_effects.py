@@ -44,3 +44,22 @@ POSTGRES = [
         ADD CHECK ((effect_id IS NULL) = (effect_kind IS NULL))
     """,
 ]
+
+# Undo (`flask db downgrade`): the three columns go, and with them what the claims
+# remembered of their effects. effect_id first: its CHECK names effect_kind, and SQLite
+# drops a column only when no other column's constraint names it.
+SQLITE_DOWN = [
+    "ALTER TABLE idempotency_keys DROP COLUMN released",
+    "ALTER TABLE idempotency_keys DROP COLUMN effect_id",
+    "ALTER TABLE idempotency_keys DROP COLUMN effect_kind",
+]
+
+POSTGRES_DOWN = [
+    # the table CHECK naming effect_id and effect_kind goes with them
+    """
+    ALTER TABLE idempotency_keys
+        DROP COLUMN released,
+        DROP COLUMN effect_id,
+        DROP COLUMN effect_kind
+    """,
+]

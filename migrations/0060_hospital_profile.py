@@ -102,3 +102,74 @@ POSTGRES = [
     """,
     "CREATE INDEX idx_hospitals_search ON hospitals USING gin (search_vector)",
 ]
+
+# Undo (`flask db downgrade`): the four columns go, and with them what hospitals entered
+# there. Search as migration 0001 made it: SQLite, the FTS5 table and its triggers over
+# four columns, rebuilt from hospitals (the triggers go first: SQLite drops a column
+# only when no trigger or index names it); PostgreSQL, search_vector over four columns
+# (dropped first, as it is computed from facilities).
+FTS_COLUMNS_BEFORE = "name, address, city, specialties"
+
+SQLITE_DOWN = [
+    "DROP TRIGGER hospitals_after_insert_fts",
+    "DROP TRIGGER hospitals_after_update_fts",
+    "DROP TRIGGER hospitals_after_delete_fts",
+    "DROP TABLE hospitals_fts",
+    "DROP INDEX idx_hospitals_license_number",
+    "ALTER TABLE hospitals DROP COLUMN emergency_contact",
+    "ALTER TABLE hospitals DROP COLUMN operating_hours",
+    "ALTER TABLE hospitals DROP COLUMN facilities",
+    "ALTER TABLE hospitals DROP COLUMN license_number",
+    f"""
+    CREATE VIRTUAL TABLE hospitals_fts USING fts5 (
+        {FTS_COLUMNS_BEFORE},
+        content = 'hospitals', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+    )
+    """,
+    "INSERT INTO hospitals_fts (hospitals_fts) VALUES ('rebuild')",
+    """
+    CREATE TRIGGER hospitals_after_insert_fts
+    AFTER INSERT ON hospitals
+    BEGIN
+        INSERT INTO hospitals_fts (rowid, name, address, city, specialties)
+        VALUES (NEW.id, NEW.name, NEW.address, NEW.city, NEW.specialties);
+    END
+    """,
+    """
+    CREATE TRIGGER hospitals_after_update_fts
+    AFTER UPDATE OF name, address, city, specialties ON hospitals
+    BEGIN
+        INSERT INTO hospitals_fts (hospitals_fts, rowid, name, address, city, specialties)
+        VALUES ('delete', OLD.id, OLD.name, OLD.address, OLD.city, OLD.specialties);
+        INSERT INTO hospitals_fts (rowid, name, address, city, specialties)
+        VALUES (NEW.id, NEW.name, NEW.address, NEW.city, NEW.specialties);
+    END
+    """,
+    """
+    CREATE TRIGGER hospitals_after_delete_fts
+    AFTER DELETE ON hospitals
+    BEGIN
+        INSERT INTO hospitals_fts (hospitals_fts, rowid, name, address, city, specialties)
+        VALUES ('delete', OLD.id, OLD.name, OLD.address, OLD.city, OLD.specialties);
+    END
+    """,
+]
+
+POSTGRES_DOWN = [
+    "ALTER TABLE hospitals DROP COLUMN search_vector",  # its GIN index goes with it
+    "DROP INDEX idx_hospitals_license_number",
+    """
+    ALTER TABLE hospitals
+        DROP COLUMN emergency_contact,
+        DROP COLUMN operating_hours,
+        DROP COLUMN facilities,
+        DROP COLUMN license_number
+    """,
+    """
+    ALTER TABLE hospitals ADD COLUMN search_vector tsvector
+        GENERATED ALWAYS AS (to_tsvector('simple', rapidcare_unaccent(
+            name || ' ' || address || ' ' || coalesce(city, '') || ' '
+            || specialties::text))) STORED
+    """,
+    "CREATE INDEX idx_hospitals_search ON hospitals USING gin (search_vector)",
+]

@@ -37,3 +37,35 @@ POSTGRES = [
     END $$
     """,
 ]
+
+# Undo (`flask db downgrade`): the matrix as migration 0010 wrote it, where suspended
+# is a dead end again. Hospitals suspended or reinstated meanwhile keep their status.
+SQLITE_DOWN = [
+    "DROP TRIGGER hospitals_before_update_transition",
+    """
+    CREATE TRIGGER hospitals_before_update_transition
+    BEFORE UPDATE OF status ON hospitals
+    WHEN OLD.status <> NEW.status AND NOT (
+           (OLD.status = 'pending'  AND NEW.status IN ('approved', 'rejected'))
+        OR (OLD.status = 'rejected' AND NEW.status = 'pending')
+        OR (OLD.status = 'approved' AND NEW.status = 'suspended'))
+    BEGIN
+        SELECT RAISE(ABORT, 'hospital status transition not allowed');
+    END
+    """,
+]
+
+POSTGRES_DOWN = [
+    """
+    CREATE OR REPLACE FUNCTION hospitals_before_update_transition() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NOT ((OLD.status = 'pending'  AND NEW.status IN ('approved', 'rejected'))
+             OR (OLD.status = 'rejected' AND NEW.status = 'pending')
+             OR (OLD.status = 'approved' AND NEW.status = 'suspended')) THEN
+            RAISE EXCEPTION 'hospital status transition not allowed' USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NEW;
+    END $$
+    """,
+]

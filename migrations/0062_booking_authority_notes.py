@@ -80,3 +80,57 @@ POSTGRES = [
     END $$
     """,
 ]
+
+# Undo (`flask db downgrade`): the status triggers as migration 0001 wrote them, then
+# the two columns go (SQLite drops a column only when no trigger names it), and with
+# them the notes given so far.
+SQLITE_DOWN = [
+    "DROP TRIGGER bookings_after_update_notify",
+    "DROP TRIGGER bookings_after_update_history",
+    """
+    CREATE TRIGGER bookings_after_update_history
+    AFTER UPDATE OF status ON bookings
+    WHEN OLD.status <> NEW.status
+    BEGIN
+        INSERT INTO booking_status_history (booking_id, old_status, new_status, changed_by, reason, created_at)
+        VALUES (NEW.id, OLD.status, NEW.status, NEW.status_changed_by, NEW.status_reason, NEW.updated_at);
+    END
+    """,
+    """
+    CREATE TRIGGER bookings_after_update_notify
+    AFTER UPDATE OF status ON bookings
+    WHEN OLD.status <> NEW.status
+    BEGIN
+        INSERT INTO booking_notifications (user_id, booking_id, type, title, message, created_at)
+        VALUES (NEW.user_id, NEW.id, 'booking_' || NEW.status,
+                'Booking ' || NEW.status,
+                'Your booking ' || NEW.booking_reference || ' is now ' || NEW.status
+                || CASE WHEN NEW.status_reason IS NOT NULL AND NEW.status_reason <> ''
+                        THEN ': ' || NEW.status_reason ELSE '.' END,
+                NEW.updated_at);
+    END
+    """,
+    "ALTER TABLE booking_status_history DROP COLUMN notes",
+    "ALTER TABLE bookings DROP COLUMN authority_notes",
+]
+
+POSTGRES_DOWN = [
+    """
+    CREATE OR REPLACE FUNCTION bookings_after_update_status() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = public AS $$
+    BEGIN
+        INSERT INTO booking_status_history (booking_id, old_status, new_status, changed_by, reason, created_at)
+        VALUES (NEW.id, OLD.status, NEW.status, NEW.status_changed_by, NEW.status_reason, NEW.updated_at);
+        INSERT INTO booking_notifications (user_id, booking_id, type, title, message, created_at)
+        VALUES (NEW.user_id, NEW.id, 'booking_' || NEW.status,
+                'Booking ' || NEW.status,
+                'Your booking ' || NEW.booking_reference || ' is now ' || NEW.status
+                || CASE WHEN NEW.status_reason IS NOT NULL AND NEW.status_reason <> ''
+                        THEN ': ' || NEW.status_reason ELSE '.' END,
+                NEW.updated_at);
+        RETURN NULL;
+    END $$
+    """,
+    "ALTER TABLE booking_status_history DROP COLUMN notes",
+    "ALTER TABLE bookings DROP COLUMN authority_notes",
+]

@@ -70,3 +70,13 @@ POSTGRES = [
     EXECUTE FUNCTION transactions_after_update_paid_notify()
     """,
 ]
+
+# Undo (`flask db downgrade`): payments stop notifying; notices already sent stay.
+SQLITE_DOWN = [
+    "DROP TRIGGER transactions_after_update_paid_notify",
+]
+
+POSTGRES_DOWN = [
+    "DROP TRIGGER transactions_after_update_paid_notify ON transactions",
+    "DROP FUNCTION transactions_after_update_paid_notify()",
+]

@@ -12,3 +12,11 @@ STATEMENTS = [
 
 SQLITE = STATEMENTS
 POSTGRES = STATEMENTS
+
+# Undo (`flask db downgrade`).
+SQLITE_DOWN = [
+    "DROP INDEX idx_admin_audit_action",
+    "DROP INDEX idx_admin_audit_actor",
+    "DROP INDEX idx_admin_audit_created",
+]
+POSTGRES_DOWN = SQLITE_DOWN

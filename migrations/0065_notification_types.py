@@ -153,3 +153,98 @@ POSTGRES = [
     END $$
     """,
 ]
+
+# Undo (`flask db downgrade`): any type is accepted again, the patient's notice of a new
+# booking is ``booking_created`` again (existing rows renamed back), and a patient's
+# cancellation no longer notifies the staff (notices sent so far stay). The triggers
+# (SQLite) and functions (PostgreSQL) as migrations 0001 and 0062 left them.
+SQLITE_DOWN = [
+    "DROP TRIGGER booking_notifications_before_update_type",
+    "DROP TRIGGER booking_notifications_before_insert_type",
+    "UPDATE booking_notifications SET type = 'booking_created' WHERE type = 'booking_submitted'",
+    "DROP TRIGGER bookings_after_insert_notify",
+    """
+    CREATE TRIGGER bookings_after_insert_notify
+    AFTER INSERT ON bookings
+    BEGIN
+        INSERT INTO booking_notifications (user_id, booking_id, type, title, message, created_at)
+        VALUES (NEW.user_id, NEW.id, 'booking_created', 'Booking request received',
+                'Your booking ' || NEW.booking_reference || ' is waiting for the hospital''s decision.',
+                NEW.created_at);
+        INSERT INTO booking_notifications (user_id, booking_id, type, title, message, created_at)
+        SELECT u.id, NEW.id, 'booking_request', 'New booking request',
+               'Booking ' || NEW.booking_reference || ' (' || NEW.resource_type || ', '
+               || NEW.urgency || ' urgency) is waiting for review.',
+               NEW.created_at
+        FROM users AS u
+        WHERE u.hospital_id = NEW.hospital_id AND u.role = 'hospital-authority' AND u.status = 'active';
+    END
+    """,
+    "DROP TRIGGER bookings_after_update_notify",
+    """
+    CREATE TRIGGER bookings_after_update_notify
+    AFTER UPDATE OF status ON bookings
+    WHEN OLD.status <> NEW.status
+    BEGIN
+        INSERT INTO booking_notifications (user_id, booking_id, type, title, message, created_at)
+        VALUES (NEW.user_id, NEW.id, 'booking_' || NEW.status,
+                'Booking ' || NEW.status,
+                'Your booking ' || NEW.booking_reference || ' is now ' || NEW.status
+                || CASE WHEN NEW.status_reason IS NOT NULL AND NEW.status_reason <> ''
+                        THEN ': ' || NEW.status_reason ELSE '.' END
+                || CASE WHEN NEW.authority_notes IS NOT OLD.authority_notes
+                             AND NEW.authority_notes IS NOT NULL
+                        THEN ' Notes from the hospital: ' || NEW.authority_notes ELSE '' END,
+                NEW.updated_at);
+    END
+    """,
+]
+
+POSTGRES_DOWN = [
+    "ALTER TABLE booking_notifications DROP CONSTRAINT booking_notifications_type_check",
+    "UPDATE booking_notifications SET type = 'booking_created' WHERE type = 'booking_submitted'",
+    """
+    CREATE OR REPLACE FUNCTION bookings_after_insert() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = public AS $$
+    BEGIN
+        INSERT INTO booking_status_history (booking_id, old_status, new_status, changed_by, reason, created_at)
+        VALUES (NEW.id, NULL, NEW.status, NEW.status_changed_by, NEW.status_reason, NEW.created_at);
+        INSERT INTO booking_notifications (user_id, booking_id, type, title, message, created_at)
+        VALUES (NEW.user_id, NEW.id, 'booking_created', 'Booking request received',
+                'Your booking ' || NEW.booking_reference || ' is waiting for the hospital''s decision.',
+                NEW.created_at);
+        INSERT INTO booking_notifications (user_id, booking_id, type, title, message, created_at)
+        SELECT u.id, NEW.id, 'booking_request', 'New booking request',
+               'Booking ' || NEW.booking_reference || ' (' || NEW.resource_type || ', '
+               || NEW.urgency || ' urgency) is waiting for review.',
+               NEW.created_at
+        FROM users AS u
+        WHERE u.hospital_id = NEW.hospital_id AND u.role = 'hospital-authority' AND u.status = 'active'
+        ORDER BY u.id;
+        RETURN NULL;
+    END $$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION bookings_after_update_status() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+    BEGIN
+        INSERT INTO booking_status_history (booking_id, old_status, new_status, changed_by, reason,
+                                            notes, created_at)
+        VALUES (NEW.id, OLD.status, NEW.status, NEW.status_changed_by, NEW.status_reason,
+                CASE WHEN NEW.authority_notes IS DISTINCT FROM OLD.authority_notes
+                     THEN NEW.authority_notes END,
+                NEW.updated_at);
+        INSERT INTO booking_notifications (user_id, booking_id, type, title, message, created_at)
+        VALUES (NEW.user_id, NEW.id, 'booking_' || NEW.status,
+                'Booking ' || NEW.status,
+                'Your booking ' || NEW.booking_reference || ' is now ' || NEW.status
+                || CASE WHEN NEW.status_reason IS NOT NULL AND NEW.status_reason <> ''
+                        THEN ': ' || NEW.status_reason ELSE '.' END
+                || CASE WHEN NEW.authority_notes IS DISTINCT FROM OLD.authority_notes
+                             AND NEW.authority_notes IS NOT NULL
+                        THEN ' Notes from the hospital: ' || NEW.authority_notes ELSE '' END,
+                NEW.updated_at);
+        RETURN NULL;
+    END $$
+    """,
+]

@@ -131,3 +131,22 @@ POSTGRES = [
     """,
     "CREATE INDEX idx_mail_outbox_due ON mail_outbox (status, next_attempt_at, id)",
 ]
+
+# Undo (`flask db downgrade`): the three tables go with their rows (unsent mail, open
+# tokens, the rate limiter's memory), then the two user columns with what they held
+# (who verified an address, who declined notification mail).
+SQLITE_DOWN = [
+    "DROP TABLE mail_outbox",
+    "DROP TABLE account_mail_requests",
+    "DROP TABLE account_tokens",
+    "ALTER TABLE users DROP COLUMN email_notifications",
+    "ALTER TABLE users DROP COLUMN email_verified",
+]
+
+POSTGRES_DOWN = SQLITE_DOWN[:3] + [
+    """
+    ALTER TABLE users
+        DROP COLUMN email_notifications,
+        DROP COLUMN email_verified
+    """,
+]

@@ -75,3 +75,44 @@ POSTGRES = [
       AND h.resource_type = hospital_resources.resource_type
     """,
 ]
+
+# Undo (`flask db downgrade`): the counters count approved bookings' units in
+# ``occupied`` again, as they did before: the units approved bookings hold go back
+# from ``available`` into ``occupied`` (never more than is available, so the counters
+# still add up to ``total``; the forward step's clipping cannot be known afterwards,
+# so a hand count below the holds comes back as the holds, within total). Then the
+# index and the two columns go (the CHECK on scheduled_end with them).
+SQLITE_DOWN = [
+    """
+    UPDATE hospital_resources
+    SET occupied = occupied + min(available, h.held),
+        available = available - min(available, h.held)
+    FROM (SELECT hospital_id, resource_type, sum(allocated_units) AS held
+          FROM bookings WHERE status = 'approved'
+          GROUP BY hospital_id, resource_type) AS h
+    WHERE h.hospital_id = hospital_resources.hospital_id
+      AND h.resource_type = hospital_resources.resource_type
+    """,
+    "DROP INDEX idx_bookings_holds",
+    "ALTER TABLE bookings DROP COLUMN overstay_notified_at",
+    "ALTER TABLE bookings DROP COLUMN scheduled_end",
+]
+
+POSTGRES_DOWN = [
+    """
+    UPDATE hospital_resources
+    SET occupied = occupied + least(available, h.held),
+        available = available - least(available, h.held)
+    FROM (SELECT hospital_id, resource_type, sum(allocated_units) AS held
+          FROM bookings WHERE status = 'approved'
+          GROUP BY hospital_id, resource_type) AS h
+    WHERE h.hospital_id = hospital_resources.hospital_id
+      AND h.resource_type = hospital_resources.resource_type
+    """,
+    "DROP INDEX idx_bookings_holds",
+    """
+    ALTER TABLE bookings
+        DROP COLUMN overstay_notified_at,
+        DROP COLUMN scheduled_end
+    """,
+]

@@ -291,3 +291,61 @@ POSTGRES = (
     + [f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY" for table in POLICY_TABLES]
     + POLICIES
 )
+
+
+# Undo (`flask db downgrade`): the policies and row-level security go, then every
+# privilege of rapidcare_service in this database (the tables of later migrations are
+# gone by then: they are undone first), then the actor functions and the view. The
+# role itself and its membership of the owner stay: roles are cluster-wide, and other
+# databases of the cluster may use it. The service, which connects in that role,
+# cannot work on a database downgraded below 0090 (it may not read the tables);
+# run it as the owner there, as before this migration.
+POLICY_NAMES = [
+    ("bookings_actor", "bookings"),
+    ("transactions_actor", "transactions"),
+    ("refunds_actor", "refunds"),
+    ("user_balance_actor", "user_balance"),
+    ("balance_transactions_read", "balance_transactions"),
+    ("balance_transactions_post", "balance_transactions"),
+    ("hospital_earnings_read", "hospital_earnings"),
+    ("hospital_earnings_post", "hospital_earnings"),
+    ("booking_notifications_read", "booking_notifications"),
+    ("booking_notifications_send", "booking_notifications"),
+    ("blood_requests_read", "blood_requests"),
+    ("blood_requests_post", "blood_requests"),
+    ("blood_requests_change", "blood_requests"),
+    ("resource_audit_log_read", "resource_audit_log"),
+    ("resource_audit_log_post", "resource_audit_log"),
+    ("admin_audit_log_read", "admin_audit_log"),
+    ("admin_audit_log_post", "admin_audit_log"),
+    ("idempotency_keys_actor", "idempotency_keys"),
+]
+
+SQLITE_DOWN = ["DROP VIEW booking_holds"]
+
+POSTGRES_DOWN = (
+    [f"DROP POLICY {name} ON {table}" for name, table in POLICY_NAMES]
+    + [f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY" for table in POLICY_TABLES]
+    + [
+        "ALTER FUNCTION balance_transactions_before_insert_chain() RESET search_path",
+        "ALTER FUNCTION balance_transactions_before_insert_chain() SECURITY INVOKER",
+        """
+        ALTER DEFAULT PRIVILEGES IN SCHEMA public
+            REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM rapidcare_service
+        """,
+        """
+        ALTER DEFAULT PRIVILEGES IN SCHEMA public
+            REVOKE USAGE, SELECT ON SEQUENCES FROM rapidcare_service
+        """,
+        "REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM rapidcare_service",
+        "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM rapidcare_service",
+        "REVOKE USAGE ON SCHEMA public FROM rapidcare_service",
+        "DROP FUNCTION rapidcare_actor_is(bigint)",
+        "DROP FUNCTION rapidcare_actor_manages(bigint)",
+        "DROP FUNCTION rapidcare_actor_sees_all()",
+        "DROP FUNCTION rapidcare_actor_hospital_id()",
+        "DROP FUNCTION rapidcare_actor_role()",
+        "DROP FUNCTION rapidcare_actor_id()",
+        "DROP VIEW booking_holds",
+    ]
+)

@@ -32,7 +32,8 @@ The parts, one module each:
 - ``writer_queue``: SQLite only, the flock queue writers wait in (SQLITE_WRITER_QUEUE);
 - ``checkpoints``: SQLite only, the WAL checkpoint after a response (SQLITE_CHECKPOINT_COMMITS);
 - ``postgres``: the PostgreSQL backend (pool, placeholders, SERIALIZABLE transactions);
-- ``retry``: PostgreSQL only, a request that lost a serialization conflict runs again.
+- ``retry``: PostgreSQL only, a request that lost a serialization conflict runs again;
+- ``slow_queries``: both, statements slower than SLOW_QUERY_MS (logged, counted, listed).
 """
 import os
 import sqlite3

@@ -30,6 +30,7 @@ import os
 import re
 import threading
 from contextlib import contextmanager
+from time import perf_counter
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -37,6 +38,7 @@ from psycopg.rows import dict_row
 from psycopg.types.datetime import TimestamptzLoader
 from psycopg_pool import ConnectionPool
 
+from app.db import slow_queries
 from app.timeutil import to_iso
 
 dialect = "postgres"
@@ -122,19 +124,34 @@ class Connection:
 
     dialect = "postgres"
 
-    def __init__(self, raw, pool=None):
+    def __init__(self, raw, pool=None, slow_query_s=slow_queries.OFF):
         self.raw = raw
+        self.slow_query_s = slow_query_s  # SLOW_QUERY_MS (app/db/slow_queries.py)
         self.pool = pool  # the pool it was borrowed from, None for a connection of one's own
         self.commits = 0  # app/db/retry.py: did this request commit anything yet?
         self.actor = None  # set_actor(): who this connection acts for, if it was told
         self.actor_in_transaction = False
 
+    # Each statement timed (app/db/slow_queries.py); inline rather than a shared
+    # wrapper, as this runs for every statement.
     def execute(self, sql, params=()):
-        return self.raw.execute(translate(sql), params)
+        started = perf_counter()
+        try:
+            return self.raw.execute(translate(sql), params)
+        finally:
+            elapsed = perf_counter() - started
+            if elapsed >= self.slow_query_s:
+                slow_queries.record(sql, elapsed, "postgres")
 
     def executemany(self, sql, seq_of_params):
         cursor = self.raw.cursor()
-        cursor.executemany(translate(sql), list(seq_of_params))
+        started = perf_counter()
+        try:
+            cursor.executemany(translate(sql), list(seq_of_params))
+        finally:
+            elapsed = perf_counter() - started
+            if elapsed >= self.slow_query_s:
+                slow_queries.record(sql, elapsed, "postgres")
         return cursor
 
     @property
@@ -250,7 +267,8 @@ def connect_raw(url, config, *, as_system=False):
 
 
 def connect(url, config, *, as_system=False):
-    return Connection(connect_raw(url, config, as_system=as_system))
+    return Connection(connect_raw(url, config, as_system=as_system),
+                      slow_query_s=slow_queries.threshold_seconds(config))
 
 
 _pools = {}
@@ -285,7 +303,7 @@ def pool_for(url, config):
 def borrow(url, config):
     """A pooled connection (checked on borrow); close() gives it back."""
     pool = pool_for(url, config)
-    return Connection(pool.getconn(), pool)
+    return Connection(pool.getconn(), pool, slow_query_s=slow_queries.threshold_seconds(config))
 
 
 def close_pools():

@@ -22,7 +22,9 @@ with one (``writer_queue=True``, the SQLITE_WRITER_QUEUE setting; app/db/writer_
 import os
 import sqlite3
 from contextlib import contextmanager
+from time import perf_counter
 
+from app.db import slow_queries
 from app.db import writer_queue as flock_queue
 
 # Authorizer actions that change the database, its schema included.
@@ -88,6 +90,10 @@ def dict_row(cursor, row):
     return {col[0]: value for col, value in zip(cursor.description, row)}
 
 
+_execute = sqlite3.Connection.execute
+_executemany = sqlite3.Connection.executemany
+
+
 class Connection(sqlite3.Connection):
     """sqlite3.Connection plus its writer queue and its commit count (for checkpoints)."""
 
@@ -97,6 +103,28 @@ class Connection(sqlite3.Connection):
     busy_timeout_s = 5.0
     checkpoint_commits = 0  # 0: SQLite checkpoints on its own (app/db/checkpoints.py)
     commits_since_checkpoint = 0
+    slow_query_s = slow_queries.OFF  # SLOW_QUERY_MS, for connections made from the config
+
+    # Each statement timed (app/db/slow_queries.py); inline rather than a shared
+    # wrapper, and the base methods called directly rather than through super(), as
+    # this runs for every statement (benchmarks/slow_query_overhead.py).
+    def execute(self, sql, params=()):
+        started = perf_counter()
+        try:
+            return _execute(self, sql, params)
+        finally:
+            elapsed = perf_counter() - started
+            if elapsed >= self.slow_query_s:
+                slow_queries.record(sql, elapsed, "sqlite")
+
+    def executemany(self, sql, seq_of_params):
+        started = perf_counter()
+        try:
+            return _executemany(self, sql, seq_of_params)
+        finally:
+            elapsed = perf_counter() - started
+            if elapsed >= self.slow_query_s:
+                slow_queries.record(sql, elapsed, "sqlite")
 
     def close(self):
         if self.writer_queue is not None:
@@ -105,10 +133,11 @@ class Connection(sqlite3.Connection):
 
 
 def connect(path, *, busy_timeout_ms=5000, synchronous="NORMAL", writer_queue=False,
-            write_guard=False):
+            write_guard=False, slow_query_s=slow_queries.OFF):
     """Open a connection with the project's pragmas (read back in tests/test_db.py);
     ``writer_queue``: its writers wait in the flock queue of ``path``;
-    ``write_guard``: writes outside transaction() are refused (see the module docstring)."""
+    ``write_guard``: writes outside transaction() are refused (see the module docstring);
+    ``slow_query_s``: statements this slow are recorded (app/db/slow_queries.py)."""
     conn = sqlite3.connect(
         path,
         isolation_level=None,
@@ -119,6 +148,7 @@ def connect(path, *, busy_timeout_ms=5000, synchronous="NORMAL", writer_queue=Fa
     if writer_queue and path != ":memory:" and not str(path).startswith("file:"):
         conn.writer_queue = flock_queue.WriterQueue(path)
     conn.busy_timeout_s = busy_timeout_ms / 1000
+    conn.slow_query_s = slow_query_s
     if write_guard:
         conn.write_guard = WriteGuard()
         conn.set_authorizer(conn.write_guard)
@@ -140,6 +170,7 @@ def connect_from_config(config, *, write_guard=False):
         synchronous=str(config["SQLITE_SYNCHRONOUS"]).upper(),
         writer_queue=config["SQLITE_WRITER_QUEUE"],
         write_guard=write_guard,
+        slow_query_s=slow_queries.threshold_seconds(config),
     )
 
 

@@ -56,16 +56,30 @@ def reset_directory(config):
     return directory
 
 
+def _multiprocess_mode():
+    from prometheus_client import values
+
+    if values.ValueClass is values.MutexValue:
+        # prometheus_client picks its value class when first imported; if that
+        # happened before ENV_VAR was set, pick the multiprocess one as it would have.
+        values.ValueClass = values.MultiProcessValue()
+
+
+def multiprocess_counter(name, help_text, labels):
+    """A counter summed over every process at scrape time (the slow queries, app/db/slow_queries.py)."""
+    from prometheus_client import Counter
+
+    _multiprocess_mode()
+    return Counter(name, help_text, labels, registry=None)
+
+
 def _instruments_for_this_process():
     """Create the request metrics once per process, in multiprocess mode."""
     global _instruments
     if _instruments is None:
-        from prometheus_client import Counter, Histogram, values
+        from prometheus_client import Counter, Histogram
 
-        if values.ValueClass is values.MutexValue:
-            # prometheus_client picks its value class when first imported; if that
-            # happened before ENV_VAR was set, pick the multiprocess one as it would have.
-            values.ValueClass = values.MultiProcessValue()
+        _multiprocess_mode()
         labels = ("method", "endpoint", "status")
         _instruments = (
             Counter("rapidcare_http_requests", "HTTP requests served", labels, registry=None),

@@ -77,6 +77,10 @@ class Metrics(MethodView):
         `rapidcare_job_last_success_timestamp_seconds{job}`; the mail outbox:
         `rapidcare_mail_messages{status="pending"|"sending"|"sent"|"failed"}`,
         `rapidcare_mail_failed_last_24h`, `rapidcare_mail_oldest_unsent_age_seconds`.
+        Statements slower than SLOW_QUERY_MS, summed over every worker:
+        `rapidcare_slow_queries_total` and `rapidcare_slow_query_seconds_total`,
+        labelled `query_id` (a 12-hex-digit fingerprint), `query` (the statement with
+        every literal and parameter replaced by `?`) and `backend`.
         """
         # Platform-wide counts (bookings by status), also for a local scrape with no
         # user: the database's row-level security must not confine them to one caller.

@@ -87,6 +87,16 @@ class MailHealthSchema(CamelCaseSchema):
     latest_error = fields.Nested(MailErrorSchema, allow_none=True)
 
 
+class SlowQuerySchema(CamelCaseSchema):
+    query_id = fields.Str(metadata={"description": "short stable fingerprint of the statement "
+                                                   "(the query_id label in /metrics)"})
+    query = fields.Str(metadata={"description": "the statement, normalized: literals and "
+                                                "parameters replaced by ?"})
+    duration_ms = fields.Float()
+    backend = fields.Str(metadata={"description": "sqlite or postgres"})
+    at = fields.Str(metadata={"description": "when it finished (UTC)"})
+
+
 class DetailedHealthSchema(CamelCaseSchema):
     status = fields.Str(metadata={"description": "ok, degraded (see warnings) or failing"})
     checked_at = fields.Str()
@@ -100,6 +110,9 @@ class DetailedHealthSchema(CamelCaseSchema):
     jobs = fields.List(fields.Nested(JobSummarySchema))
     mail = fields.Nested(MailHealthSchema)
     migrations = fields.Nested(MigrationSummarySchema)
+    slow_queries = fields.List(fields.Nested(SlowQuerySchema), metadata={
+        "description": "the slowest of the last 50 statements slower than SLOW_QUERY_MS in the "
+                       "worker process that answers (kept in its memory; /metrics sums every worker)"})
 
 
 class MigrationSchema(CamelCaseSchema):

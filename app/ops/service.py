@@ -4,6 +4,7 @@ import time
 
 from app import migrator
 from app.bookings.queries import count_per_status as count_bookings_per_status
+from app.db import slow_queries
 from app.mail import health as mail_health
 from app.ops import checks, invariants, metrics, postgres_health, queries
 from app.ops.backup import latest_backup
@@ -153,6 +154,7 @@ def detailed_health(conn, config, *, now):
             "latest_applied": migrations["applied"][-1]["version"] if migrations["applied"] else None,
             "up_to_date": migrations["up_to_date"],
         },
+        "slow_queries": slow_queries.slowest_recent(),
     }
 
 
