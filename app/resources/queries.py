@@ -119,30 +119,39 @@ def holds_overlapping(conn, hospital_id, resource_type, start, end, *, exclude_i
 
 
 # The most units approved bookings hold at any one instant of [:start, :end) (:end
-# NULL: from :start on) for the resource row ``r``. The held level only rises where a
-# hold starts, so the busiest instant is :start or the start of a hold inside the
-# window (app.resources.schedule.levels walks the same steps in Python, for the day
-# view and for an approval's first instant that does not fit). Both reads go through
-# idx_bookings_holds: (hospital, type) equal, scheduled_end a range starting at the
-# instant, scheduled_date checked inside the index. One statement for every caller:
-# the window of /availability, search's minAvailable over a window, and the check of
-# the hand-set counters (from now on), so the answer is computed once, the same way.
+# NULL: from :start on) for the resource row ``r``: a sweep over the holds that meet
+# the window, each an event +units at its start (or at :start if it began before) and
+# -units at its end (if inside the window), the running sum taken in time order with
+# ends before starts at the same instant (windows are half open: a unit freed at 10:00
+# can be taken at 10:00), its maximum the busiest instant. app.resources.schedule.
+# levels walks the same steps in Python, for the day view and for an approval's first
+# instant that does not fit; tests/resources/test_busiest_instant.py holds them equal.
+# Both reads are one range of idx_bookings_holds: (hospital, type) equal, scheduled_end
+# after :start, scheduled_date checked inside the index. One statement for every
+# caller: /availability's window, search's minAvailable over a window, and the check
+# of the hand-set counters (from now on), so the answer is computed once, one way.
+# (A first form summed the holds at each hold's start inside the window, one index
+# range per start: 3-6 times slower at 1M bookings, RESULTS.md §0f.)
 _PEAK_HELD = """
-    (SELECT coalesce(max(
-         (SELECT sum(h.allocated_units) FROM booking_holds AS h
-          WHERE h.hospital_id = r.hospital_id AND h.resource_type = r.resource_type
-            AND h.scheduled_end > i.at AND h.scheduled_date <= i.at)), 0)
-     FROM (SELECT {start} AS at
-           UNION
-           SELECT s.scheduled_date FROM booking_holds AS s
-           WHERE s.hospital_id = r.hospital_id AND s.resource_type = r.resource_type
-             AND s.scheduled_end > :start AND s.scheduled_date > :start
-             AND (:end IS NULL OR s.scheduled_date < :end)) AS i)
+    (SELECT coalesce(max(level), 0) FROM (
+         SELECT sum(delta) OVER (ORDER BY at, delta ROWS UNBOUNDED PRECEDING) AS level
+         FROM (SELECT CASE WHEN h.scheduled_date > :start THEN h.scheduled_date
+                           ELSE {start} END AS at,
+                      h.allocated_units AS delta
+               FROM booking_holds AS h
+               WHERE h.hospital_id = r.hospital_id AND h.resource_type = r.resource_type
+                 AND h.scheduled_end > :start AND (:end IS NULL OR h.scheduled_date < :end)
+               UNION ALL
+               SELECT h.scheduled_end, -h.allocated_units
+               FROM booking_holds AS h
+               WHERE h.hospital_id = r.hospital_id AND h.resource_type = r.resource_type
+                 AND h.scheduled_end > :start AND (:end IS NULL OR h.scheduled_end < :end)
+              ) AS events) AS levels)
 """
 
 
 def _peak_held(conn):
-    # PostgreSQL cannot type a bare parameter that is only selected (the UNION's first row)
+    # PostgreSQL cannot type a bare parameter that is only selected (CASE's ELSE)
     return _PEAK_HELD.format(start=pick(conn, {"sqlite": ":start",
                                                "postgres": "CAST(:start AS timestamptz)"}))
 

@@ -6,8 +6,9 @@ are unavailable from now on, so what the bookings may hold at any instant from
 now on is the stored ``available`` (total minus those marks): call it ``free``.
 A window fits when, at every instant of it, the units already held plus the
 units asked for stay within ``free``; the units free for the whole window are
-``free`` less the busiest instant's holds, which SQL finds (app.resources.queries.
-peak_held), so that search can ask it of many hospitals in one statement.
+``free`` less the busiest instant's holds, which SQL finds by the same sweep
+(app.resources.queries.peak_held), so that search can ask it of many hospitals
+in one statement.
 
 ``levels`` turns the holds that overlap a window (app.resources.queries.
 holds_overlapping) into the held level at the window's start and after each
