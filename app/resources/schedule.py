@@ -54,9 +54,9 @@ def first_instant_over(steps, free, units=1):
     return None
 
 
-# The longest window availability and search answer for (a booking lasts at most
-# 168 hours; a month covers any planning question, and keeps the busiest-instant
-# read bounded: it visits the holds that start inside the window).
+# The longest window availability and search answer for: a booking lasts at most
+# 168 hours, and a month covers any planning question; a longer window would only
+# make the busiest-instant sweep sort more holds (those that meet the window).
 MAX_WINDOW = timedelta(days=31)
 
 
