@@ -74,3 +74,4 @@ def test_audit_entry_is_written_as_json(db, make):
                 db, hospital_id=hospital["id"], resource_type="beds", action="explode",
                 old_values=None, new_values=None, changed_by=user["id"], now=NOW,
             )
+

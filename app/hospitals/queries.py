@@ -5,6 +5,8 @@ import orjson
 
 from app.db import pick
 from app.hospitals import fts
+from app.resources.queries import free_units_sql
+from app.timeutil import to_iso, utcnow
 
 HOSPITAL_COLUMNS = """
     h.id, h.name, h.description, h.address, h.city, h.phone, h.email, h.website,
@@ -30,13 +32,15 @@ _SEARCH_SOURCE = {
 """,
 }
 _BROWSE_SOURCE = "(SELECT 0.0 AS rank) AS m CROSS JOIN hospitals AS h"
+# ``free``: app.resources.queries.free_units_sql, the units free now or for the
+# whole window the search asks about (filled in by _public_filter).
 _PUBLIC_FILTER = """
     h.status = 'approved'
     AND ((:resource_type IS NULL AND :min_available IS NULL) OR EXISTS (
         SELECT 1 FROM hospital_resources AS r
         WHERE r.hospital_id = h.id
           AND (:resource_type IS NULL OR r.resource_type = :resource_type)
-          AND r.available >= coalesce(:min_available, 0)))
+          AND (:min_available IS NULL OR {free} >= :min_available)))
 """
 # A facility filter matches one element of the JSON list, ignoring case.
 _FACILITY_FILTER = {
@@ -81,6 +85,20 @@ def get_hospital_by_name(conn, name):
     ).fetchone())
 
 
+def _public_filter(conn, window):
+    return (_PUBLIC_FILTER.format(free=free_units_sql(conn, window=window is not None))
+            + pick(conn, _FACILITY_FILTER))
+
+
+def _filter_values(*, resource_type, min_available, facility, now, window):
+    """The parameters of _public_filter; ``window``: (start, end) ISO text, or None;
+    ``now`` None: the clock's now (a caller without a clock of its own)."""
+    start, end = window or (None, None)
+    now = now if now is not None else to_iso(utcnow())
+    return {"resource_type": resource_type, "min_available": min_available,
+            "facility": facility, "now": now, "start": start, "end": end}
+
+
 def _source(conn, q):
     """(the rows searched, the match expression): all hospitals when ``q`` is None."""
     if q is None:
@@ -88,29 +106,34 @@ def _source(conn, q):
     return pick(conn, _SEARCH_SOURCE), fts.EXPRESSIONS[conn.dialect](q)
 
 
-def search_public(conn, *, q, resource_type, min_available, facility, limit, offset):
+def search_public(conn, *, q, resource_type, min_available, facility, limit, offset, now=None,
+                  window=None):
     """Approved hospitals, best full-text match first (``q`` None: all, by name).
-    ``q`` must hold a searchable word (app.hospitals.fts.search_words)."""
+    ``q`` must hold a searchable word (app.hospitals.fts.search_words).
+    ``min_available`` counts the units free at ``now`` (ISO text), or, with ``window``
+    ((start, end) ISO text), free for the whole of it."""
     source, match = _source(conn, q)
     rows = conn.execute(
         f"""
         SELECT {HOSPITAL_COLUMNS} FROM {source}
-        WHERE {_PUBLIC_FILTER} {pick(conn, _FACILITY_FILTER)}
+        WHERE {_public_filter(conn, window)}
         ORDER BY m.rank, h.name, h.id
         LIMIT :limit OFFSET :offset
         """,
-        {"match": match, "resource_type": resource_type, "min_available": min_available,
-         "facility": facility, "limit": limit, "offset": offset},
+        {"match": match, "limit": limit, "offset": offset,
+         **_filter_values(resource_type=resource_type, min_available=min_available,
+                          facility=facility, now=now, window=window)},
     ).fetchall()
     return [_decode(row) for row in rows]
 
 
-def count_public(conn, *, q, resource_type, min_available, facility):
+def count_public(conn, *, q, resource_type, min_available, facility, now=None, window=None):
     source, match = _source(conn, q)
     return conn.execute(
-        f"SELECT count(*) AS n FROM {source} WHERE {_PUBLIC_FILTER} {pick(conn, _FACILITY_FILTER)}",
-        {"match": match, "resource_type": resource_type, "min_available": min_available,
-         "facility": facility},
+        f"SELECT count(*) AS n FROM {source} WHERE {_public_filter(conn, window)}",
+        {"match": match,
+         **_filter_values(resource_type=resource_type, min_available=min_available,
+                          facility=facility, now=now, window=window)},
     ).fetchone()["n"]
 
 

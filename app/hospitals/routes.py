@@ -17,6 +17,8 @@ blp = Blueprint("hospitals", __name__, url_prefix="/api/hospitals",
 class Hospitals(MethodView):
     @blp.arguments(schemas.HospitalSearchQueryArgsSchema, location="query")
     @blp.response(200, schemas.HospitalListItemSchema(many=True))
+    @blp.alt_response(422, description="Bad arguments, e.g. only one of from/to, to not "
+                                       "after from, a window in the past or over 31 days")
     @blp.paginate()
     def get(self, args, pagination_parameters):
         """Search approved hospitals (full text, resource filters), best match first
@@ -26,8 +28,12 @@ class Hospitals(MethodView):
         syntax: quotes, `*`, `NEAR`, `AND`/`OR`/`NOT`, `column:` and parentheses are
         plain text, and a `q` without a letter or digit matches nothing. Order:
         relevance (bm25), then name, then id. `resourceType` keeps hospitals that have
-        that resource; `minAvailable` those with at least that many units available (of
-        `resourceType` if given, else of any type); `facility` those that list that
+        that resource; `minAvailable` those with at least that many units free (of
+        `resourceType` if given, else of any type): free now, as the live counters count
+        them (the units marked unavailable and the holds of approved bookings whose window
+        contains now); with `from`/`to` (both or neither), free for the whole window: the
+        fewest free at any instant of it, as `/availability` answers (a window at most 31
+        days long, ending in the future). `facility` those that list that
         facility (the whole name, any case). `licenseNumber` is shown to admins and the
         hospital's own staff only.
         """
@@ -35,6 +41,7 @@ class Hospitals(MethodView):
         hospitals, total = service.search(
             get_db(), q=args.get("q"), resource_type=args.get("resource_type"),
             min_available=args.get("min_available"), facility=args.get("facility"),
+            start=args.get("start"), end=args.get("end"), now=utcnow(),
             limit=limit, offset=offset, actor=get_current_user(),
         )
         pagination_parameters.item_count = total

@@ -8,7 +8,15 @@ from app.auth.schemas import Email
 from app.extensions.dumping import ResponseSchema
 from app.pricing.schemas import PriceSchema
 from app.resources.schemas import ResourceSchema
-from app.validation import ANY_FIELD, PHONE, CamelCaseSchema, Schema, clean_text, id_field
+from app.validation import (
+    ANY_FIELD,
+    PHONE,
+    CamelCaseSchema,
+    Schema,
+    UtcDateTime,
+    clean_text,
+    id_field,
+)
 from app.vocabulary import HOSPITAL_STATUSES, RESOURCE_TYPES
 
 MAX_SPECIALTIES = 30
@@ -104,9 +112,15 @@ class HospitalSearchQueryArgsSchema(CamelCaseSchema):
     resource_type = fields.Str(validate=validate.OneOf(RESOURCE_TYPES))
     min_available = fields.Int(
         validate=validate.Range(min=0, max=100_000),
-        metadata={"description": "At least this many units available (of resourceType if "
-                                 "given, else of any type)."},
+        metadata={"description": "At least this many units free (of resourceType if given, "
+                                 "else of any type): free now, as the live counters count "
+                                 "them; with from/to, free for the whole window."},
     )
+    start = UtcDateTime(data_key="from", metadata={
+        "description": "With to: minAvailable counts the units free for the whole window "
+                       "[from, to) (ISO-8601 with offset; at most 31 days, ending in the "
+                       "future; a window that began counts from now)."})
+    end = UtcDateTime(data_key="to", metadata={"description": "ISO-8601 with offset."})
     facility = clean_text(100, metadata={
         "description": "Only hospitals that list this facility (whole name, any case)."})
 

@@ -27,7 +27,8 @@ from app.hospitals import fts, queries
 from app.paging import page_total
 from app.pricing.queries import list_active_prices
 from app.resources.queries import list_resources, list_resources_of
-from app.timeutil import to_iso
+from app.resources.schedule import checked_window
+from app.timeutil import to_iso, utcnow
 
 EDITABLE_FIELDS = ("name", "description", "address", "city", "phone", "email", "website",
                    "specialties", "timezone", "license_number", "facilities", "operating_hours",
@@ -60,9 +61,9 @@ def managed_hospital(conn, hospital_id, actor):
     return hospital
 
 
-def _with_resources(conn, hospitals):
+def _with_resources(conn, hospitals, now):
     by_hospital = {hospital["id"]: [] for hospital in hospitals}
-    for row in list_resources_of(conn, list(by_hospital)):
+    for row in list_resources_of(conn, list(by_hospital), now):
         by_hospital[row["hospital_id"]].append(row)
     for hospital in hospitals:
         hospital["resources"] = by_hospital[hospital["id"]]
@@ -76,23 +77,31 @@ def _as_seen_by(hospital, actor):
     return hospital
 
 
-def search(conn, *, q, resource_type, min_available, limit, offset, facility=None, actor=None):
+def search(conn, *, q, resource_type, min_available, limit, offset, facility=None, actor=None,
+           start=None, end=None, now=None):
     """One page of approved hospitals and the total count.
 
     ``q`` is free text (see app.hospitals.fts); if it holds no searchable word at
     all (only punctuation, say) nothing can match it. ``resource_type`` keeps
     hospitals that have that resource; ``min_available`` keeps those with at
-    least that many units available (of ``resource_type`` if given, else of any).
-    ``facility`` keeps hospitals listing that facility (any case).
+    least that many units free (of ``resource_type`` if given, else of any): free
+    at ``now`` as the live counters count it, or, with ``start``/``end``, free for
+    the whole window (the fewest free at any instant of it, as /availability
+    answers). ``facility`` keeps hospitals listing that facility (any case).
+
+    :raise 422: a bad window (app.resources.schedule.checked_window).
     """
+    now = now or utcnow()
+    window = checked_window(start, end, now)
     if q and not fts.search_words(q):
         return [], 0
     filters = {"q": q or None, "resource_type": resource_type, "min_available": min_available,
-               "facility": facility}
+               "facility": facility, "now": to_iso(now),
+               "window": window and (to_iso(window[0]), to_iso(window[1]))}
     hospitals = queries.search_public(conn, **filters, limit=limit, offset=offset)
     total = page_total(hospitals, limit, offset, lambda: queries.count_public(conn, **filters))
     hospitals = [_as_seen_by(hospital, actor) for hospital in hospitals]
-    return _with_resources(conn, hospitals), total
+    return _with_resources(conn, hospitals, to_iso(now)), total
 
 
 def detail(conn, hospital_id, actor):

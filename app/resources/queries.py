@@ -80,15 +80,7 @@ def lock_resource(conn, hospital_id, resource_type):
     }), (hospital_id, resource_type)).fetchone()
 
 
-def holds_overlapping(conn, hospital_id, resource_type, start, end, *, exclude_id=None):
-    """The approved bookings of (hospital, type) whose window meets [start, end):
-    rows of {id, booking_reference, scheduled_date, scheduled_end, units}, by start.
-    idx_bookings_holds: the range scan starts at the first hold ending after ``start``.
-    Every hold counts (the booking_holds view); the booking's own details (reference,
-    patient, urgency) only where the caller may see the booking (PostgreSQL's row-level
-    security: NULL otherwise, e.g. other patients' holds in a patient's create)."""
-    return conn.execute(
-        """
+_HOLDS_OVERLAPPING = """
         SELECT h.id, b.booking_reference, b.patient_name, b.urgency, h.scheduled_date,
                h.scheduled_end, h.allocated_units AS units
         FROM booking_holds AS h
@@ -98,37 +90,105 @@ def holds_overlapping(conn, hospital_id, resource_type, start, end, *, exclude_i
           AND h.scheduled_end > :start AND h.scheduled_date < :end
           AND (:exclude_id IS NULL OR h.id <> :exclude_id)
         ORDER BY h.scheduled_date, h.id
-        """,
+        """
+
+
+def holds_overlapping(conn, hospital_id, resource_type, start, end, *, exclude_id=None):
+    """The approved bookings of (hospital, type) whose window meets [start, end):
+    rows of {id, booking_reference, scheduled_date, scheduled_end, units}, by start.
+    idx_bookings_holds: the range scan starts at the first hold ending after ``start``.
+    Every hold counts (the booking_holds view); the booking's own details (reference,
+    patient, urgency) only where the caller may see the booking (PostgreSQL's row-level
+    security: NULL otherwise, e.g. other patients' holds in a patient's create)."""
+    return conn.execute(
+        _HOLDS_OVERLAPPING,
         {"hospital_id": hospital_id, "resource_type": resource_type, "start": start,
          "end": end, "exclude_id": exclude_id},
     ).fetchall()
 
 
+# The most units approved bookings hold at any one instant of [:start, :end) (:end
+# NULL: from :start on) for the resource row ``r``: a sweep over the holds that meet
+# the window, each an event +units at its start (or at :start if it began before) and
+# -units at its end (if inside the window), the running sum taken in time order with
+# ends before starts at the same instant (windows are half open: a unit freed at 10:00
+# can be taken at 10:00), its maximum the busiest instant. app.resources.schedule.
+# levels walks the same steps in Python, for the day view and for an approval's first
+# instant that does not fit; tests/resources/test_busiest_instant.py holds them equal.
+# Both reads are one range of idx_bookings_holds: (hospital, type) equal, scheduled_end
+# after :start, scheduled_date checked inside the index. One statement for every
+# caller: /availability's window, search's minAvailable over a window, and the check
+# of the hand-set counters (from now on), so the answer is computed once, one way.
+# (A first form summed the holds at each hold's start inside the window, one index
+# range per start: 3-6 times slower at 1M bookings, RESULTS.md §0f.)
+_PEAK_HELD = """
+    (SELECT coalesce(max(level), 0) FROM (
+         SELECT sum(delta) OVER (ORDER BY at, delta ROWS UNBOUNDED PRECEDING) AS level
+         FROM (SELECT CASE WHEN h.scheduled_date > :start THEN h.scheduled_date
+                           ELSE {start} END AS at,
+                      h.allocated_units AS delta
+               FROM booking_holds AS h
+               WHERE h.hospital_id = r.hospital_id AND h.resource_type = r.resource_type
+                 AND h.scheduled_end > :start AND (:end IS NULL OR h.scheduled_date < :end)
+               UNION ALL
+               SELECT h.scheduled_end, -h.allocated_units
+               FROM booking_holds AS h
+               WHERE h.hospital_id = r.hospital_id AND h.resource_type = r.resource_type
+                 AND h.scheduled_end > :start AND (:end IS NULL OR h.scheduled_end < :end)
+              ) AS events) AS levels)
+"""
+
+
+def _peak_held(conn):
+    # PostgreSQL cannot type a bare parameter that is only selected (CASE's ELSE)
+    return _PEAK_HELD.format(start=pick(conn, {"sqlite": ":start",
+                                               "postgres": "CAST(:start AS timestamptz)"}))
+
+
+def free_units_sql(conn, *, window):
+    """SQL for the units of the resource row ``r`` that bookings can still take: the
+    stored ``available`` (total minus what the hospital marked by hand) less what
+    approved bookings hold at :now (``window`` False: the live counters' rule), or
+    less the most they hold at any instant of [:start, :end) (``window`` True: free
+    for the whole window). May be negative only where marks and holds already
+    disagree; callers clamp at 0 where they show it."""
+    return f"(r.available - {_peak_held(conn) if window else _HELD_NOW})"
+
+
+def _peak_held_statement(conn):
+    # r: the (hospital, type) asked about, whether or not its counters row exists yet
+    return f"""
+        SELECT {_peak_held(conn)} AS peak
+        FROM (SELECT CAST(:hospital_id AS bigint) AS hospital_id,
+                     CAST(:resource_type AS text) AS resource_type) AS r
+    """
+
+
+def peak_held(conn, hospital_id, resource_type, start, end=None):
+    """The most units approved bookings of (hospital, type) hold at any one instant of
+    [start, end) (ISO text; ``end`` None: from ``start`` on); 0 if none."""
+    return conn.execute(_peak_held_statement(conn), {
+        "hospital_id": hospital_id, "resource_type": resource_type, "start": start, "end": end,
+    }).fetchone()["peak"]
+
+
 def peak_held_from(conn, hospital_id, resource_type, now):
-    """The most units approved bookings hold at any instant from ``now`` on (0: none):
-    the busiest instant is ``now`` or the start of some later hold."""
-    row = conn.execute(
-        f"""
-        WITH holds AS (
-            SELECT scheduled_date, scheduled_end, allocated_units FROM booking_holds
-            WHERE hospital_id = :hospital_id
-              AND resource_type = :resource_type AND scheduled_end > :now
-        ),
-        instants AS (
-            SELECT DISTINCT CASE WHEN scheduled_date > :now THEN scheduled_date
-                                 ELSE {pick(conn, {"sqlite": ":now", "postgres": "CAST(:now AS timestamptz)"})}
-                            END AS at
-            FROM holds
-        )
-        SELECT coalesce(max(held), 0) AS peak FROM (
-            SELECT i.at, sum(h.allocated_units) AS held
-            FROM instants AS i JOIN holds AS h
-              ON h.scheduled_date <= i.at AND h.scheduled_end > i.at
-            GROUP BY i.at) AS per_instant
-        """,
-        {"hospital_id": hospital_id, "resource_type": resource_type, "now": now},
-    ).fetchone()
-    return row["peak"]
+    """The most units approved bookings hold at any instant from ``now`` on (0: none)."""
+    return peak_held(conn, hospital_id, resource_type, now)
+
+
+def busiest_instant_statements(conn, hospital_id, resource_type, start, end):
+    """(name, SQL, parameters) of the reads that find a window's busiest instant, for
+    EXPLAIN (tests/resources/test_busiest_instant_plan.py, benchmarks/windows.py)."""
+    return [
+        ("peak held over a window", _peak_held_statement(conn),
+         {"hospital_id": hospital_id, "resource_type": resource_type, "start": start,
+          "end": end}),
+        ("holds overlapping a window (approve, day view)",
+         _HOLDS_OVERLAPPING,
+         {"hospital_id": hospital_id, "resource_type": resource_type, "start": start,
+          "end": end, "exclude_id": None}),
+    ]
 
 
 def insert_audit_entry(conn, *, hospital_id, resource_type, action, old_values, new_values,

@@ -38,7 +38,7 @@ def availability(conn, hospital_id, resource_type, actor, *, now=None, start=Non
     whole of it (the fewest free at any instant of it, from now on).
 
     :raise 404: hospital not visible, or it has no resource of this type.
-    :raise 422: only one of start/end, or end not after start, or a window that ended.
+    :raise 422: a bad window (app.resources.schedule.checked_window).
     """
     visible_hospital(conn, hospital_id, actor)
     now = now or utcnow()
@@ -46,36 +46,16 @@ def availability(conn, hospital_id, resource_type, actor, *, now=None, start=Non
     if row is None:
         raise NotFound(f"This hospital has no {resource_type}.")
     answer = {**row, "is_available": row["available"] > 0}
-    if start is None and end is None:
+    window = schedule.checked_window(start, end, now)
+    if window is None:
         return answer
-    if start is None or end is None:
-        raise Unprocessable(errors={"query": {"from" if start is None else "to":
-                                              ["Give both from and to, or neither."]}})
-    if end <= start:
-        raise Unprocessable(errors={"query": {"to": ["Must be after from."]}})
-    if end <= now:
-        raise Unprocessable(errors={"query": {"to": ["Must be in the future."]}})
-    if end - start > MAX_WINDOW:
-        raise Unprocessable(errors={"query": {"to": [
-            f"The window may be at most {MAX_WINDOW.days} days long."]}})
-    start = max(start, now)
-    steps = _steps(conn, row, start, end)
+    start, end = window
+    peak = queries.peak_held(conn, hospital_id, resource_type, to_iso(start), to_iso(end))
     free = row["available"] + row["held_now"]  # what bookings may hold: total - marks
-    window_available = schedule.fewest_free(steps, free)
+    window_available = max(0, free - peak)
     return {**answer, "window": {"from": to_iso(start), "to": to_iso(end),
                                  "available": window_available,
                                  "is_available": window_available > 0}}
-
-
-# The longest window availability and the day view answer for (a booking lasts at
-# most 168 hours; a month covers any planning question).
-MAX_WINDOW = timedelta(days=31)
-
-
-def _steps(conn, row, start, end):
-    holds = queries.holds_overlapping(conn, row["hospital_id"], row["resource_type"],
-                                      to_iso(start), to_iso(end))
-    return schedule.levels(holds, start, end)
 
 
 def day_schedule(conn, hospital_id, resource_type, actor, *, day, now):

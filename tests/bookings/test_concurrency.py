@@ -152,6 +152,26 @@ def test_mixed_windows_fill_each_slot_exactly_to_capacity(server, db, make):
     assert_within_capacity(db, hospital["id"], 2)
 
 
+def test_isolated_windows_all_succeed_while_overlapping_ones_compete_in_the_same_burst(
+        server, db, make):
+    """Issue #15 item 2 in one burst: twenty windows that overlap nothing (back to back,
+    days 1-20) and thirty that all overlap each other (day 30) are approved at once,
+    interleaved, across the four workers: every isolated window is approved, exactly
+    the capacity of the crowded ones, and no instant is ever over capacity."""
+    hospital = make.hospital(resources={"beds": 2}, prices={"beds": 150000})
+    staff = [make.auth(make.authority(hospital)), make.auth(make.admin())]
+    isolated = [make.booking(make.user(), hospital, scheduled_in=timedelta(days=1 + i))
+                for i in range(20)]
+    crowded = [make.booking(make.user(), hospital,
+                            scheduled_in=timedelta(days=30, minutes=i)) for i in range(30)]
+    both = [b for pair in zip(crowded, isolated + [None] * 10) for b in pair if b is not None]
+    codes = dict(zip((b["id"] for b in both), approve_all(server, staff, both)))
+    assert [codes[b["id"]] for b in isolated] == [200] * 20, codes
+    assert sorted(codes[b["id"]] for b in crowded) == [200] * 2 + [409] * 28, codes
+    assert_within_capacity(db, hospital["id"], 2)
+    assert busiest(db, hospital["id"]) == 2
+
+
 def test_twenty_simultaneous_approvals_of_one_booking_approve_it_once(server, db, make):
     for _round in range(3):
         hospital = make.hospital(resources={"beds": BEDS}, prices={"beds": 150000})
