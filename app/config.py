@@ -186,7 +186,10 @@ def configure_encryption(config):
         ring = keys.load(config, PROJECT_ROOT)
     except keys.KeyConfigError as error:
         raise ConfigError(str(error)) from error
-    fields.install(ring)
+    # A key file may gain a key while this process runs (flask keys rotate): read it again
+    # when a value names a key not seen yet. Keys from the environment are fixed.
+    reload = None if ring.source == "env" else (lambda: keys.load(config, PROJECT_ROOT))
+    fields.install(ring, reload)
     return ring
 
 

@@ -49,6 +49,7 @@ ROW_KEY = {"bookings": "booking_reference", "blood_requests": "record_key"}
 INTEGER_FIELDS = {"patient_age"}
 
 _ring = None
+_reload = None
 _ciphers = {}
 _index_keys = {}
 
@@ -57,10 +58,12 @@ class FieldIntegrityError(Exception):
     pass
 
 
-def install(ring):
-    """Use ``ring`` (app.crypto.keys.KeyRing) for this process (create_app, scripts)."""
-    global _ring
-    _ring = ring
+def install(ring, reload=None):
+    """Use ``ring`` (app.crypto.keys.KeyRing) for this process (create_app, scripts).
+    ``reload()``: the ring read again (from its key file), tried once when a value names
+    a key this process does not know yet (``flask keys rotate`` ran since it started)."""
+    global _ring, _reload
+    _ring, _reload = ring, reload
     _ciphers.clear()
     _index_keys.clear()
 
@@ -109,6 +112,8 @@ def open_value(table, column, row_key, stored):
     if not is_sealed(stored):
         return stored  # NULL or legacy plaintext
     _, key_id, encoded = stored.split(":", 2)
+    if key_id not in ring().keys and _reload is not None:
+        install(_reload(), _reload)
     if key_id not in ring().keys:
         raise FieldIntegrityError(f"key {key_id} is not in the key ring")
     try:
