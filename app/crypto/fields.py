@@ -148,9 +148,12 @@ def open_row(table, row):
     """A copy of a row (dict) with its personal fields opened; None stays None."""
     if row is None:
         return None
-    row_key = row.get(ROW_KEY[table])
-    return {key: open_field(table, key, row_key, value) if key in FIELDS[table] else value
-            for key, value in row.items()}
+    opened = dict(row)
+    row_key = opened.get(ROW_KEY[table])
+    for column in FIELDS[table]:
+        if column in opened and opened[column] is not None:
+            opened[column] = open_field(table, column, row_key, opened[column])
+    return opened
 
 
 def open_rows(table, rows):
