@@ -164,7 +164,78 @@ def seed_demo():
         conn.close()
 
 
+keys_cli = AppGroup("keys", help="Field-encryption keys (README \"Encryption at rest\").")
+
+
+def _reencrypt_with_progress(conn):
+    from app.crypto import rotation
+
+    totals = {table: queries.count_rows(conn) for table, queries in rotation.TABLES.items()}
+    with click.progressbar(length=sum(totals.values()), label="re-encrypting rows",
+                           show_pos=True) as bar:
+        report = rotation.reencrypt(conn, progress=lambda table, rows: bar.update(rows))
+    for table in rotation.TABLES:
+        click.echo(f"{table}: {report.resealed.get(table, 0)} row(s) re-sealed")
+    for table, ids in report.unreadable.items():
+        click.echo(f"{table}: {len(ids)} row(s) could not be opened (key lost or data "
+                   f"tampered with), left as they are: ids {ids[:20]}", err=True)
+    return report
+
+
+@keys_cli.command("status")
+def keys_status():
+    """Rows per key id per table ('plaintext': not sealed yet)."""
+    from app.crypto import fields, rotation
+
+    ring = fields.ring()
+    click.echo(f"current key: {ring.current}; keys in the ring: {', '.join(ring.keys)} "
+               f"(from {ring.source})")
+    conn = _connect()
+    try:
+        for table, counts in rotation.status(conn).items():
+            shown = ", ".join(f"{key}: {n}" for key, n in counts.items()) or "no rows"
+            click.echo(f"{table}: {shown}")
+    finally:
+        conn.close()
+
+
+@keys_cli.command("reencrypt")
+def keys_reencrypt():
+    """Seal every row under the current key, in batches (resumable; the service may run)."""
+    conn = _connect()
+    try:
+        report = _reencrypt_with_progress(conn)
+    finally:
+        conn.close()
+    if report.unreadable:
+        raise SystemExit(1)
+
+
+@keys_cli.command("rotate")
+@click.option("--key-id", default=None, help="id of the new key (default: k<n+1>)")
+def keys_rotate(key_id):
+    """Add a new current key to the key file, then re-encrypt every row under it."""
+    from app.config import configure_encryption
+    from app.crypto import fields, keys
+
+    ring = fields.ring()
+    if ring.source == "env":
+        raise click.ClickException(
+            "the keys come from RAPIDCARE_ENCRYPTION_KEYS: add a new entry there marked * "
+            "(keep the old ones), restart the service, then run `flask keys reencrypt`")
+    key_id = key_id or f"k{len(ring.keys) + 1}"
+    if not keys.KEY_ID.match(key_id) or key_id in ring.keys:
+        raise click.BadParameter(f"{key_id!r} is taken or not an id", param_hint="--key-id")
+    entries = [(k, encoded, False) for k, encoded, _ in keys.entries(ring)]
+    keys.write_key_file(ring.source, entries + [(key_id, keys.new_key(), True)])
+    ring = configure_encryption(current_app.config)
+    click.echo(f"key {key_id} added to {ring.source} and made current; the service picks it "
+               "up when it meets a row sealed with it and seals new rows with it after a restart")
+    keys_reencrypt.callback()
+
+
 def init_app(app):
     app.cli.add_command(db_cli)
+    app.cli.add_command(keys_cli)
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)

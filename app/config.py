@@ -124,6 +124,14 @@ DEFAULTS = {
     "OPENAPI_SWAGGER_UI_PATH": "/docs",
     # Swagger UI's scripts: served by this app from a pinned package (app/extensions/swagger_ui.py).
     "OPENAPI_SWAGGER_UI_URL": "/docs/swagger-ui/",
+    # Field encryption (README "Encryption at rest"): keys as '[*]id:base64key' entries,
+    # comma-separated (* marks the current one), or a file of such lines. Production
+    # refuses to start without one; development generates instance/encryption-keys.
+    "ENCRYPTION_KEYS": "",
+    "ENCRYPTION_KEY_FILE": "",
+    # false writes personal fields as plaintext: only to measure the benchmark's baseline
+    # (refused in production). Reading always accepts both.
+    "ENCRYPT_FIELDS": True,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
 }
@@ -139,6 +147,8 @@ TEST_OVERRIDES = {
     # Off: on a loaded test machine any statement is slow now and then, and its log
     # line would land in tests reading the log; tests of slow queries turn it on.
     "SLOW_QUERY_MS": 0,
+    # A fixed key, so tests can seal and open values themselves (never used outside tests).
+    "ENCRYPTION_KEYS": "*test1:" + "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktMzJieSE=",
 }
 
 
@@ -172,7 +182,23 @@ def standalone_config(overrides=None):
         raise ConfigError("RAPIDCARE_SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA")
     check_slow_query_ms(config)
     check_mail_config(config)
+    configure_encryption(config)
     return config
+
+
+def configure_encryption(config):
+    """Load the key ring (ConfigError if unusable) and install it for this process."""
+    from app.crypto import fields, keys
+
+    try:
+        ring = keys.load(config, PROJECT_ROOT)
+    except keys.KeyConfigError as error:
+        raise ConfigError(str(error)) from error
+    # A key file may gain a key while this process runs (flask keys rotate): read it again
+    # when a value names a key not seen yet. Keys from the environment are fixed.
+    reload = None if ring.source == "env" else (lambda: keys.load(config, PROJECT_ROOT))
+    fields.install(ring, reload)
+    return ring
 
 
 def check_config(config):
@@ -221,6 +247,7 @@ def check_config(config):
         raise ConfigError("RAPIDCARE_REQUIRE_VERIFIED_EMAIL must be true or false")
     if not isinstance(config["SQLITE_WRITER_QUEUE"], bool):
         raise ConfigError("RAPIDCARE_SQLITE_WRITER_QUEUE must be true or false")
+    configure_encryption(config)
     config["SESSION_COOKIE_SECURE"] = config["ENV"] == "production" and str(
         config["PUBLIC_BASE_URL"]
     ).startswith("https://")

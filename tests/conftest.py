@@ -24,6 +24,8 @@ import pytest
 
 from app import create_app, migrator
 from app.config import DEFAULTS, TEST_OVERRIDES
+from app.crypto import fields as crypto_fields
+from app.crypto import keys as crypto_keys
 from app.db import close_db, connect, connect_from_config, postgres
 from tests import factories, pg
 
@@ -42,6 +44,10 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"rapidcare-tes
 PER_TEST_KEYS = ("DATABASE", "BACKUP_DIR", "DATABASE_URL")
 
 BACKEND = "postgres" if pg.ADMIN_URL else "sqlite"
+
+# Tests that write or read rows without an app (factories on a bare connection) seal
+# and open with the tests' fixed key, as every app built for a test does.
+crypto_fields.install(crypto_keys.parse(TEST_OVERRIDES["ENCRYPTION_KEYS"], "tests"))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -10,6 +10,8 @@ from datetime import timedelta
 
 from app.auth.passwords import hash_password
 from app.auth.tokens import new_token
+from app.bookings import queries as booking_queries
+from app.crypto import fields as crypto_fields
 from app.db import transaction
 from app.timeutil import from_iso, to_iso, utcnow
 
@@ -121,9 +123,12 @@ class Factory:
                     + timedelta(hours=values["estimated_duration_hours"]))
             columns = ", ".join(values)
             placeholders = ", ".join(f":{c}" for c in values)
+            # sealed and indexed as the service stores them (app.bookings.queries)
             booking = self.conn.execute(
-                f"INSERT INTO bookings ({columns}) VALUES ({placeholders}) RETURNING *", values
+                f"INSERT INTO bookings ({columns}) VALUES ({placeholders}) RETURNING *",
+                crypto_fields.seal_row("bookings", values, reference),
             ).fetchone()
+            booking_queries.insert_name_tokens(self.conn, booking["id"], values["patient_name"])
             if status == "approved":
                 booking = self.conn.execute(
                     """
@@ -140,7 +145,7 @@ class Factory:
                         "UPDATE bookings SET status = ?, updated_at = ? WHERE id = ? RETURNING *",
                         (step, to_iso(now), booking["id"]),
                     ).fetchone()
-        return booking
+        return crypto_fields.open_row("bookings", booking)
 
     def token(self, user, *, ttl=timedelta(hours=1)):
         token, token_hash = new_token()

@@ -67,6 +67,7 @@ class LiveServer:
             **os.environ,
             "RAPIDCARE_ENV": "development",
             "RAPIDCARE_SECRET_KEY": TEST_OVERRIDES["SECRET_KEY"],
+            "RAPIDCARE_ENCRYPTION_KEYS": TEST_OVERRIDES["ENCRYPTION_KEYS"],
             "RAPIDCARE_DATABASE": self.database,
             "RAPIDCARE_BCRYPT_ROUNDS": "4",
             "RAPIDCARE_BOOKING_RATE_LIMIT": "0",

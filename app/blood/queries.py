@@ -2,12 +2,19 @@
 
 Functions take ``conn``, return dicts, never commit. Optional filters are
 written as ``(:x IS NULL OR column = :x)`` so every statement is a constant.
+
+Personal fields (patient name, contact phone, condition, notes) are sealed here on
+the way in, bound to the request's random ``record_key``, and opened on the way out
+(app.crypto.fields).
 """
-from app.db import json_list
+import uuid
+
+from app.crypto import fields
+from app.db import json_list, pick
 
 # A request as the API shows it: with its hospital's name and how many donors volunteered.
 REQUEST_SELECT = """
-    SELECT r.id, r.requester_id, r.patient_name, r.blood_type, r.units_needed, r.urgency,
+    SELECT r.id, r.record_key, r.requester_id, r.patient_name, r.blood_type, r.units_needed, r.urgency,
            r.hospital_id, h.name AS hospital_name, r.contact_phone, r.location,
            r.medical_condition, r.required_by, r.notes, r.status, r.created_at, r.updated_at,
            (SELECT count(*) FROM blood_donor_matches AS m
@@ -44,29 +51,41 @@ def like_pattern(text):
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _opened(row):
+    return fields.open_row("blood_requests", row)
+
+
+def _all_opened(rows):
+    return [fields.open_row("blood_requests", row) for row in rows]
+
+
 def insert_request(conn, *, requester_id, patient_name, blood_type, units_needed, urgency,
                    hospital_id, contact_phone, location, medical_condition, required_by,
                    notes, now):
+    # drawn before the INSERT: the associated data of every sealed field names it
+    record_key = uuid.uuid4().hex
+    personal = fields.seal_row("blood_requests", {
+        "patient_name": patient_name, "contact_phone": contact_phone,
+        "medical_condition": medical_condition, "notes": notes}, record_key)
     return conn.execute(
         """
-        INSERT INTO blood_requests (requester_id, patient_name, blood_type, units_needed,
-            urgency, hospital_id, contact_phone, location, medical_condition, required_by,
-            notes, status, created_at, updated_at)
-        VALUES (:requester_id, :patient_name, :blood_type, :units_needed,
-            :urgency, :hospital_id, :contact_phone, :location, :medical_condition, :required_by,
-            :notes, 'active', :now, :now)
+        INSERT INTO blood_requests (requester_id, record_key, patient_name, blood_type,
+            units_needed, urgency, hospital_id, contact_phone, location, medical_condition,
+            required_by, notes, status, created_at, updated_at)
+        VALUES (:requester_id, :record_key, :patient_name, :blood_type,
+            :units_needed, :urgency, :hospital_id, :contact_phone, :location, :medical_condition,
+            :required_by, :notes, 'active', :now, :now)
         RETURNING id
         """,
-        {"requester_id": requester_id, "patient_name": patient_name, "blood_type": blood_type,
-         "units_needed": units_needed, "urgency": urgency, "hospital_id": hospital_id,
-         "contact_phone": contact_phone, "location": location,
-         "medical_condition": medical_condition, "required_by": required_by, "notes": notes,
+        {**personal, "requester_id": requester_id, "record_key": record_key,
+         "blood_type": blood_type, "units_needed": units_needed, "urgency": urgency,
+         "hospital_id": hospital_id, "location": location, "required_by": required_by,
          "now": now},
     ).fetchone()["id"]
 
 
 def get_request(conn, request_id):
-    return conn.execute(f"{REQUEST_SELECT} WHERE r.id = ?", (request_id,)).fetchone()
+    return _opened(conn.execute(f"{REQUEST_SELECT} WHERE r.id = ?", (request_id,)).fetchone())
 
 
 def _active_params(filters, now):
@@ -88,10 +107,10 @@ def count_active_requests(conn, filters, now):
 
 
 def list_active_requests(conn, filters, now, *, limit, offset):
-    return conn.execute(
+    return _all_opened(conn.execute(
         f"{REQUEST_SELECT} {_ACTIVE_FILTERS} {_MOST_URGENT_FIRST} LIMIT :limit OFFSET :offset",
         {**_active_params(filters, now), "limit": limit, "offset": offset},
-    ).fetchall()
+    ).fetchall())
 
 
 def count_compatible_requests(conn, *, blood_types_json, donor_id, now):
@@ -102,12 +121,12 @@ def count_compatible_requests(conn, *, blood_types_json, donor_id, now):
 
 
 def list_compatible_requests(conn, *, blood_types_json, donor_id, now, limit, offset):
-    return conn.execute(
+    return _all_opened(conn.execute(
         f"""{REQUEST_SELECT} {_compatible_filters(conn)} {_MOST_URGENT_FIRST}
         LIMIT :limit OFFSET :offset""",
         {"blood_types": blood_types_json, "donor_id": donor_id, "now": now,
          "limit": limit, "offset": offset},
-    ).fetchall()
+    ).fetchall())
 
 
 _OWN_FILTERS = """
@@ -123,11 +142,11 @@ def count_own_requests(conn, requester_id, status):
 
 
 def list_own_requests(conn, requester_id, status, *, limit, offset):
-    return conn.execute(
+    return _all_opened(conn.execute(
         f"""{REQUEST_SELECT} {_OWN_FILTERS}
         ORDER BY r.created_at DESC, r.id DESC LIMIT :limit OFFSET :offset""",
         {"requester_id": requester_id, "status": status, "limit": limit, "offset": offset},
-    ).fetchall()
+    ).fetchall())
 
 
 def close_request(conn, request_id, new_status, now):
@@ -148,7 +167,7 @@ def expire_overdue_requests(conn, now):
         """
         UPDATE blood_requests SET status = 'expired', updated_at = :now
         WHERE status = 'active' AND required_by IS NOT NULL AND required_by <= :now
-        RETURNING id, requester_id, blood_type, patient_name
+        RETURNING id, requester_id, blood_type
         """,
         {"now": now},
     ).fetchall()
@@ -198,3 +217,51 @@ def list_matches(conn, request_id, *, limit, offset):
         (request_id, limit, offset),
     ).fetchall()
 
+
+
+# --- key rotation (app.crypto.rotation) -------------------------------------------
+
+_SEALED_BATCH = {
+    "sqlite": """
+        SELECT id, record_key, {columns} FROM blood_requests
+        WHERE id > :after ORDER BY id LIMIT :limit
+    """,
+    "postgres": """
+        SELECT id, record_key, {columns} FROM blood_requests
+        WHERE id > :after ORDER BY id LIMIT :limit FOR UPDATE
+    """,
+}
+
+
+def sealed_batch(conn, after_id, limit):
+    """The next ``limit`` requests after ``after_id`` with their stored (sealed) fields,
+    locked for the batch's transaction (as app.bookings.queries.sealed_batch)."""
+    return conn.execute(pick(conn, _SEALED_BATCH).format(
+        columns=", ".join(fields.FIELDS["blood_requests"])), {"after": after_id, "limit": limit},
+    ).fetchall()
+
+
+def store_sealed(conn, request_id, sealed):
+    assignments = ", ".join(f"{column} = :{column}" for column in sealed)
+    conn.execute(f"UPDATE blood_requests SET {assignments} WHERE id = :id",
+                 {**sealed, "id": request_id})
+
+
+def count_rows(conn):
+    return conn.execute("SELECT count(*) AS n FROM blood_requests").fetchone()["n"]
+
+
+_KEY_OF = {
+    "sqlite": """CASE WHEN patient_name LIKE 'enc1:%'
+                      THEN substr(patient_name, 6, instr(substr(patient_name, 6), ':') - 1)
+                      ELSE 'plaintext' END""",
+    "postgres": """CASE WHEN patient_name LIKE 'enc1:%' THEN split_part(patient_name, ':', 2)
+                        ELSE 'plaintext' END""",
+}
+
+
+def rows_per_key(conn):
+    return {row["key_id"]: row["n"] for row in conn.execute(
+        f"SELECT {pick(conn, _KEY_OF)} AS key_id, count(*) AS n FROM blood_requests "
+        "GROUP BY 1 ORDER BY 1"
+    ).fetchall()}

@@ -24,9 +24,10 @@ def notify_overstays(conn, *, now, config):
         for booking in queries.unreported_overstays(conn, now_iso):
             hospital_id, resource_type = booking["hospital_id"], booking["resource_type"]
             collisions = _collisions(conn, hospital_id, resource_type, now)
-            message = (f"Booking {booking['booking_reference']} ({booking['patient_name']}, "
-                       f"{resource_type}) ended at {booking['scheduled_end']} and is not "
-                       "completed. Complete it, extend it, or mark the unit occupied.")
+            # No patient name: notification messages are stored unencrypted (migration 0120).
+            message = (f"Booking {booking['booking_reference']} ({resource_type}) ended at "
+                       f"{booking['scheduled_end']} and is not completed. Complete it, "
+                       "extend it, or mark the unit occupied.")
             if collisions:
                 message += (" If the unit is still in use, these upcoming bookings do not fit: "
                             + ", ".join(collisions) + ".")

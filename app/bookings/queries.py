@@ -3,8 +3,16 @@
 Functions take ``conn``, return dicts, never commit. Every status change sets
 ``status_changed_by`` and ``status_reason`` in the same UPDATE, because the
 history and notification triggers (migration 0001) read them from the new row.
+
+Personal fields are sealed here on the way in and opened on the way out
+(app.crypto.fields), bound to the booking's reference: every function that
+returns bookings rows returns them opened; SQL only ever filters and sorts on
+plain ids, statuses, money and times.
 """
-from app.db import queue_lock, where_clause
+import json
+
+from app.crypto import fields
+from app.db import json_list, pick, queue_lock, where_clause
 
 # A booking with its payment state, derived from its payment (never stored twice):
 # the paid payment if there is one (at most one is not failed:
@@ -41,21 +49,36 @@ BOOKING_FILTERS = {
     "urgency": "b.urgency = :urgency",
     "resource_type": "b.resource_type = :resource_type",
     "booking_reference": "b.booking_reference = :booking_reference",
-    # lower() on both sides: SQLite's LIKE ignores (ASCII) case, PostgreSQL's does not
-    "patient_name": "lower(b.patient_name) LIKE lower(:patient_name) ESCAPE '\\'",
     "created_from": "b.created_at >= :created_from",
     "created_before": "b.created_at < :created_before",
 }
 
 
-def _where(filters):
-    return where_clause(BOOKING_FILTERS, filters)
+# Patient-name search through the blind index: the bookings that have an HMAC of
+# every query token (under one key: a booking's tokens are all under one key).
+_NAME_FILTER = """
+    b.id IN (SELECT t.booking_id FROM booking_name_tokens AS t
+             WHERE t.token_hmac IN {hmacs}
+             GROUP BY t.booking_id HAVING count(*) = :name_token_count)
+"""
 
 
-def like_pattern(text):
-    """A LIKE pattern matching ``text`` anywhere, with LIKE's wildcards taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def _where(conn, filters):
+    fragments = BOOKING_FILTERS
+    if "name_hmacs_json" in filters:
+        fragments = {**BOOKING_FILTERS, "name_hmacs_json": _NAME_FILTER.format(
+            hmacs=json_list(conn, ":name_hmacs_json")),
+            # bound by the fragment above; nothing of its own to add
+            "name_token_count": "TRUE"}
+    return where_clause(fragments, filters)
+
+
+def _opened(row):
+    return fields.open_row("bookings", row)
+
+
+def _all_opened(rows):
+    return [fields.open_row("bookings", row) for row in rows]
 
 
 # --- creation -----------------------------------------------------------------
@@ -107,10 +130,11 @@ def next_reference_number(conn, year):
 
 
 def insert_booking(conn, values):
-    """``values``: the columns below; the triggers write the first history row and notifications.
+    """``values``: the columns below, in plaintext; the triggers write the first history
+    row and notifications. Seals the personal fields and indexes the patient's name.
 
-    Returns the new row (no trigger changes it after the insert)."""
-    return conn.execute(
+    Returns the new row, opened (no trigger changes it after the insert)."""
+    row = conn.execute(
         """
         INSERT INTO bookings (
             booking_reference, user_id, hospital_id, resource_type, patient_name, patient_age,
@@ -126,43 +150,64 @@ def insert_booking(conn, values):
             :status_changed_by, NULL, :now, :now)
         RETURNING *
         """,
-        values,
+        fields.seal_row("bookings", values, values["booking_reference"]),
     ).fetchone()
+    insert_name_tokens(conn, row["id"], values["patient_name"])
+    # The plaintext we were given, rather than opening what we just sealed.
+    return {**row, **{key: values.get(key) for key in fields.FIELDS["bookings"]},
+            "authority_notes": None}
+
+
+def insert_name_tokens(conn, booking_id, patient_name, key_id=None):
+    conn.executemany(
+        "INSERT INTO booking_name_tokens (booking_id, key_id, token_hmac) VALUES (?, ?, ?)",
+        [(booking_id, key, digest) for key, digest in fields.index_entries(patient_name, key_id)],
+    )
+
+
+def delete_name_tokens(conn, booking_id):
+    conn.execute("DELETE FROM booking_name_tokens WHERE booking_id = ?", (booking_id,))
+
+
+def name_search_filter(text):
+    """The filter values that find bookings whose patient name has every token of ``text``."""
+    count, hmacs = fields.search_hmacs(text)
+    return {"name_hmacs_json": json.dumps(hmacs), "name_token_count": count}
 
 
 # --- reads --------------------------------------------------------------------
 
 def get_booking(conn, booking_id):
-    return conn.execute(f"{BOOKING_SELECT} WHERE b.id = ?", (booking_id,)).fetchone()
+    return _opened(conn.execute(f"{BOOKING_SELECT} WHERE b.id = ?", (booking_id,)).fetchone())
 
 
 def get_booking_by_reference(conn, reference):
-    return conn.execute(
+    return _opened(conn.execute(
         f"{BOOKING_SELECT} WHERE b.booking_reference = ?", (reference,)
-    ).fetchone()
+    ).fetchone())
 
 
 def count_bookings(conn, filters):
     return conn.execute(
-        f"SELECT count(*) AS n FROM bookings AS b {_where(filters)}", filters
+        f"SELECT count(*) AS n FROM bookings AS b {_where(conn, filters)}", filters
     ).fetchone()["n"]
 
 
 def list_bookings(conn, filters, *, limit, offset):
     """Newest first."""
-    return conn.execute(
+    return _all_opened(conn.execute(
         f"""
-        {BOOKING_SELECT} {_where(filters)}
+        {BOOKING_SELECT} {_where(conn, filters)}
         ORDER BY b.created_at DESC, b.id DESC
         LIMIT :limit OFFSET :offset
         """,
         {**filters, "limit": limit, "offset": offset},
-    ).fetchall()
+    ).fetchall())
 
 
 def list_pending_queue(conn, hospital_id, *, limit, offset):
     """Most urgent first, then oldest first (idx_bookings_queue)."""
-    return conn.execute(
+    return _all_opened(conn.execute(
         f"""
         {BOOKING_SELECT}
         WHERE b.hospital_id = ? AND b.status = 'pending'
@@ -170,12 +215,12 @@ def list_pending_queue(conn, hospital_id, *, limit, offset):
         LIMIT ? OFFSET ?
         """,
         (hospital_id, limit, offset),
-    ).fetchall()
+    ).fetchall())
 
 
 def list_upcoming(conn, hospital_id, *, from_day, limit):
     """Open (pending or approved) bookings scheduled on ``from_day`` or later, soonest first."""
-    return conn.execute(
+    return _all_opened(conn.execute(
         f"""
         {BOOKING_SELECT}
         WHERE b.hospital_id = :hospital_id AND b.status IN ('pending', 'approved')
@@ -184,7 +229,7 @@ def list_upcoming(conn, hospital_id, *, from_day, limit):
         LIMIT :limit
         """,
         {"hospital_id": hospital_id, "from_day": from_day, "limit": limit},
-    ).fetchall()
+    ).fetchall())
 
 
 def count_pending_by_urgency(conn, hospital_id):
@@ -203,7 +248,7 @@ def statistics_by_status(conn, filters):
     return conn.execute(
         f"""
         SELECT b.status, count(*) AS count, coalesce(sum(b.amount_minor), 0) AS amount_minor
-        FROM bookings AS b {_where(filters)}
+        FROM bookings AS b {_where(conn, filters)}
         GROUP BY b.status
         """,
         filters,
@@ -226,10 +271,12 @@ def list_history(conn, booking_id):
 
 # --- transitions --------------------------------------------------------------
 
-def approve_booking(conn, booking_id, *, actor_id, reason, notes, amount_minor, currency, now):
-    """pending -> approved with one allocated unit: the updated row, or None if the
-    booking was no longer pending. ``notes``: the hospital's notes to the patient."""
-    return conn.execute(
+def approve_booking(conn, booking_id, *, reference, actor_id, reason, notes, amount_minor,
+                    currency, now):
+    """pending -> approved with one allocated unit: the updated row (opened), or None if
+    the booking was no longer pending. ``notes``: the hospital's notes to the patient,
+    sealed for the booking of ``reference``."""
+    return _opened(conn.execute(
         """
         UPDATE bookings
         SET status = 'approved', allocated_units = 1, amount_minor = :amount_minor,
@@ -239,15 +286,16 @@ def approve_booking(conn, booking_id, *, actor_id, reason, notes, amount_minor, 
         WHERE id = :id AND status = 'pending'
         RETURNING *
         """,
-        {"id": booking_id, "actor_id": actor_id, "reason": reason, "notes": notes,
+        {"id": booking_id, "actor_id": actor_id, "reason": reason,
+         "notes": fields.seal("bookings", "authority_notes", reference, notes),
          "amount_minor": amount_minor, "currency": currency, "now": now},
-    ).fetchone()
+    ).fetchone())
 
 
 def change_window(conn, booking_id, *, duration_hours, scheduled_end, actor_id, now):
     """Set an approved booking's length and end: the updated row, or None if it is
     no longer approved."""
-    return conn.execute(
+    return _opened(conn.execute(
         """
         UPDATE bookings
         SET estimated_duration_hours = :hours, scheduled_end = :scheduled_end,
@@ -257,13 +305,13 @@ def change_window(conn, booking_id, *, duration_hours, scheduled_end, actor_id, 
         """,
         {"id": booking_id, "hours": duration_hours, "scheduled_end": scheduled_end,
          "now": now},
-    ).fetchone()
+    ).fetchone())
 
 
 def unreported_overstays(conn, now):
     """Approved bookings whose window ended by ``now`` without completion and that the
     overstay job has not reported yet, soonest end first."""
-    return conn.execute(
+    return _all_opened(conn.execute(
         f"""
         {BOOKING_SELECT}
         WHERE b.status = 'approved' AND b.scheduled_end <= :now
@@ -271,7 +319,7 @@ def unreported_overstays(conn, now):
         ORDER BY b.scheduled_end, b.id
         """,
         {"now": now},
-    ).fetchall()
+    ).fetchall())
 
 
 def mark_overstay_notified(conn, booking_id, now):
@@ -304,10 +352,12 @@ _FINAL_STAMP = {"declined": "declined_at", "completed": "completed_at", "cancell
 
 
 def finish_booking(conn, booking_id, *, new_status, from_statuses, actor_id, reason, now,
-                   notes=None):
+                   notes=None, reference=None):
     """Move to a final status from one of ``from_statuses``; units allocated are
-    given up here (the caller releases them). ``notes`` (the hospital's, on a decline)
-    replace the booking's; None keeps them. True if the guard held."""
+    given up here (the caller releases them). ``notes`` (the hospital's, on a decline;
+    sealed for the booking of ``reference``) replace the booking's; None keeps them.
+    True if the guard held."""
+    notes = fields.seal("bookings", "authority_notes", reference, notes)
     stamp = _FINAL_STAMP[new_status]
     placeholders = ", ".join("?" for _ in from_statuses)
     cursor = conn.execute(
@@ -390,3 +440,60 @@ def count_per_status(conn):
     return conn.execute(
         "SELECT status, count(*) AS n FROM bookings GROUP BY status ORDER BY status"
     ).fetchall()
+
+
+# --- key rotation (app.crypto.rotation) -------------------------------------------
+
+# Locked for the batch's transaction on PostgreSQL (SQLite's BEGIN IMMEDIATE already
+# holds every writer off), so a write racing the re-encryption waits, never gets lost.
+_SEALED_BATCH = {
+    "sqlite": """
+        SELECT id, booking_reference, {columns} FROM bookings
+        WHERE id > :after ORDER BY id LIMIT :limit
+    """,
+    "postgres": """
+        SELECT id, booking_reference, {columns} FROM bookings
+        WHERE id > :after ORDER BY id LIMIT :limit FOR UPDATE
+    """,
+}
+
+
+def sealed_batch(conn, after_id, limit):
+    """The next ``limit`` bookings after ``after_id`` with their stored (sealed) fields."""
+    return conn.execute(pick(conn, _SEALED_BATCH).format(
+        columns=", ".join(fields.FIELDS["bookings"])), {"after": after_id, "limit": limit},
+    ).fetchall()
+
+
+def store_sealed(conn, booking_id, sealed):
+    """Write already-sealed personal fields (the column names are the constant FIELDS)."""
+    assignments = ", ".join(f"{column} = :{column}" for column in sealed)
+    conn.execute(f"UPDATE bookings SET {assignments} WHERE id = :id", {**sealed, "id": booking_id})
+
+
+def count_rows(conn):
+    return conn.execute("SELECT count(*) AS n FROM bookings").fetchone()["n"]
+
+
+# the key id of a sealed patient_name ('plaintext' for legacy rows)
+_KEY_OF = {
+    "sqlite": """CASE WHEN patient_name LIKE 'enc1:%'
+                      THEN substr(patient_name, 6, instr(substr(patient_name, 6), ':') - 1)
+                      ELSE 'plaintext' END""",
+    "postgres": """CASE WHEN patient_name LIKE 'enc1:%' THEN split_part(patient_name, ':', 2)
+                        ELSE 'plaintext' END""",
+}
+
+
+def rows_per_key(conn):
+    """{key id or 'plaintext': bookings}; every field of a row is sealed with one key."""
+    return {row["key_id"]: row["n"] for row in conn.execute(
+        f"SELECT {pick(conn, _KEY_OF)} AS key_id, count(*) AS n FROM bookings GROUP BY 1 ORDER BY 1"
+    ).fetchall()}
+
+
+def name_tokens_per_key(conn):
+    return {row["key_id"]: row["n"] for row in conn.execute(
+        "SELECT key_id, count(DISTINCT booking_id) AS n FROM booking_name_tokens "
+        "GROUP BY key_id ORDER BY key_id"
+    ).fetchall()}

@@ -191,7 +191,12 @@ class DateRangeQueryArgsSchema(QueryArgsSchema):
 
 
 class BookingSearchQueryArgsSchema(DateRangeQueryArgsSchema):
-    patient_name = clean_text(200, metadata={"description": "Part of the patient's name."})
+    patient_name = clean_text(200, metadata={"description": (
+        "Whole words of the patient's name: bookings whose name has every word given, in "
+        "any order, ignoring case and punctuation (accented letters as written) (\"rahman karim\" finds "
+        "\"Karim Rahman\"; \"rah\" finds nothing). Names are stored encrypted; the search "
+        "uses a keyed index of whole words, so neither substrings nor prefixes are "
+        "searchable (README \"Encryption at rest\").")})
     booking_reference = fields.Str(validate=validate.Length(max=32))
     status = fields.Str(validate=validate.OneOf(BOOKING_STATUSES))
     urgency = fields.Str(validate=validate.OneOf(URGENCIES_MOST_URGENT_FIRST))

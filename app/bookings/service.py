@@ -243,8 +243,8 @@ def approve_booking(conn, booking_id, *, actor, reason, now, ip_address, user_ag
         _require_window_fits(conn, resource, start, end, now=now, action="be approved")
         before = resources.live_resource(conn, hospital_id, resource_type, now_iso)
         approved = queries.approve_booking(
-            conn, booking_id, actor_id=actor.id, reason=reason, notes=notes,
-            amount_minor=amount_minor, currency=price["currency"], now=now_iso,
+            conn, booking_id, reference=booking["booking_reference"], actor_id=actor.id,
+            reason=reason, notes=notes, amount_minor=amount_minor, currency=price["currency"], now=now_iso,
         )
         if approved is None:
             raise Conflict("The booking is no longer pending.")
@@ -322,6 +322,7 @@ def decline_booking(conn, booking_id, *, actor, reason, now, notes=None):
         if not queries.finish_booking(
             conn, booking_id, new_status="declined", from_statuses=("pending",),
             actor_id=actor.id, reason=reason, notes=notes, now=to_iso(now),
+            reference=booking["booking_reference"],
         ):
             raise Conflict("The booking is no longer pending.")
         declined = queries.get_booking(conn, booking_id)
@@ -436,8 +437,16 @@ def get_booking_by_reference(conn, reference, *, actor):
 
 
 def booking_history(conn, booking_id, *, actor):
-    _visible_booking(conn, booking_id, actor)
-    return queries.list_history(conn, booking_id)
+    """The status changes, oldest first. The hospital's notes are kept once, sealed, on
+    the booking (migration 0120); they are shown on the approval or decline that gave
+    them, the only transitions that set them."""
+    booking = _visible_booking(conn, booking_id, actor)
+    rows = [dict(row) for row in queries.list_history(conn, booking_id)]
+    for row in rows:
+        if row["new_status"] in ("approved", "declined") and row["old_status"] == "pending":
+            row["notes"] = booking["authority_notes"]
+            break
+    return rows
 
 
 def _page(conn, filters, limit, offset):
@@ -474,7 +483,8 @@ def search_bookings(conn, *, actor, criteria, limit, offset, config):
                             for key, value in scope.items()):
         return [], 0  # asking for another hospital's bookings finds none
     if "patient_name" in wanted:
-        wanted["patient_name"] = queries.like_pattern(wanted["patient_name"])
+        # exact tokens through the blind index (README "Encryption at rest")
+        wanted.update(queries.name_search_filter(wanted.pop("patient_name")))
     if "booking_reference" in wanted:
         wanted["booking_reference"] = wanted["booking_reference"].upper()
     filters = {

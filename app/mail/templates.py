@@ -79,7 +79,8 @@ def _booking_lines(booking, hospital):
     return (
         f"  Booking reference: {booking['booking_reference']}\n"
         f"  Hospital:          {hospital['name']}\n"
-        f"  For:               {what}, patient {booking['patient_name']}\n"
+        # No patient data: mail bodies are stored unencrypted in mail_outbox (migration 0120).
+        f"  For:               {what}\n"
         f"  Scheduled:         {local_time(booking['scheduled_date'], hospital['timezone'])}\n"
     )
 
@@ -138,7 +139,6 @@ def blood_match(*, name, request, donor_name, donor_blood_type):
     return Mail("blood_match", _subject(f"A donor volunteered for blood request #{request['id']}"), (
         f"Hello {name},\n\n"
         f"{donor_name} ({donor_blood_type}) volunteered to donate for your blood request "
-        f"#{request['id']} ({request['blood_type']}, {request['units_needed']} unit(s) for "
-        f"{request['patient_name']}).\n\n"
+        f"#{request['id']} ({request['blood_type']}, {request['units_needed']} unit(s)).\n\n"
         "Open the request's matches in the app to see the donor's phone number.\n" + SIGNATURE
     ))

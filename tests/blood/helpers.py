@@ -1,6 +1,8 @@
 """Builders for blood tests: requests written straight to the database."""
+import uuid
 from datetime import timedelta
 
+from app.crypto import fields as crypto_fields
 from app.db import transaction
 from app.timeutil import to_iso, utcnow
 
@@ -32,12 +34,15 @@ def insert_blood_request(conn, requester, *, created_at=None, required_in=None,
         "created_at": to_iso(created_at or now), "updated_at": to_iso(created_at or now),
     }
     values.update(fields)
+    values.setdefault("record_key", uuid.uuid4().hex)
     columns = ", ".join(values)
     placeholders = ", ".join(f":{c}" for c in values)
     with transaction(conn):
-        return conn.execute(
-            f"INSERT INTO blood_requests ({columns}) VALUES ({placeholders}) RETURNING *", values
-        ).fetchone()
+        # sealed as the service stores them (app.blood.queries)
+        return crypto_fields.open_row("blood_requests", conn.execute(
+            f"INSERT INTO blood_requests ({columns}) VALUES ({placeholders}) RETURNING *",
+            crypto_fields.seal_row("blood_requests", values, values["record_key"]),
+        ).fetchone())
 
 
 def past(**kwargs):

@@ -30,7 +30,10 @@ def test_notes_on_approval_reach_the_patient(client, db, world, who):
     assert [(h["newStatus"], h["notes"]) for h in history] == [
         ("pending", None), ("approved", NOTES)]
     last = patient_notifications(db, world.patient["id"])[-1]
-    assert last["type"] == "booking_approved" and NOTES in last["message"]
+    # The notice says notes were added; it does not quote them (notification messages are
+    # stored unencrypted, so no personal text goes there: migration 0120).
+    assert last["type"] == "booking_approved" and NOTES not in last["message"]
+    assert "The hospital added notes to the booking." in last["message"]
 
 
 def test_notes_on_decline_reach_the_patient(client, db, world):
@@ -45,7 +48,8 @@ def test_notes_on_decline_reach_the_patient(client, db, world):
     assert history[-1]["notes"] == "Try Sylhet General, they have space"
     last = patient_notifications(db, world.patient["id"])[-1]
     assert last["type"] == "booking_declined"
-    assert "No ICU bed tonight" in last["message"] and "Try Sylhet General" in last["message"]
+    assert "No ICU bed tonight" in last["message"] and "Try Sylhet General" not in last["message"]
+    assert "The hospital added notes to the booking." in last["message"]
 
 
 def test_later_changes_keep_the_notes_on_the_booking_but_do_not_repeat_them(client, db, world):
@@ -68,8 +72,7 @@ def test_notes_are_optional(client, db, world, body):
                    headers=world.headers["authority"])
     assert r.status_code == 200, r.json
     assert r.json["authorityNotes"] is None
-    assert "Notes from the hospital" not in patient_notifications(db, world.patient["id"])[-1][
-        "message"]
+    assert "added notes" not in patient_notifications(db, world.patient["id"])[-1]["message"]
 
 
 @pytest.mark.parametrize("action", ["approve", "decline"])

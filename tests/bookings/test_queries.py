@@ -133,9 +133,16 @@ def test_search_is_scoped_by_role(client, make, world, spread):
 def test_search_filters(client, world, spread):
     ids_of = lambda *names: {spread[n]["id"] for n in names}  # noqa: E731
     s = lambda **p: _search(client, world, "admin", **p)  # noqa: E731
+    # Exact whole tokens through the blind index (README "Encryption at rest"), every
+    # query token must match, in any order, case and punctuation aside; no substrings.
     assert s(patientName="anwar") == ids_of("mine_here")
-    assert s(patientName="100%_") == ids_of("theirs_here")  # wildcards are literal
-    assert s(patientName="An%n") == set()  # as a wildcard it would match "Anwar Hossain"
+    assert s(patientName="HOSSAIN  anwar") == ids_of("mine_here")
+    assert s(patientName="anw") == set()
+    assert s(patientName="anwar fatema") == set()
+    assert s(patientName="Fatema 100%_Khan") == ids_of("theirs_here")
+    assert s(patientName="100khan") == ids_of("theirs_here")  # punctuation is dropped
+    assert s(patientName="An%n") == set()  # no wildcards
+    assert s(patientName="%_") == set()  # nothing left to look for finds nothing
     assert s(bookingReference=spread["mine_there"]["booking_reference"].lower()) == ids_of("mine_there")
     assert s(status="approved") == ids_of("theirs_there")
     assert s(urgency="critical") == ids_of("mine_there")

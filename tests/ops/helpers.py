@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from app import migrator
-from app.config import DEFAULTS
+from app.config import DEFAULTS, TEST_OVERRIDES
 from app.db import connect, transaction
 from tests.factories import Factory
 
@@ -80,6 +80,8 @@ def script_env(database, backup_dir, extra=None):
         "RAPIDCARE_DATABASE": str(database),
         "RAPIDCARE_BACKUP_DIR": str(backup_dir),
         "RAPIDCARE_LOG_LEVEL": "WARNING",
+        # the tests' fixed key: scripts and the scheduler read sealed fields too
+        "RAPIDCARE_ENCRYPTION_KEYS": TEST_OVERRIDES["ENCRYPTION_KEYS"],
         **(extra or {}),
     })
     return env

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-from app.config import standalone_config
+from app.config import TEST_OVERRIDES, standalone_config
 from app.db import connect
 from app.ops import jobs, queries, scheduler
 from app.ops.scheduler import JOBS, JobSpec, build_scheduler, resolve, run_job
@@ -24,6 +24,9 @@ def config(tmp_path):
         "DATABASE": helpers.migrated_database(tmp_path / "live.sqlite3"),
         "BACKUP_DIR": str(tmp_path / "backups"),
         "TIMEZONE": "Asia/Dhaka",
+        # the scheduler is production unless told otherwise: it needs its key (README
+        # "Encryption at rest")
+        "ENCRYPTION_KEYS": TEST_OVERRIDES["ENCRYPTION_KEYS"],
     })
 
 
@@ -191,7 +194,8 @@ def test_the_scheduler_refuses_an_unmigrated_database(tmp_path):
 
 def test_scheduler_list_shows_every_job():
     result = subprocess.run([sys.executable, "-m", "app.ops.scheduler", "--list"],
-                            cwd=helpers.ROOT, capture_output=True, text=True, timeout=60)
+                            cwd=helpers.ROOT, capture_output=True, text=True, timeout=60,
+                            env=helpers.script_env(":memory:", "/nonexistent"))
     assert result.returncode == 0, result.stderr
     assert [line.split(":")[0] for line in result.stdout.splitlines()] == [s.name for s in JOBS]
 
