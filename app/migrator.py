@@ -15,7 +15,10 @@ Migrations go both ways. A migration's undo is ``SQLITE_DOWN`` and
 newer than ``version``, newest first, each in its own transaction together with
 deleting its schema_migrations row; it refuses, before changing anything, when
 one of them has no undo. 0001 (the seed schema) has none: the floor of a
-downgrade is 0001. ``new_migration`` writes the next module from a template.
+downgrade is 0001. A migration whose effect cannot be undone from the database
+alone says so with ``IRREVERSIBLE = "why"`` instead of an undo (0120: personal
+fields sealed with keys the database does not hold); a downgrade below it is
+refused with that reason. ``new_migration`` writes the next module from a template.
 """
 import importlib.util
 import re
@@ -218,6 +221,11 @@ def _downgrade(conn, migrations_dir, target, log):
         raise MigrationError(f"no file in {migrations_dir} for applied migration(s) "
                              f"{', '.join(missing)}; nothing was changed")
     modules = {v: load_module(files[v]) for v in newer}
+    irreversible = [f"{v:04d}_{files[v].name} ({modules[v].IRREVERSIBLE})"
+                    for v in newer if getattr(modules[v], "IRREVERSIBLE", None)]
+    if irreversible:
+        raise MigrationError(f"cannot downgrade to {target:04d}: cannot be undone: "
+                             f"{', '.join(irreversible)}; nothing was changed")
     without = [f"{v:04d}_{files[v].name}" for v in newer if not has_down(modules[v])]
     if without:
         raise MigrationError(f"cannot downgrade to {target:04d}: no SQLITE_DOWN/POSTGRES_DOWN "

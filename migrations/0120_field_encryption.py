@@ -222,48 +222,9 @@ POSTGRES = [
     f"UPDATE mail_outbox SET carries_secret = TRUE WHERE status <> 'sent' AND kind IN ({_PERSONAL_MAIL_KINDS})",
 ]
 
-# Undo: the triggers as migration 0065 left them (quoting notes again), the blind index
-# and record_key gone. The columns stay unconstrained text (sealed values cannot satisfy
-# the old CHECKs; patient_age back to a number only once every row is plaintext), and
-# cleared legacy copies are not restored. Run `flask keys decrypt`-free data only.
-_OLD_SQLITE_HISTORY = """
-    CREATE TRIGGER bookings_after_update_history
-    AFTER UPDATE OF status ON bookings
-    WHEN OLD.status <> NEW.status
-    BEGIN
-        INSERT INTO booking_status_history (booking_id, old_status, new_status, changed_by, reason,
-                                            notes, created_at)
-        VALUES (NEW.id, OLD.status, NEW.status, NEW.status_changed_by, NEW.status_reason,
-                CASE WHEN NEW.authority_notes IS NOT OLD.authority_notes
-                     THEN NEW.authority_notes END,
-                NEW.updated_at);
-    END
-"""
-
-SQLITE_DOWN = [
-    "DROP TABLE booking_name_tokens",
-    "DROP INDEX idx_blood_requests_record_key",
-    "ALTER TABLE blood_requests DROP COLUMN record_key",
-    "DROP TRIGGER bookings_after_update_history",
-    _OLD_SQLITE_HISTORY,
-    "DROP TRIGGER bookings_after_update_notify",
-    SQLITE_NOTIFY_TRIGGER.replace(f"'{_NOTES_ADDED}'", f"'{_NOTES_QUOTED}' || NEW.authority_notes"),
-]
-
-POSTGRES_DOWN = [
-    "DROP TABLE booking_name_tokens",
-    "DROP INDEX idx_blood_requests_record_key",
-    "ALTER TABLE blood_requests DROP COLUMN record_key",
-    POSTGRES_HISTORY_AND_NOTIFY
-    .replace("""changed_by, reason,
-                                            created_at)""", """changed_by, reason,
-                                            notes, created_at)""")
-    .replace("""NEW.status_reason,
-                NEW.updated_at);
-        INSERT""", """NEW.status_reason,
-                CASE WHEN NEW.authority_notes IS DISTINCT FROM OLD.authority_notes
-                     THEN NEW.authority_notes END,
-                NEW.updated_at);
-        INSERT""")
-    .replace(f"'{_NOTES_ADDED}'", f"'{_NOTES_QUOTED}' || NEW.authority_notes"),
-]
+# No undo. Below this migration the columns carry CHECKs (lengths, patient_age a number
+# between 0 and 150, patient_gender one of three words) that sealed values cannot meet, and
+# the legacy copies cleared above are gone: a downgrade would need every value decrypted
+# first, which the database alone cannot do. `flask db downgrade` refuses to go below it.
+IRREVERSIBLE = ("personal fields are sealed with keys the database does not hold, and the "
+                "CHECKs below this migration cannot hold for sealed values")

@@ -6,6 +6,10 @@ step at a time, and the schema must equal the forward dump at that version, down
 the floor (0001); then upgrading again must give head's schema. So each migration's
 undo restores exactly the schema below it, and re-running it from there gives
 exactly head again.
+
+A migration marked ``IRREVERSIBLE`` (0120) cannot be undone: it splits the folder into
+stretches, each checked from its top down to its floor (0001, or the irreversible
+migration itself) in a folder of its own holding the migrations up to that top.
 """
 import itertools
 import os
@@ -22,6 +26,30 @@ from tests.factories import Factory
 
 MIGRATIONS = DEFAULTS["MIGRATIONS_DIR"]
 _numbers = itertools.count(1)
+
+
+def _irreversible(migration):
+    return bool(getattr(migrator.load_module(migration), "IRREVERSIBLE", None))
+
+
+def _stretches():
+    """[(floor, top)]: the undoable stretches of the folder, as indexes into it."""
+    found = migrator.discover(MIGRATIONS)
+    floors = [i for i, m in enumerate(found) if i == 0 or _irreversible(m)]
+    tops = [f - 1 for f in floors[1:]] + [len(found) - 1]
+    return [(floor, top) for floor, top in zip(floors, tops) if top > floor]
+
+
+STRETCHES = _stretches()
+
+
+def _folder_up_to(tmp_path, top):
+    """A migrations folder holding the real migrations up to index ``top``."""
+    folder = tmp_path / f"migrations_up_to_{top}"
+    folder.mkdir()
+    for migration in migrator.discover(MIGRATIONS)[:top + 1]:
+        (folder / migration.path.name).symlink_to(migration.path)
+    return folder
 
 
 @pytest.fixture
@@ -118,51 +146,73 @@ def quiet(_line):
     pass
 
 
-def test_every_migration_after_0001_defines_its_undo():
+def test_every_migration_after_0001_defines_its_undo_or_says_why_it_has_none():
     for migration in migrator.discover(MIGRATIONS)[1:]:
         module = migrator.load_module(migration)
+        if getattr(module, "IRREVERSIBLE", None):
+            assert not migrator.has_down(module), f"{migration.path.name}: undo or IRREVERSIBLE, not both"
+            continue
         assert migrator.has_down(module), f"{migration.version:04d}_{migration.name} has no undo"
         if not hasattr(module, "down"):
             assert all(isinstance(s, str) for s in module.SQLITE_DOWN + module.POSTGRES_DOWN)
 
 
-def test_each_undo_restores_the_schema_below_it_and_upgrading_again_restores_head(empty):
-    versions = [m.version for m in migrator.discover(MIGRATIONS)]
+@pytest.mark.parametrize("stretch", STRETCHES, ids=lambda s: f"{s[0]}-{s[1]}")
+def test_each_undo_restores_the_schema_below_it_and_upgrading_again_restores_head(
+        empty, tmp_path, stretch):
+    floor, top = stretch
+    folder = _folder_up_to(tmp_path, top)
+    versions = [m.version for m in migrator.discover(folder)]
     at = {}
     for version in versions:
-        assert migrator.upgrade(empty, MIGRATIONS, log=quiet, target=version) == [version]
+        assert migrator.upgrade(empty, folder, log=quiet, target=version) == [version]
         at[version] = schema(empty)
     head, below_head = versions[-1], versions[-2]
 
     # head -> just below it -> head
-    assert migrator.downgrade(empty, MIGRATIONS, below_head, log=quiet) == [head]
+    assert migrator.downgrade(empty, folder, below_head, log=quiet) == [head]
     assert schema(empty) == at[below_head]
-    assert migrator.upgrade(empty, MIGRATIONS, log=quiet) == [head]
+    assert migrator.upgrade(empty, folder, log=quiet) == [head]
     assert schema(empty) == at[head]
 
     # head -> the floor, one step at a time, each step checked
-    for version in reversed(versions[:-1]):
-        migrator.downgrade(empty, MIGRATIONS, version, log=quiet)
+    for version in reversed(versions[floor:-1]):
+        migrator.downgrade(empty, folder, version, log=quiet)
         assert schema(empty) == at[version], f"undoing down to {version:04d} left another schema"
-    applied = [row["version"] for row in empty.execute(
-        "SELECT version FROM schema_migrations ORDER BY version").fetchall()]
-    assert applied == [versions[0]]
+    assert _applied(empty) == versions[:floor + 1]
 
     # the floor -> head, in one go
-    assert migrator.upgrade(empty, MIGRATIONS, log=quiet) == versions[1:]
+    assert migrator.upgrade(empty, folder, log=quiet) == versions[floor + 1:]
     assert schema(empty) == at[head]
 
 
-def test_full_downgrade_in_one_call_and_back(empty):
-    versions = [m.version for m in migrator.discover(MIGRATIONS)]
-    migrator.upgrade(empty, MIGRATIONS, log=quiet)
+@pytest.mark.parametrize("stretch", STRETCHES, ids=lambda s: f"{s[0]}-{s[1]}")
+def test_full_downgrade_in_one_call_and_back(empty, tmp_path, stretch):
+    floor, top = stretch
+    folder = _folder_up_to(tmp_path, top)
+    versions = [m.version for m in migrator.discover(folder)]
+    migrator.upgrade(empty, folder, log=quiet)
     head = schema(empty)
     lines = []
-    undone = migrator.downgrade(empty, MIGRATIONS, versions[0], log=lines.append)
-    assert undone == list(reversed(versions[1:]))
+    undone = migrator.downgrade(empty, folder, versions[floor], log=lines.append)
+    assert undone == list(reversed(versions[floor + 1:]))
     assert len(lines) == len(undone) and lines[0].startswith(f"undone {versions[-1]:04d}_")
-    migrator.upgrade(empty, MIGRATIONS, log=quiet)
+    migrator.upgrade(empty, folder, log=quiet)
     assert schema(empty) == head
+
+
+def test_a_downgrade_below_an_irreversible_migration_is_refused_and_changes_nothing(empty):
+    found = migrator.discover(MIGRATIONS)
+    marked = [i for i, m in enumerate(found) if _irreversible(m)]
+    if not marked:
+        pytest.skip("no migration is marked IRREVERSIBLE")
+    migrator.upgrade(empty, MIGRATIONS, log=quiet)
+    before = schema(empty)
+    target = found[marked[-1] - 1]
+    with pytest.raises(migrator.MigrationError,
+                       match=rf"cannot be undone: {found[marked[-1]].path.stem}.*nothing was changed"):
+        migrator.downgrade(empty, MIGRATIONS, target.version, log=quiet)
+    assert schema(empty) == before and _applied(empty) == [m.version for m in found]
 
 
 def _write(folder, files):
@@ -288,10 +338,12 @@ def test_db_downgrade_command(cli, tmp_path):
     assert done.output.splitlines()[-1] == "1 migration(s) undone, schema at 0001"
 
 
-def test_undoing_moves_data_back_and_upgrading_again_moves_it_forward(empty):
-    """0080's counters and 0065's notification type, with rows in the tables."""
-    migrator.upgrade(empty, MIGRATIONS, log=quiet)
-    make = Factory(empty)
+def test_undoing_moves_data_back_and_upgrading_again_moves_it_forward(empty, tmp_path):
+    """0080's counters and 0065's notification type, with rows in the tables (in the
+    first stretch: the migrations before the first irreversible one)."""
+    folder = _folder_up_to(tmp_path, STRETCHES[0][1])
+    migrator.upgrade(empty, folder, log=quiet)
+    make = Factory(empty, sealed=False)
     hospital = make.hospital(resources={"beds": 5})
     patient = make.user()
     make.booking(patient, hospital, status="approved")  # holds one bed for its window
@@ -309,10 +361,10 @@ def test_undoing_moves_data_back_and_upgrading_again_moves_it_forward(empty):
     assert beds() == (5, 0)  # since 0080 a hold is counted from the booking, not stored
     assert types() == ["booking_approved", "booking_submitted", "booking_submitted"]
 
-    migrator.downgrade(empty, MIGRATIONS, 64, log=quiet)  # below 0065 and 0080
+    migrator.downgrade(empty, folder, 64, log=quiet)  # below 0065 and 0080
     assert beds() == (4, 1)  # before 0080, approval moved the unit into occupied
     assert types() == ["booking_approved", "booking_created", "booking_created"]
 
-    migrator.upgrade(empty, MIGRATIONS, log=quiet)
+    migrator.upgrade(empty, folder, log=quiet)
     assert beds() == (5, 0)
     assert types() == ["booking_approved", "booking_submitted", "booking_submitted"]
