@@ -102,15 +102,15 @@ def check_api_key_request():
     req = request._get_current_object()
     if req.url_rule is None:
         return  # no route: the 404/405 answers
+    token = bearer_from_header(req.headers.get("Authorization"))
+    if token is None or not looks_like_api_key(token):
+        return  # not a key: every other request is left exactly as it was
     caller = current_user._get_current_object()
     if not caller.is_authenticated:
-        token = bearer_from_header(req.headers.get("Authorization"))
-        if token is not None and looks_like_api_key(token):
-            # Even on a public endpoint: a system whose key was revoked learns it at once.
-            raise Unauthorized("Unknown or revoked API key.")
-        return
-    if getattr(caller, "api_key_id", None) is None:
-        return
+        # Even on a public endpoint: a system whose key was revoked learns it at once.
+        raise Unauthorized("Unknown or revoked API key.")
+    if caller.api_key_id is None:
+        return  # a login token that happens to begin with "rc_"
     if caller.hospital_status == "suspended":
         raise Forbidden("This hospital is suspended: its API keys are refused.")
     _count_use(get_db(), caller.api_key_id, utcnow(), current_app.config)

@@ -12,10 +12,11 @@ from datetime import timedelta
 
 import pytest
 import requests
+from flask_login import current_user
 from freezegun import freeze_time
 
 from app.config import ConfigError, check_config
-from app.db import transaction
+from app.db import get_db, transaction
 from app.timeutil import utcnow
 from tests.factories import Factory, build_world
 from tests.hospitals.helpers import ROLES
@@ -313,6 +314,24 @@ def test_a_login_token_beginning_with_rc_still_works(client, world, db):
                    (world.authority["id"], hashlib.sha256(token.encode()).hexdigest(),
                     now.isoformat(), (now + timedelta(hours=1)).isoformat()))
     assert client.get("/api/hospitals/my-hospital", headers=bearer(token)).status_code == 200
+
+
+@pytest.mark.postgres_only
+def test_a_keys_request_acts_as_its_hospital_under_row_level_security(app, client, world):
+    key = create(client, world)["key"]
+    world.make.booking(world.patient, world.hospital)
+    world.make.booking(world.other_patient, world.other_hospital)
+    with app.test_request_context(headers=bearer(key)):
+        assert current_user.api_key_id is not None
+        conn = get_db()
+        actor = conn.execute(
+            "SELECT current_setting('app.user_id') AS user_id, current_setting('app.role') AS role,"
+            " current_setting('app.hospital_id') AS hospital_id").fetchone()
+        assert actor == {"user_id": "", "role": "hospital-authority",
+                         "hospital_id": str(world.hospital["id"])}
+        # a deliberately unscoped read sees its own hospital's bookings only
+        seen = {r["hospital_id"] for r in conn.execute("SELECT hospital_id FROM bookings")}
+        assert seen == {world.hospital["id"]}
 
 
 # --- over real HTTP: several workers, one limit --------------------------------------
