@@ -67,6 +67,10 @@ DEFAULTS = {
     "LOGIN_FAILURE_WINDOW_SECONDS": 900,
     # "N/S" = at most N booking requests per user per S seconds; "0" disables.
     "BOOKING_RATE_LIMIT": "3/300",
+    # "N/S" = at most N requests per hospital API key per S seconds; "0" disables.
+    "API_KEY_RATE_LIMIT": "120/60",
+    # Live (unrevoked) API keys a hospital may hold at once.
+    "API_KEYS_PER_HOSPITAL": 20,
     "IDEMPOTENCY_KEY_TTL_HOURS": 24,
     # An Idempotency-Key claim with no stored answer after this long belongs to a
     # request that died (a killed worker): the next request with the key takes it
@@ -149,6 +153,7 @@ TEST_OVERRIDES = {
     "SLOW_QUERY_MS": 0,
     # A fixed key, so tests can seal and open values themselves (never used outside tests).
     "ENCRYPTION_KEYS": "*test1:" + "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktMzJieSE=",
+    "API_KEY_RATE_LIMIT": "0",
 }
 
 
@@ -243,6 +248,10 @@ def check_config(config):
     check_mail_config(config)
     # A malformed limit refuses the start rather than failing the first booking.
     parse_rate_limit(config["BOOKING_RATE_LIMIT"], "BOOKING_RATE_LIMIT")
+    parse_rate_limit(config["API_KEY_RATE_LIMIT"], "API_KEY_RATE_LIMIT")
+    keys = config["API_KEYS_PER_HOSPITAL"]
+    if isinstance(keys, bool) or not isinstance(keys, int) or keys < 1:
+        raise ConfigError("RAPIDCARE_API_KEYS_PER_HOSPITAL must be a whole number >= 1")
     if not isinstance(config["REQUIRE_VERIFIED_EMAIL"], bool):
         raise ConfigError("RAPIDCARE_REQUIRE_VERIFIED_EMAIL must be true or false")
     if not isinstance(config["SQLITE_WRITER_QUEUE"], bool):

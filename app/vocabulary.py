@@ -29,8 +29,11 @@ URGENCY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 # order (its enum and its "Must be one of" message), so it keeps doing so.
 URGENCIES_MOST_URGENT_FIRST = tuple(sorted(URGENCIES, key=URGENCY_RANK.__getitem__))
 
-# A booking's payment as the booking shows it (derived from its payment, never stored).
-BOOKING_PAYMENT_STATUSES = ("unpaid", "paid", "partially_refunded", "refunded", "not_required")
+# A booking's payment as the booking shows it (derived from its payment and its
+# write-off, never stored). ``written_off``: completed, never paid, and the due
+# written off by the hospital's staff or an admin (no money moved).
+BOOKING_PAYMENT_STATUSES = ("unpaid", "paid", "partially_refunded", "refunded", "not_required",
+                            "written_off")
 
 # What a notification is about (booking_notifications.type; a CHECK on PostgreSQL, a
 # trigger on SQLite: migration 0065). The patient's booking_* notices; the staff's
@@ -60,3 +63,5 @@ GATEWAYS = ("sslcommerz",)
 # --- reconciliation ----------------------------------------------------------------
 
 DISCREPANCY_SEVERITIES = ("low", "medium", "high", "critical")
+# What a finding is about (reconciliation_discrepancies.entity_type).
+DISCREPANCY_ENTITY_TYPES = ("wallet", "ledger_entry", "transaction", "refund", "booking")

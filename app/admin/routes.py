@@ -7,9 +7,11 @@ from app.auth.guards import get_current_user, roles_required
 from app.auth.schemas import UserSchema
 from app.db import get_db
 from app.extensions.api import Blueprint, page_bounds
+from app.hospitals import api_keys as hospital_api_keys
 from app.hospitals import service as hospitals_service
 from app.hospitals import staff as hospital_staff
 from app.hospitals.schemas import (
+    ApiKeySchema,
     HospitalDetailSchema,
     HospitalSchema,
     HospitalStatusQueryArgsSchema,
@@ -167,6 +169,28 @@ class HospitalStaffMember(MethodView):
             get_db(), hospital_id, get_current_user(), user_id,
             ip_address=request.remote_addr, now=utcnow(),
         )
+
+
+@blp.route("/hospitals/<int:hospital_id>/api-keys")
+class HospitalApiKeys(MethodView):
+    @blp.response(200, ApiKeySchema(many=True))
+    @blp.alt_response(404, description="No such hospital")
+    @roles_required("admin")
+    def get(self, hospital_id):
+        """A hospital's API keys, newest first (never the keys themselves)"""
+        return hospital_api_keys.list_keys(get_db(), hospital_id, get_current_user())
+
+
+@blp.route("/hospitals/<int:hospital_id>/api-keys/<int:key_id>")
+class HospitalApiKey(MethodView):
+    @blp.response(200, ApiKeySchema)
+    @blp.alt_response(404, description="No such hospital, or no such key of it")
+    @blp.alt_response(409, description="Already revoked")
+    @roles_required("admin")
+    def delete(self, hospital_id, key_id):
+        """Revoke a hospital's API key (refused from the next request); audited"""
+        return hospital_api_keys.revoke_key(get_db(), hospital_id, get_current_user(), key_id,
+                                            ip_address=request.remote_addr, now=utcnow())
 
 
 @blp.route("/users")

@@ -85,9 +85,11 @@ class AuditLogQueryArgsSchema(CamelCaseSchema):
     action = clean_text(100, metadata={
         "description": "e.g. hospital.approve, hospital.reinstate, hospital.edit, "
                        "hospital.staff_add, hospital.staff_remove, user.status, "
-                       "wallet.adjust, payment.refund, discrepancy.resolve, payment_config.set"})
+                       "wallet.adjust, payment.refund, payment.write_off, discrepancy.resolve, "
+                       "payment_config.set, api_key.create, api_key.revoke"})
     entity_type = clean_text(100, attribute="target_type", metadata={
-        "description": "e.g. hospital, user, transaction, reconciliation_discrepancy"})
+        "description": "e.g. hospital, user, transaction, booking, reconciliation_discrepancy, "
+                       "api_key"})
     entity_id = id_field(attribute="target_id")
     created_from = UtcDateTime(data_key="from", metadata={
         "description": "Entries at or after this moment (ISO-8601 with offset)."})

@@ -76,6 +76,12 @@ def can_refund_payment(actor, tx):
     return manages_hospital(actor, tx["hospital_id"])
 
 
+def can_write_off_payment(actor, booking):
+    """Writing off a completed booking's unpaid due: its hospital's staff or an admin;
+    never the patient who owes it."""
+    return manages_hospital(actor, booking["hospital_id"])
+
+
 def can_manage_blood_request(actor, request):
     """The requester, the linked hospital's authority (if any), or an admin."""
     return _owns_or_manages(actor, request["requester_id"], request["hospital_id"])

@@ -21,7 +21,7 @@ from datetime import timedelta
 from flask import request, session
 from flask_login import login_user
 
-from app.auth import queries
+from app.auth import api_keys, queries
 from app.auth.passwords import dummy_hash
 from app.auth.tokens import bearer_from_header, hash_token
 from app.db import get_db, set_actor
@@ -55,6 +55,10 @@ class CurrentUser:
     hospital_id: int | None
     session_id: int | None = None  # the login's session record (api_tokens row)
     cookie_check: str | None = None  # cookie sessions only: see cookie_check()
+    # A hospital system's API key (app/auth/api_keys.py): no person (``id`` None),
+    # acting as its hospital's staff on the few operations a key may call.
+    api_key_id: int | None = None
+    hospital_status: str | None = None
 
     is_authenticated = True
     is_active = True
@@ -102,11 +106,22 @@ def load_session_user(cookie_value):
     return _signed_in(_from_row(row, cookie_check=check))
 
 
+def _key_caller(key):
+    return CurrentUser(id=None, name=f"API key {key['name']}", email="",
+                       role="hospital-authority", hospital_id=key["hospital_id"],
+                       api_key_id=key["id"], hospital_status=key["hospital_status"])
+
+
 @login_manager.request_loader
 def load_bearer_user(req):
     token = bearer_from_header(req.headers.get("Authorization"))
     if token is None or len(token) > 512:
         return None
+    if api_keys.looks_like_api_key(token):
+        key = api_keys.find_live_key(get_db(), token)
+        if key is not None:
+            return _signed_in(_key_caller(key))
+        # not a live key: a login token may begin with "rc_" too (one in 2^18)
     row = queries.get_user_by_token(get_db(), hash_token(token), to_iso(utcnow()))
     if row is None:
         return None
@@ -153,3 +168,4 @@ def init_app(app):
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
     app.before_request(check_csrf)
+    app.before_request(api_keys.check_api_key_request)  # a key's scope and rate limit

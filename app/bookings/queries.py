@@ -15,24 +15,28 @@ from app.crypto import fields
 from app.db import json_list, pick, queue_lock, where_clause
 
 # A booking with its payment state, derived from its payment (never stored twice):
-# the paid payment if there is one (at most one is not failed:
-# idx_transactions_one_live_per_booking), else "unpaid" while an approved or
-# completed booking owes its amount, else nothing is owed ("not_required": not
-# approved, declined, cancelled before paying, or free).
+# "written_off" once staff wrote the due of a completed, unpaid booking off
+# (payment_write_offs, app/payments/write_offs.py); else the paid payment if there
+# is one (at most one is not failed: idx_transactions_one_live_per_booking), else
+# "unpaid" while an approved or completed booking owes its amount, else nothing is
+# owed ("not_required": not approved, declined, cancelled before paying, or free).
 BOOKING_SELECT = """
     SELECT b.*, h.name AS hospital_name,
-           CASE WHEN p.status = 'completed' THEN 'paid'
+           CASE WHEN w.id IS NOT NULL THEN 'written_off'
+                WHEN p.status = 'completed' THEN 'paid'
                 WHEN p.status IS NOT NULL THEN p.status
                 WHEN b.status IN ('approved', 'completed') AND b.amount_minor > 0 THEN 'unpaid'
                 ELSE 'not_required' END AS payment_status,
-           CASE WHEN p.status IS NULL AND b.status IN ('approved', 'completed')
+           CASE WHEN p.status IS NULL AND w.id IS NULL AND b.status IN ('approved', 'completed')
                 THEN coalesce(b.amount_minor, 0) ELSE 0 END AS amount_due_minor,
-           p.completed_at AS paid_at
+           p.completed_at AS paid_at,
+           w.created_at AS written_off_at
     FROM bookings AS b JOIN hospitals AS h ON h.id = b.hospital_id
     LEFT JOIN transactions AS p
            ON p.booking_id = b.id AND p.kind = 'booking_payment'
           AND p.status <> 'failed'
           AND p.status IN ('completed', 'partially_refunded', 'refunded')
+    LEFT JOIN payment_write_offs AS w ON w.booking_id = b.id
 """
 # ``p.status <> 'failed'`` follows from the IN list, but SQLite uses a partial index
 # only when the query states its WHERE terms word for word: with it, the payment is

@@ -12,6 +12,9 @@ from app.auth.guards import login_required, roles_required
 from app.bookings import schemas, service
 from app.db import get_db
 from app.extensions.api import Blueprint, page_bounds
+from app.payments import schemas as payment_schemas
+from app.payments import write_offs
+from app.payments.idempotency import current_claim, idempotent
 from app.timeutil import utcnow
 
 blp = Blueprint(
@@ -222,6 +225,37 @@ class Extend(MethodView):
             get_db(), booking_id, actor=current_user, hours=data["estimated_duration_hours"],
             reason=data["reason"], now=utcnow(), **_origin(),
         )
+
+
+@blp.route(f"/{BOOKING_ID}/write-off")
+class WriteOff(MethodView):
+    @blp.arguments(payment_schemas.WriteOffRequestSchema)
+    @idempotent
+    @blp.response(201, payment_schemas.WriteOffResultSchema,
+                  description="Written off: the booking's paymentStatus is `written_off`")
+    @blp.alt_response(400, description="Missing or malformed Idempotency-Key")
+    @blp.alt_response(404, description="No such booking at your hospital")
+    @blp.alt_response(409, description="Not completed, nothing owed (paid, refunded, free), "
+                                       "already written off, a gateway payment in progress, "
+                                       "or the Idempotency-Key was used with another body")
+    @roles_required(*STAFF)
+    def post(self, data, booking_id):
+        """Write off the unpaid due of a completed booking: its hospital's staff or an admin
+
+        A booking completed while its payment was due can never be paid any more;
+        reconciliation reports it (`completed_unpaid`). Writing the due off closes
+        the books: the booking's `paymentStatus` becomes `written_off` (`amountDue`
+        0), its open payment due is failed, the reconciliation finding is resolved,
+        and the admin audit log records `payment.write_off` (who, amount, reason,
+        IP). **No money moves**: no wallet, ledger, balance or earnings row changes.
+        Patients cannot write off (403). Same Idempotency-Key and body: the first
+        answer again, one write-off.
+        """
+        row, booking = write_offs.write_off(
+            get_db(), actor=current_user, booking_id=booking_id, reason=data["reason"],
+            now=utcnow(), claim=current_claim(), ip_address=request.remote_addr,
+        )
+        return {**row, "booking": booking}
 
 
 @blp.route(f"/hospital/{HOSPITAL_ID}/pending")

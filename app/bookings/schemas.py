@@ -139,10 +139,14 @@ class BookingSchema(ResponseSchema):
     payment_status = fields.Str(metadata={
         "description": " | ".join(BOOKING_PAYMENT_STATUSES) + ": `unpaid` while an approved "
                        "or completed booking owes its amount; `not_required` when nothing is "
-                       "owed (not approved, declined, cancelled before paying, or free)."})
+                       "owed (not approved, declined, cancelled before paying, or free); "
+                       "`written_off` when the due of a completed booking that was never paid "
+                       "was written off by its hospital or an admin (no money moved)."})
     amount_due_minor = Money(data_key="amountDue", allow_zero=True, metadata={
         "description": "What the patient still has to pay: the amount while unpaid, else 0."})
     paid_at = fields.Str(allow_none=True, metadata={"description": "When it was paid."})
+    written_off_at = fields.Str(allow_none=True, metadata={
+        "description": "When its unpaid due was written off (POST /api/bookings/{id}/write-off)."})
     approved_by = fields.Int(allow_none=True)
     approved_at = fields.Str(allow_none=True)
     declined_at = fields.Str(allow_none=True)

@@ -305,7 +305,8 @@ def _as_read(row, hospital):
     owes = row["status"] == "approved" and (row["amount_minor"] or 0) > 0
     return {**row, "hospital_name": hospital["name"],
             "payment_status": "unpaid" if owes else "not_required",
-            "amount_due_minor": row["amount_minor"] if owes else 0, "paid_at": None}
+            "amount_due_minor": row["amount_minor"] if owes else 0, "paid_at": None,
+            "written_off_at": None}
 
 
 def _transaction_ref(booking):

@@ -248,7 +248,10 @@ API_DESCRIPTION = """Hospital resource booking and payments.
 login also starts a cookie session; cookie-authenticated POST/PUT/PATCH/DELETE requests send
 the login's `csrfToken` in `X-CSRF-Token`. A protected operation answers 401 (not logged in),
 then 403 (role not allowed), before it looks at the body. Objects the caller may not see are
-404, never 403.
+404, never 403. A hospital's systems use an API key instead (`Authorization: Bearer rc_…`,
+created by its staff at `POST /api/hospitals/my-hospital/api-keys`): it may only read and set
+its hospital's resource counts and read its pending queue and booking list; anything else is
+403, a revoked or unknown key 401; rate limited per key (429 with `Retry-After`).
 
 **Request bodies** are JSON (`Content-Type: application/json`, else 415). Malformed JSON,
 nesting deeper than 100 levels, numbers beyond a double, lone surrogates, `NaN` or a byte
@@ -261,7 +264,7 @@ decimals, zero, negative amounts (but for an admin's signed wallet adjustment), 
 infinities or absurd sizes are a 422. Times are ISO-8601; a time sent must carry its UTC
 offset.
 
-**Idempotency.** Payments, top-ups, refunds and wallet adjustments require an
+**Idempotency.** Payments, top-ups, refunds, write-offs and wallet adjustments require an
 `Idempotency-Key` header (1-255 visible ASCII characters; else 400). A key is scoped to the
 user and the operation and remembered for IDEMPOTENCY_KEY_TTL_HOURS. The first request runs
 and its answer (a success, a 4xx refusal or a 502) is stored; the same key with the same body

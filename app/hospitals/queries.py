@@ -273,3 +273,101 @@ def optimize_search_index_sqlite(conn):
     search from reading many segments. Run inside transaction(conn).
     """
     conn.execute("INSERT INTO hospitals_fts (hospitals_fts) VALUES ('optimize')")
+
+
+# --- API keys of a hospital's systems (issue #16 item 10) ------------------------------
+
+API_KEY_COLUMNS = """
+    k.id, k.hospital_id, k.name, k.prefix, k.created_by, u.name AS created_by_name,
+    k.created_at, k.last_used_at, k.revoked_at, k.revoked_by
+"""
+
+
+def insert_api_key(conn, *, hospital_id, name, prefix, key_hash, created_by, now):
+    return conn.execute(
+        """
+        INSERT INTO hospital_api_keys (hospital_id, name, prefix, key_hash, created_by, created_at)
+        VALUES (?, ?, ?, ?, ?, ?)
+        RETURNING id
+        """,
+        (hospital_id, name, prefix, key_hash, created_by, now),
+    ).fetchone()["id"]
+
+
+def count_live_api_keys(conn, hospital_id):
+    return conn.execute(
+        "SELECT count(*) AS n FROM hospital_api_keys WHERE hospital_id = ? AND revoked_at IS NULL",
+        (hospital_id,),
+    ).fetchone()["n"]
+
+
+def get_api_key(conn, key_id):
+    """One key as lists show it (never its hash)."""
+    return conn.execute(
+        f"""
+        SELECT {API_KEY_COLUMNS}
+        FROM hospital_api_keys AS k LEFT JOIN users AS u ON u.id = k.created_by
+        WHERE k.id = ?
+        """,
+        (key_id,),
+    ).fetchone()
+
+
+def list_api_keys(conn, hospital_id):
+    """The hospital's keys, revoked ones included, newest first (never their hashes)."""
+    return conn.execute(
+        f"""
+        SELECT {API_KEY_COLUMNS}
+        FROM hospital_api_keys AS k LEFT JOIN users AS u ON u.id = k.created_by
+        WHERE k.hospital_id = ?
+        ORDER BY k.created_at DESC, k.id DESC
+        """,
+        (hospital_id,),
+    ).fetchall()
+
+
+def revoke_api_key(conn, key_id, *, hospital_id, revoked_by, now):
+    """live -> revoked; None if it is not a live key of this hospital."""
+    return conn.execute(
+        """
+        UPDATE hospital_api_keys SET revoked_at = ?, revoked_by = ?
+        WHERE id = ? AND hospital_id = ? AND revoked_at IS NULL
+        RETURNING id
+        """,
+        (now, revoked_by, key_id, hospital_id),
+    ).fetchone()
+
+
+def get_live_api_key_by_hash(conn, key_hash):
+    """The unrevoked key with this hash and its hospital's status, or None."""
+    return conn.execute(
+        """
+        SELECT k.id, k.hospital_id, k.name, k.prefix, h.status AS hospital_status
+        FROM hospital_api_keys AS k JOIN hospitals AS h ON h.id = k.hospital_id
+        WHERE k.key_hash = ? AND k.revoked_at IS NULL
+        """,
+        (key_hash,),
+    ).fetchone()
+
+
+def count_api_key_use(conn, key_id, *, now, window_floor):
+    """One request made with the key: the check and the count are one statement.
+
+    A window that started at or before ``window_floor`` (now - the limit's seconds)
+    is over: the count starts again at 1. Also records last_used_at. Returns the
+    window's start and count after this request (None if the key was revoked meanwhile).
+    """
+    return conn.execute(
+        """
+        UPDATE hospital_api_keys
+        SET window_count = CASE WHEN window_started_at IS NULL OR window_started_at <= :floor
+                                THEN 1 ELSE window_count + 1 END,
+            window_started_at = CASE WHEN window_started_at IS NULL
+                                          OR window_started_at <= :floor
+                                     THEN :now ELSE window_started_at END,
+            last_used_at = :now
+        WHERE id = :id AND revoked_at IS NULL
+        RETURNING window_started_at, window_count
+        """,
+        {"id": key_id, "now": now, "floor": window_floor},
+    ).fetchone()

@@ -6,7 +6,7 @@ from app.auth.guards import get_current_user, roles_required
 from app.auth.schemas import UserSchema
 from app.db import get_db
 from app.extensions.api import Blueprint, page_bounds
-from app.hospitals import schemas, service, staff
+from app.hospitals import api_keys, schemas, service, staff
 from app.timeutil import utcnow
 
 blp = Blueprint("hospitals", __name__, url_prefix="/api/hospitals",
@@ -133,6 +133,63 @@ class MyStaffMember(MethodView):
         actor = get_current_user()
         return staff.remove_staff(get_db(), actor.hospital_id, actor, user_id,
                                   ip_address=request.remote_addr, now=utcnow())
+
+
+@blp.route("/my-hospital/api-keys")
+class MyApiKeys(MethodView):
+    @blp.response(200, schemas.ApiKeySchema(many=True))
+    @blp.alt_response(404, description="You have no hospital")
+    @roles_required("hospital-authority")
+    def get(self):
+        """Your hospital's API keys, newest first (never the keys themselves)
+
+        Revoked keys are listed too, with `revokedAt`.
+        """
+        actor = get_current_user()
+        return api_keys.list_keys(get_db(), actor.hospital_id, actor)
+
+    @blp.arguments(schemas.ApiKeyCreateSchema)
+    @blp.response(201, schemas.ApiKeyCreatedSchema)
+    @blp.alt_response(404, description="You have no hospital")
+    @blp.alt_response(409, description="The hospital holds API_KEYS_PER_HOSPITAL live keys")
+    @roles_required("hospital-authority")
+    def post(self, data):
+        """Create an API key for your hospital's systems; the key is shown only in this answer
+
+        Stored as its SHA-256 with a short visible `prefix`. Written to the admin audit
+        log (`api_key.create`).
+
+        The key authenticates as `Authorization: Bearer rc_…` and may only set and read
+        its hospital's resource counts (`PUT` / `GET /api/hospital-resources/{hospitalId}…`)
+        and read its pending queue and booking list (`GET
+        /api/bookings/hospital/{hospitalId}/pending`, `…/history`): any other endpoint is
+        403, another hospital's 404. Rate limited per key (API_KEY_RATE_LIMIT; 429 with
+        Retry-After). A revoked key is 401 from the next request; a suspended hospital's
+        keys are 403. Changes of counts made with a key are in the resource audit log
+        with the key as actor (`apiKeyId`, `changedBy` null).
+        """
+        actor = get_current_user()
+        created = api_keys.create_key(
+            get_db(), actor.hospital_id, actor, name=data["name"],
+            max_keys=current_app.config["API_KEYS_PER_HOSPITAL"],
+            ip_address=request.remote_addr, now=utcnow())
+        return created, 201, {"Cache-Control": "no-store"}
+
+
+@blp.route("/my-hospital/api-keys/<int:key_id>")
+class MyApiKey(MethodView):
+    @blp.response(200, schemas.ApiKeySchema)
+    @blp.alt_response(404, description="You have no hospital, or no such key of your hospital")
+    @blp.alt_response(409, description="Already revoked")
+    @roles_required("hospital-authority")
+    def delete(self, key_id):
+        """Revoke one of your hospital's API keys; it is refused (401) from the next request
+
+        Written to the admin audit log (`api_key.revoke`).
+        """
+        actor = get_current_user()
+        return api_keys.revoke_key(get_db(), actor.hospital_id, actor, key_id,
+                                   ip_address=request.remote_addr, now=utcnow())
 
 
 @blp.route("/<int:hospital_id>")

@@ -141,3 +141,28 @@ class StaffAssignSchema(Schema):
 
 class RequiredReasonSchema(Schema):
     reason = clean_text(1000, required=True)
+
+
+class ApiKeyCreateSchema(Schema):
+    name = clean_text(100, required=True, metadata={
+        "description": "What the key is for, e.g. \"HIS bed feed\" (1-100 characters)."})
+
+
+class ApiKeySchema(CamelCaseSchema):
+    id = fields.Int()
+    hospital_id = fields.Int()
+    name = fields.Str()
+    prefix = fields.Str(metadata={"description": "The key's first characters (rc_…), to tell "
+                                                 "keys apart; the key itself is never shown again."})
+    created_by = fields.Int()
+    created_by_name = fields.Str(allow_none=True)
+    created_at = fields.Str()
+    last_used_at = fields.Str(allow_none=True)
+    revoked_at = fields.Str(allow_none=True)
+    revoked_by = fields.Int(allow_none=True)
+
+
+class ApiKeyCreatedSchema(ApiKeySchema):
+    key = fields.Str(metadata={
+        "description": "The key, shown this once (stored only as its SHA-256). Send it as "
+                       "`Authorization: Bearer rc_…`."})

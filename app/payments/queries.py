@@ -309,3 +309,31 @@ def booking_revenue(conn):
           AND status IN ('completed', 'partially_refunded', 'refunded')
         """
     ).fetchone()
+
+
+# -- write-offs (issue #16 item 8) ------------------------------------------------------
+
+
+def insert_write_off(conn, *, booking_id, hospital_id, user_id, amount_minor, currency, reason,
+                     written_off_by, idempotency_claim_id, now):
+    """One per booking (UNIQUE booking_id): a second write-off is an IntegrityError (409)."""
+    return conn.execute(
+        """
+        INSERT INTO payment_write_offs (booking_id, hospital_id, user_id, amount_minor, currency,
+                                        reason, written_off_by, idempotency_claim_id, created_at)
+        VALUES (:booking_id, :hospital_id, :user_id, :amount_minor, :currency,
+                :reason, :written_off_by, :claim_id, :now)
+        RETURNING *
+        """,
+        {"booking_id": booking_id, "hospital_id": hospital_id, "user_id": user_id,
+         "amount_minor": amount_minor, "currency": currency, "reason": reason,
+         "written_off_by": written_off_by, "claim_id": idempotency_claim_id, "now": now},
+    ).fetchone()
+
+
+def get_write_off_made_under(conn, booking_id, claim_id):
+    """The booking's write-off if the Idempotency-Key claim ``claim_id`` made it."""
+    return conn.execute(
+        "SELECT * FROM payment_write_offs WHERE booking_id = ? AND idempotency_claim_id = ?",
+        (booking_id, claim_id),
+    ).fetchone()

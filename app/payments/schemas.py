@@ -1,6 +1,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.bookings.schemas import BookingSchema
 from app.money import Money
 from app.validation import CamelCaseSchema, Schema, clean_text, id_field
 from app.vocabulary import (
@@ -146,3 +147,24 @@ class ReceiptSchema(TransactionSchema):
 
 class HistoryItemSchema(TransactionSchema):
     booking_reference = fields.Str(allow_none=True)
+
+
+class WriteOffRequestSchema(Schema):
+    reason = clean_text(1000, required=True, metadata={
+        "description": "Why the due is written off (kept in the admin audit log)."})
+
+
+class WriteOffSchema(CamelCaseSchema):
+    id = fields.Int()
+    booking_id = fields.Int()
+    hospital_id = fields.Int()
+    amount = money_out("amount_minor", metadata={"description": "The due written off."})
+    currency = fields.Str()
+    reason = fields.Str()
+    written_off_by = fields.Int()
+    created_at = fields.Str()
+
+
+class WriteOffResultSchema(WriteOffSchema):
+    booking = fields.Nested(BookingSchema, metadata={
+        "description": "The booking after the write-off (`paymentStatus: written_off`)."})

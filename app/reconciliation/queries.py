@@ -81,6 +81,27 @@ def failed_gateway_refunds(conn):
     ).fetchall()
 
 
+def completed_unpaid_bookings(conn):
+    """Completed bookings that owed an amount and were never paid nor written off.
+
+    A gateway attempt still 'processing' is left out: it may yet be paid, and a stale
+    one is reported as stuck_processing already."""
+    return conn.execute(
+        """
+        SELECT b.id, b.booking_reference, b.hospital_id, b.amount_minor, b.currency,
+               b.completed_at
+        FROM bookings AS b
+        WHERE b.status = 'completed' AND b.amount_minor > 0
+          AND NOT EXISTS (SELECT 1 FROM transactions AS t
+                          WHERE t.booking_id = b.id AND t.kind = 'booking_payment'
+                            AND t.status IN ('processing', 'completed', 'partially_refunded',
+                                             'refunded'))
+          AND NOT EXISTS (SELECT 1 FROM payment_write_offs AS w WHERE w.booking_id = b.id)
+        ORDER BY b.id
+        """
+    ).fetchall()
+
+
 def day_totals(conn, start, end):
     """What completed on one (local) day: counts and sums, for the run summary."""
     return conn.execute(
@@ -191,6 +212,20 @@ def resolve_discrepancy(conn, discrepancy_id, *, resolved_by, notes, now):
         RETURNING *
         """,
         (resolved_by, now, notes, discrepancy_id),
+    ).fetchone()
+
+
+def resolve_open_finding(conn, *, kind, entity_type, entity_id, resolved_by, notes, now):
+    """Close the open finding of ``kind`` about one entity (if there is one): what it
+    reported was dealt with by the action calling this (e.g. a write-off)."""
+    return conn.execute(
+        """
+        UPDATE reconciliation_discrepancies
+        SET status = 'resolved', resolved_by = ?, resolved_at = ?, resolution_notes = ?
+        WHERE kind = ? AND entity_type = ? AND entity_id = ? AND status = 'open'
+        RETURNING *
+        """,
+        (resolved_by, now, notes, kind, entity_type, entity_id),
     ).fetchone()
 
 

@@ -4,7 +4,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.validation import CamelCaseSchema, Schema, clean_text
-from app.vocabulary import DISCREPANCY_SEVERITIES
+from app.vocabulary import DISCREPANCY_ENTITY_TYPES, DISCREPANCY_SEVERITIES
 
 
 class JsonText(fields.Field):
@@ -28,10 +28,12 @@ class RunSchema(CamelCaseSchema):
 class DiscrepancySchema(CamelCaseSchema):
     id = fields.Int()
     run_id = fields.Int()
-    kind = fields.Str()
+    kind = fields.Str(metadata={"description": (
+        "e.g. stuck_processing, gateway_mismatch, ledger_mismatch, completed_unpaid (a "
+        "completed booking never paid: entity `booking`; closed by its write-off)")})
     severity = fields.Str(metadata={"description": " | ".join(DISCREPANCY_SEVERITIES)})
     entity_type = fields.Str(
-        metadata={"description": "wallet | ledger_entry | transaction | refund"},
+        metadata={"description": " | ".join(DISCREPANCY_ENTITY_TYPES)},
     )
     entity_id = fields.Int()
     details = JsonText()

@@ -18,6 +18,10 @@ One run:
    nothing for an unpaid one.
 4. Duplicates and leftovers: one bank transaction on two payments, money taken
    by the gateway on an attempt we had failed, gateway refunds refused.
+5. Bookings: a booking completed while its payment was still due can never be
+   paid any more ('completed_unpaid', entity 'booking'); the hospital's staff or
+   an admin write the due off (app/payments/write_offs.py), which closes the
+   finding, or resolve it by hand.
 
 Findings go to reconciliation_discrepancies (kind, severity, entity, details
 JSON). The partial unique index on open findings makes a re-run add nothing new:
@@ -212,6 +216,25 @@ def check_leftovers(conn):
     return findings
 
 
+# -- 5. bookings completed but never paid -------------------------------------------
+
+COMPLETED_UNPAID = "completed_unpaid"
+
+
+def check_bookings(conn):
+    return [
+        finding(
+            COMPLETED_UNPAID, "medium", "booking", row["id"],
+            bookingReference=row["booking_reference"], hospitalId=row["hospital_id"],
+            amount=format_minor(row["amount_minor"]), currency=row["currency"],
+            completedAt=row["completed_at"],
+            problem="completed while its payment was due and never paid; collect it "
+                    "outside the platform or write it off (POST /api/bookings/{id}/write-off)",
+        )
+        for row in queries.completed_unpaid_bookings(conn)
+    ]
+
+
 # -- the run -----------------------------------------------------------------------
 
 
@@ -233,6 +256,7 @@ def run(conn, *, run_date, triggered_by, now, config, gateway):
         checked, transaction_findings = check_transactions(conn)
         findings += transaction_findings
         findings += check_leftovers(conn)
+        findings += check_bookings(conn)
         totals = queries.day_totals(conn, *day_bounds(run_date, config["TIMEZONE"]))
         with transaction(conn):
             new = 0

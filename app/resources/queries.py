@@ -193,20 +193,22 @@ def busiest_instant_statements(conn, hospital_id, resource_type, start, end):
 
 def insert_audit_entry(conn, *, hospital_id, resource_type, action, old_values, new_values,
                        changed_by, now, reason=None, booking_id=None, ip_address=None,
-                       user_agent=None):
-    """One append-only row per change: who, when, what (old/new as JSON), why, from where."""
+                       user_agent=None, api_key_id=None):
+    """One append-only row per change: who (a person, or a hospital system's API key),
+    when, what (old/new as JSON), why, from where."""
     conn.execute(
         """
         INSERT INTO resource_audit_log (hospital_id, resource_type, action, old_values, new_values,
-            reason, booking_id, changed_by, ip_address, user_agent, created_at)
+            reason, booking_id, changed_by, api_key_id, ip_address, user_agent, created_at)
         VALUES (:hospital_id, :resource_type, :action, :old_values, :new_values,
-            :reason, :booking_id, :changed_by, :ip_address, :user_agent, :now)
+            :reason, :booking_id, :changed_by, :api_key_id, :ip_address, :user_agent, :now)
         """,
         {
             "hospital_id": hospital_id, "resource_type": resource_type, "action": action,
             "old_values": json.dumps(old_values) if old_values is not None else None,
             "new_values": json.dumps(new_values) if new_values is not None else None,
             "reason": reason, "booking_id": booking_id, "changed_by": changed_by,
+            "api_key_id": api_key_id,
             "ip_address": ip_address, "user_agent": (user_agent or "")[:500] or None, "now": now,
         },
     )
@@ -284,7 +286,8 @@ def upsert_counts(conn, *, hospital_id, resource_type, total, occupied, reserved
 
 AUDIT_COLUMNS = """
     a.id, a.hospital_id, a.resource_type, a.action, a.old_values, a.new_values, a.reason,
-    a.booking_id, a.changed_by, u.name AS changed_by_name, a.ip_address, a.user_agent,
+    a.booking_id, a.changed_by, u.name AS changed_by_name, a.api_key_id,
+    k.prefix AS api_key_prefix, k.name AS api_key_name, a.ip_address, a.user_agent,
     a.created_at
 """
 
@@ -295,6 +298,7 @@ def list_audit(conn, hospital_id, *, resource_type, limit, offset):
         f"""
         SELECT {AUDIT_COLUMNS}
         FROM resource_audit_log AS a LEFT JOIN users AS u ON u.id = a.changed_by
+        LEFT JOIN hospital_api_keys AS k ON k.id = a.api_key_id
         WHERE a.hospital_id = :hospital_id
           AND (:resource_type IS NULL OR a.resource_type = :resource_type)
         ORDER BY a.created_at DESC, a.id DESC

@@ -96,8 +96,15 @@ class AuditEntrySchema(CamelCaseSchema):
     new_values = fields.Dict(allow_none=True)
     reason = fields.Str(allow_none=True)
     booking_id = fields.Int(allow_none=True)
-    changed_by = fields.Int(allow_none=True)
+    changed_by = fields.Int(allow_none=True, metadata={
+        "description": "The person who made the change; null for a change made with an API "
+                       "key (see apiKeyId) or by the system."})
     changed_by_name = fields.Str(allow_none=True)
+    api_key_id = fields.Int(allow_none=True, metadata={
+        "description": "The hospital API key the change was made with, if any."})
+    api_key_prefix = fields.Str(allow_none=True, metadata={
+        "description": "That key's visible prefix (rc_…)."})
+    api_key_name = fields.Str(allow_none=True)
     ip_address = fields.Str(allow_none=True)
     user_agent = fields.Str(allow_none=True)
     created_at = fields.Str()

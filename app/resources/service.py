@@ -142,7 +142,7 @@ def set_counts(conn, hospital_id, resource_type, changes, actor, *, reason, ip_a
             conn, hospital_id=hospital_id, resource_type=resource_type, action=action,
             old_values=queries.counters(live_before), new_values=queries.counters(live),
             changed_by=actor.id, now=stamp, reason=reason, ip_address=ip_address,
-            user_agent=user_agent,
+            user_agent=user_agent, api_key_id=getattr(actor, "api_key_id", None),
         )
         if is_admin(actor):
             insert_admin_audit(
