@@ -65,6 +65,8 @@ JOBS = [
     JobSpec("database-maintenance", "app.ops.maintenance:run_maintenance", "cron", {"minute": 45}, 30 * 60),
     JobSpec("mail-delivery", "app.mail.jobs:deliver_mail", "interval", {"minutes": 1}, 10 * 60),
     JobSpec("booking-overstay", "app.bookings.jobs:notify_overstays", "interval", {"minutes": 15}, 10 * 60),
+    # Every minute: an audit row is tamper-evident from its first seal on (app.audit.chain).
+    JobSpec("audit-seal", "app.audit.jobs:seal_audit_chains", "interval", {"minutes": 1}, 10 * 60),
 ]
 
 

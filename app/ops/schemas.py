@@ -87,6 +87,15 @@ class MailHealthSchema(CamelCaseSchema):
     latest_error = fields.Nested(MailErrorSchema, allow_none=True)
 
 
+class AuditChainCheckSchema(CamelCaseSchema):
+    checked_at = fields.Str()
+    status = fields.Str(metadata={"description": "ok, or broken (see problem)"})
+    links_checked = fields.Int()
+    unsealed = fields.Int(metadata={"description": "audit rows not sealed yet (sealed every minute)"})
+    problem = fields.Str(allow_none=True, metadata={
+        "description": "the first broken row of each broken chain: table, id, expected vs stored"})
+
+
 class DetailedHealthSchema(CamelCaseSchema):
     status = fields.Str(metadata={"description": "ok, degraded (see warnings) or failing"})
     checked_at = fields.Str()
@@ -99,6 +108,8 @@ class DetailedHealthSchema(CamelCaseSchema):
     last_backup = fields.Nested(BackupSummarySchema, allow_none=True)
     jobs = fields.List(fields.Nested(JobSummarySchema))
     mail = fields.Nested(MailHealthSchema)
+    audit_chain = fields.Nested(AuditChainCheckSchema, allow_none=True, metadata={
+        "description": "the last `flask audit verify` or integrity job (null before the first)"})
     migrations = fields.Nested(MigrationSummarySchema)
 
 
