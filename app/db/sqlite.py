@@ -23,6 +23,7 @@ import os
 import sqlite3
 from contextlib import contextmanager
 
+from app import files
 from app.db import writer_queue as flock_queue
 
 # Authorizer actions that change the database, its schema included.
@@ -132,15 +133,21 @@ def connect(path, *, busy_timeout_ms=5000, synchronous="NORMAL", writer_queue=Fa
 
 def connect_from_config(config, *, write_guard=False):
     path = config["DATABASE"]
+    new = path != ":memory:" and not os.path.exists(path)
     if path != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return connect(
+        # a folder made here is owner-only; an existing one (maybe shared) is left as it is
+        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=files.DIR_MODE, exist_ok=True)
+    conn = connect(
         path,
         busy_timeout_ms=int(config["SQLITE_BUSY_TIMEOUT_MS"]),
         synchronous=str(config["SQLITE_SYNCHRONOUS"]).upper(),
         writer_queue=config["SQLITE_WRITER_QUEUE"],
         write_guard=write_guard,
     )
+    if new:
+        # owner-only whatever the umask; SQLite gives the -wal and -shm the same mode
+        files.restrict_database(path)
+    return conn
 
 
 @contextmanager
