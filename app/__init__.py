@@ -19,13 +19,14 @@ BLUEPRINT_MODULES = [
 
 def create_app(config=None):
     """Build the app. ``config`` overrides defaults and RAPIDCARE_* environment variables."""
-    from app import cli, console, db, errors, logging_setup
+    from app import cli, console, db, errors, files, logging_setup
     from app.auth import guards, session
     from app.config import load_config
     from app.db.retry import RetryingFlask
     from app.extensions import api, swagger_ui
     from app.extensions.json import JsonRequest, OrjsonProvider
 
+    files.owner_only_umask()  # the database, its WAL, mail files: owner-only (app/files.py)
     app = RetryingFlask(__name__)
     app.request_class = JsonRequest
     app.json = OrjsonProvider(app)

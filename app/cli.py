@@ -1,4 +1,5 @@
-"""Flask CLI commands: `flask db upgrade|downgrade|new|status|maintenance`, `flask create-admin`, `flask seed-demo`."""
+"""Flask CLI commands: `flask db upgrade|downgrade|new|status|maintenance`, `flask keys
+status|reencrypt|rotate`, `flask audit verify|seal`, `flask create-admin`, `flask seed-demo`."""
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
@@ -11,6 +12,7 @@ from app.errors import DomainError
 from app.timeutil import utcnow
 
 db_cli = AppGroup("db", help="Database migrations and upkeep.")
+audit_cli = AppGroup("audit", help="The audit tables' hash chains.")
 
 
 def _connect():
@@ -127,6 +129,39 @@ def db_copy_to_postgres(target_url, source_path):
                f"{len(report.money)} money columns summed alike, invariants hold")
 
 
+@audit_cli.command("verify")
+def audit_verify():
+    """Check every audit chain; print the first broken row of each (exit 1 if any)."""
+    from app.audit import chain
+
+    conn = _connect()
+    try:
+        result = chain.verify_and_record(conn, now=utcnow())
+    finally:
+        conn.close()
+    if not result["ok"]:
+        for problem in result["problems"]:
+            click.echo(f"BROKEN {problem}", err=True)
+        raise SystemExit(1)
+    for table, head in result["heads"].items():
+        click.echo(f"{table}: {head['position']} link(s), head {head['linkHash']}")
+    click.echo(chain.summary_line(result))
+
+
+@audit_cli.command("seal")
+def audit_seal():
+    """Seal the audit rows not chained yet (the audit-seal job does this every minute)."""
+    from app.audit import chain
+
+    conn = _connect()
+    try:
+        added = chain.seal_now(conn, now=utcnow())
+    finally:
+        conn.close()
+    for table, count in added.items():
+        click.echo(f"{table}: {count} row(s) sealed")
+
+
 @click.command("create-admin")
 @with_appcontext
 @click.option("--email", required=True)
@@ -237,5 +272,6 @@ def keys_rotate(key_id):
 def init_app(app):
     app.cli.add_command(db_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(audit_cli)
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)

@@ -32,7 +32,8 @@ def set_user_status(conn, user_id, status, *, admin_id, reason, ip_address, now)
     (bearer tokens and cookie sessions), so a later re-activation revives none.
 
     :raise 404: no such user.
-    :raise 409: an admin changing their own status (they could lock everyone out).
+    :raise 409: an admin changing their own status (they could lock everyone out), or an
+        account its owner closed (DELETE /api/auth/account).
     """
     if user_id == admin_id:
         raise Conflict("You cannot change your own account status.")
@@ -41,6 +42,8 @@ def set_user_status(conn, user_id, status, *, admin_id, reason, ip_address, now)
         user = get_user(conn, user_id)
         if user is None:
             raise NotFound("User not found.")
+        if users.deleted_at(conn, user_id):
+            raise Conflict("This account was closed by its owner; its status cannot change.")
         users.set_user_status(conn, user_id, status, stamp)
         if status != "active":
             end_sessions(conn, user_id, now)

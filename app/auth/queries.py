@@ -311,3 +311,48 @@ def attach_authority(conn, user_id, hospital_id, now):
         {"hospital_id": hospital_id, "user_id": user_id, "now": now},
     )
     return cursor.rowcount == 1
+
+
+# --- the caller's own data, closing an account (issue #18 item 6) --------------
+
+def list_sessions(conn, user_id):
+    """Every login of the user, newest first, without the token hashes."""
+    return conn.execute(
+        """
+        SELECT id, created_at, expires_at, revoked_at FROM api_tokens
+        WHERE user_id = ? ORDER BY id DESC
+        """,
+        (user_id,),
+    ).fetchall()
+
+
+def deleted_at(conn, user_id):
+    """When the account was closed (None: it was not, or there is no such user)."""
+    row = conn.execute("SELECT deleted_at FROM users WHERE id = ?", (user_id,)).fetchone()
+    return row["deleted_at"] if row else None
+
+
+def count_other_active_admins(conn, user_id):
+    return conn.execute(
+        """
+        SELECT count(*) AS n FROM users
+        WHERE role = 'admin' AND status = 'active' AND deleted_at IS NULL AND id <> ?
+        """,
+        (user_id,),
+    ).fetchone()["n"]
+
+
+def anonymise_user(conn, user_id, *, email, name, password_hash, now):
+    """Closing an account: the personal fields are overwritten, the password is one
+    nobody knows, the account is inactive and detached from any hospital."""
+    conn.execute(
+        """
+        UPDATE users
+        SET name = :name, email = :email, phone = NULL, password_hash = :password_hash,
+            status = 'inactive', hospital_id = NULL, email_notifications = FALSE,
+            deleted_at = :now, updated_at = :now
+        WHERE id = :id AND deleted_at IS NULL
+        """,
+        {"id": user_id, "name": name, "email": email, "password_hash": password_hash,
+         "now": now},
+    )

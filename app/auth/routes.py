@@ -1,10 +1,10 @@
 """/api/auth: register, login, logout, profile, change-password, email verification,
-password reset."""
+password reset, my-data, closing the account."""
 from flask import current_app, request
 from flask.views import MethodView
 from flask_login import current_user, logout_user
 
-from app.auth import account_tokens, schemas, service
+from app.auth import account_tokens, privacy, schemas, service
 from app.auth.guards import login_required
 from app.auth.queries import get_user
 from app.auth.session import start_cookie_session
@@ -172,3 +172,43 @@ class ResetPassword(MethodView):
             get_db(), token=data["token"], new_password=data["new_password"], now=utcnow(),
             config=current_app.config,
         )
+
+
+@blp.route("/my-data")
+class MyData(MethodView):
+    @blp.response(200, schemas.MyDataSchema)
+    @login_required
+    def get(self):
+        """Download everything the platform holds about you
+
+        Your profile, your bookings (with their personal fields and status history),
+        payments and top-ups with their refunds, wallet balance and ledger,
+        notifications, blood requests (with the donors who volunteered) and the
+        requests you volunteered for, and your logins (never their tokens). Only ever
+        your own data, whatever your role.
+        """
+        return privacy.my_data(get_db(), current_user, currency=current_app.config["CURRENCY"])
+
+
+@blp.route("/account")
+class Account(MethodView):
+    @blp.arguments(schemas.AccountDeleteSchema)
+    @blp.response(204)
+    @blp.alt_response(409, description="Something still needs the account: a pending or "
+                      "approved booking, a non-zero wallet, an unsettled payment, the last "
+                      "active admin or a hospital's only authority")
+    @login_required
+    def delete(self, data):
+        """Close your account (needs your password)
+
+        The personal fields of your bookings and blood requests are overwritten, your
+        name, email and phone are anonymised (the email becomes
+        `deleted-<id>@invalid`, so the address can be registered again), the password
+        stops working, every login ends and no more mail is sent. Bookings, payments,
+        refunds and the wallet ledger keep their non-personal facts (amounts, dates,
+        statuses) for the books. Recorded in the admin audit log. Wrong password: 422.
+        """
+        privacy.close_account(get_db(), current_user, password=data["password"],
+                              ip_address=request.remote_addr, now=utcnow(),
+                              config=current_app.config)
+        logout_user()

@@ -2,7 +2,11 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.auth.passwords import MAX_PASSWORD_BYTES
+from app.blood.schemas import BloodRequestSchema, MatchSchema
+from app.bookings.schemas import BookingSchema, HistoryEntrySchema, NotificationSchema
+from app.payments.schemas import HistoryItemSchema, RefundSchema
 from app.validation import ANY_FIELD, PHONE, Bool, CamelCaseSchema, JsonBool, Schema, clean_text
+from app.wallet.schemas import LedgerEntrySchema, WalletSchema
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -113,3 +117,47 @@ class ResetPasswordSchema(Schema):
 
 class VerifyEmailSchema(Schema):
     token = _mailed_token()
+
+
+# --- the caller's own data, closing an account (issue #18 item 6) --------------
+# Each domain's own response schema, so the copy reads like that domain's endpoints.
+
+class AccountDeleteSchema(Schema):
+    password = fields.Str(required=True, validate=validate.Length(min=1, max=1024),
+                          metadata={"description": "Your current password (re-authentication)."})
+
+
+class SessionSchema(CamelCaseSchema):
+    id = fields.Int()
+    created_at = fields.Str()
+    expires_at = fields.Str()
+    revoked_at = fields.Str(allow_none=True)
+
+
+class MyBookingSchema(BookingSchema):
+    history = fields.List(fields.Nested(HistoryEntrySchema))
+
+
+class MyPaymentSchema(HistoryItemSchema):
+    refunds = fields.List(fields.Nested(RefundSchema))
+
+
+class MyBloodRequestSchema(BloodRequestSchema):
+    volunteers = fields.List(fields.Nested(MatchSchema))
+
+
+class MyDataSchema(CamelCaseSchema):
+    profile = fields.Nested(UserSchema)
+    bookings = fields.List(fields.Nested(MyBookingSchema), metadata={
+        "description": "Your bookings with their personal fields and status history."})
+    payments = fields.List(fields.Nested(MyPaymentSchema), metadata={
+        "description": "Your payments and top-ups, each with its refunds."})
+    wallet = fields.Nested(WalletSchema)
+    ledger = fields.List(fields.Nested(LedgerEntrySchema))
+    notifications = fields.List(fields.Nested(NotificationSchema))
+    blood_requests = fields.List(fields.Nested(MyBloodRequestSchema), metadata={
+        "description": "Your blood requests with the donors who volunteered."})
+    blood_volunteering = fields.List(fields.Nested(MatchSchema), metadata={
+        "description": "The blood requests you volunteered for."})
+    sessions = fields.List(fields.Nested(SessionSchema), metadata={
+        "description": "Your logins (never their tokens)."})

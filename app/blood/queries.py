@@ -265,3 +265,38 @@ def rows_per_key(conn):
         f"SELECT {pick(conn, _KEY_OF)} AS key_id, count(*) AS n FROM blood_requests "
         "GROUP BY 1 ORDER BY 1"
     ).fetchall()}
+
+
+# --- the caller's own data, closing an account (issue #18 item 6) --------------
+
+ERASED_TEXT = "[erased]"
+
+
+def list_donor_matches(conn, donor_id):
+    """Every time ``donor_id`` volunteered, oldest first (GET /api/auth/my-data)."""
+    return conn.execute(
+        f"{MATCH_SELECT} WHERE m.donor_id = ? ORDER BY m.id", (donor_id,)
+    ).fetchall()
+
+
+def erase_personal_fields(conn, user_id, now):
+    """Closing an account: the user's active requests are cancelled (nobody can call an
+    erased number), every request's patient name, phone, condition, place and notes
+    are overwritten, and the phone the user gave when volunteering is removed.
+    Returns the number of requests changed."""
+    conn.execute(
+        "UPDATE blood_requests SET status = 'cancelled', updated_at = ? "
+        "WHERE requester_id = ? AND status = 'active'",
+        (now, user_id),
+    )
+    changed = conn.execute(
+        """
+        UPDATE blood_requests
+        SET patient_name = :erased, contact_phone = :erased, medical_condition = NULL,
+            location = :erased, notes = NULL, updated_at = :now
+        WHERE requester_id = :user_id
+        """,
+        {"erased": ERASED_TEXT, "now": now, "user_id": user_id},
+    ).rowcount
+    conn.execute("UPDATE blood_donor_matches SET phone = NULL WHERE donor_id = ?", (user_id,))
+    return changed

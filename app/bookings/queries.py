@@ -501,3 +501,38 @@ def name_tokens_per_key(conn):
         "SELECT key_id, count(DISTINCT booking_id) AS n FROM booking_name_tokens "
         "GROUP BY key_id ORDER BY key_id"
     ).fetchall()}
+
+
+# --- closing an account (issue #18 item 6) --------------------------------------
+
+ERASED_TEXT = "[erased]"
+
+
+def count_open_bookings(conn, user_id):
+    """The user's pending or approved bookings: an account with one cannot be closed."""
+    return conn.execute(
+        "SELECT count(*) AS n FROM bookings WHERE user_id = ? AND status IN ('pending', 'approved')",
+        (user_id,),
+    ).fetchone()["n"]
+
+
+def erase_personal_fields(conn, user_id):
+    """Overwrite the personal and clinical fields of every booking of ``user_id`` (the
+    account is being closed); ids, statuses, times, money and the hospital stay for the
+    books. The one place that knows which
+    booking columns are personal (the same list issue #18 item 1 encrypts); their
+    blind-index tokens go too. Placeholders are stored in plaintext: they hold nothing
+    personal (app.crypto.fields reads a value that is not sealed as it is)."""
+    conn.execute("DELETE FROM booking_name_tokens "
+                 "WHERE booking_id IN (SELECT id FROM bookings WHERE user_id = ?)", (user_id,))
+    return conn.execute(
+        """
+        UPDATE bookings
+        SET patient_name = :erased, patient_age = '0', patient_gender = 'other',
+            medical_condition = :erased, emergency_contact_name = :erased,
+            emergency_contact_phone = :erased, emergency_contact_relationship = :erased,
+            notes = NULL, authority_notes = NULL
+        WHERE user_id = :user_id
+        """,
+        {"erased": ERASED_TEXT, "user_id": user_id},
+    ).rowcount

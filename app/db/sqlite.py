@@ -24,6 +24,7 @@ import sqlite3
 from contextlib import contextmanager
 from time import perf_counter
 
+from app import files
 from app.db import slow_queries
 from app.db import writer_queue as flock_queue
 
@@ -162,9 +163,11 @@ def connect(path, *, busy_timeout_ms=5000, synchronous="NORMAL", writer_queue=Fa
 
 def connect_from_config(config, *, write_guard=False):
     path = config["DATABASE"]
+    new = path != ":memory:" and not os.path.exists(path)
     if path != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return connect(
+        # a folder made here is owner-only; an existing one (maybe shared) is left as it is
+        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=files.DIR_MODE, exist_ok=True)
+    conn = connect(
         path,
         busy_timeout_ms=int(config["SQLITE_BUSY_TIMEOUT_MS"]),
         synchronous=str(config["SQLITE_SYNCHRONOUS"]).upper(),
@@ -172,6 +175,10 @@ def connect_from_config(config, *, write_guard=False):
         write_guard=write_guard,
         slow_query_s=slow_queries.threshold_seconds(config),
     )
+    if new:
+        # owner-only whatever the umask; SQLite gives the -wal and -shm the same mode
+        files.restrict_database(path)
+    return conn
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
+from app import files
 from app.db import transaction
 from app.mail import queries
 from app.timeutil import from_iso, to_iso, utcnow
@@ -153,10 +154,10 @@ class FolderTransport:
         self.directory = config["MAIL_DIR"]
 
     def send(self, message, row):
-        os.makedirs(self.directory, exist_ok=True)
+        files.private_directory(self.directory)  # messages carry names and links: owner-only
         path = os.path.join(self.directory, f"{row['id']:08d}-{row['kind']}.eml")
         partial = f"{path}.partial"
-        with open(partial, "wb") as file:
+        with files.open_private(partial) as file:
             file.write(message.as_bytes())
         os.replace(partial, path)  # a file under the final name is always complete
 

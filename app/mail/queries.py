@@ -126,3 +126,21 @@ def messages_for(conn, to_address):
     return conn.execute(
         "SELECT * FROM mail_outbox WHERE to_address = ? ORDER BY id", (to_address,)
     ).fetchall()
+
+
+def stop_mail_for_user(conn, user_id, *, to_address, now):
+    """Closing an account: mail not sent yet is given up, and no row keeps the old
+    address or a body that may name the user (issue #18 item 6)."""
+    conn.execute(
+        """
+        UPDATE mail_outbox
+        SET status = 'failed', message_id = coalesce(message_id, :message_id || id),
+            last_error = 'account closed', updated_at = :now
+        WHERE user_id = :user_id AND status IN ('pending', 'sending')
+        """,
+        {"user_id": user_id, "now": now, "message_id": f"account-closed-{user_id}-"},
+    )
+    conn.execute(
+        "UPDATE mail_outbox SET to_address = ?, body = '', updated_at = ? WHERE user_id = ?",
+        (to_address, now, user_id),
+    )

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from app import files
 from app.ops import checks
 
 BACKUP_KIND = "database_backup"
@@ -176,7 +177,7 @@ def backup_database(source, backup_dir, *, now, pages_per_step=PAGES_PER_STEP, p
     """
     started = time.monotonic()
     directory = Path(backup_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    files.private_directory(directory)  # backups are owner-only; mkstemp makes the files 0600
     final_path = directory / backup_name(now)
     if final_path.exists():
         raise BackupError(f"{final_path} already exists; not replacing a backup")
@@ -316,6 +317,7 @@ def main(argv=None):
     parser.add_argument("--database", help="database file (default RAPIDCARE_DATABASE)")
     parser.add_argument("--backup-dir", help="where backups go (default RAPIDCARE_BACKUP_DIR)")
     args = parser.parse_args(argv)
+    files.owner_only_umask()  # what this process writes is owner-only (app/files.py)
     try:
         config = standalone_config()
     except ConfigError as error:

@@ -36,6 +36,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from app import files
 from app.db import postgres
 from app.ops import invariants
 from app.ops.backup import (
@@ -190,7 +191,7 @@ def backup_database(url, backup_dir, *, now, config):
     """
     started = time.monotonic()
     directory = Path(backup_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    files.private_directory(directory)  # backups are owner-only; mkstemp makes the files 0600
     final_path = directory / backup_name(now, suffix=PGDUMP_SUFFIX)
     if final_path.exists():
         raise BackupError(f"{final_path} already exists; not replacing a backup")

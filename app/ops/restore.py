@@ -33,7 +33,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import migrator
+from app import files, migrator
 from app.ops import checks, locks
 from app.ops.backup import (
     BACKUP_KIND,
@@ -254,6 +254,7 @@ def keep_pre_restore_copy(database, copy_path, *, progress=None):
         raise  # locked, disk full, I/O: not a reason to copy raw bytes instead
     except sqlite3.DatabaseError:  # "file is not a database", "malformed"
         shutil.copyfile(database, copy_path)
+    files.restrict(copy_path)  # the patients' data, like the database: owner-only
 
 
 def _remove_side_files(database):
@@ -265,20 +266,14 @@ def _remove_side_files(database):
 
 
 def _copy_ownership(model, path):
-    """The restored file must stay usable by the service's user (mkstemp makes files 0600)."""
+    """The restored file must stay usable by the service's user: the owner of the file it
+    replaces. Its mode is owner-only (0600, app/files.py) whatever the old file's was."""
+    os.chmod(path, files.FILE_MODE)
     if not os.path.exists(model):
-        os.chmod(path, 0o644 & ~_umask())
         return
-    shutil.copymode(model, path)
     stat = os.stat(model)
     if os.geteuid() == 0:
         os.chown(path, stat.st_uid, stat.st_gid)
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def swap_in(new_file, database):
@@ -330,7 +325,7 @@ def restore(spec, *, database, backup_dir, migrations_dir, now, force=False, log
     try:
         source = resolve_backup(spec, backup_dir)
         log(f"restore: checking {source}")
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(directory, mode=files.DIR_MODE, exist_ok=True)
         fd, candidate = tempfile.mkstemp(prefix=".restore-", suffix=".sqlite3", dir=directory)
         os.close(fd)
         pre_copy = None
@@ -401,7 +396,7 @@ def _archive_pre_restore_copy(pre_copy, backup_dir, now, log, progress=None):
         return None
     target = Path(backup_dir) / backup_name(now, PRE_RESTORE_KIND)
     try:
-        os.makedirs(backup_dir, exist_ok=True)
+        files.private_directory(backup_dir)
         compress_atomically(pre_copy, target, mtime=int(now.timestamp()), progress=progress)
     except (BackupError, OSError) as error:
         log(f"restore: could not archive the pre-restore copy: {error}")
@@ -447,6 +442,7 @@ def main(argv=None):
                         help="PostgreSQL only: the database to connect to while the live one "
                              "is swapped (default postgres)")
     args = parser.parse_args(argv)
+    files.owner_only_umask()  # what this process writes is owner-only (app/files.py)
     if not args.list and not args.backup:
         parser.error("name a backup (a file, a name from --list, or 'latest'), or use --list")
     try:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from app import files
 from app.db import connect_from_config, transaction
 from app.ops import locks, queries
 from app.timeutil import to_iso, utcnow
@@ -65,6 +66,8 @@ JOBS = [
     JobSpec("database-maintenance", "app.ops.maintenance:run_maintenance", "cron", {"minute": 45}, 30 * 60),
     JobSpec("mail-delivery", "app.mail.jobs:deliver_mail", "interval", {"minutes": 1}, 10 * 60),
     JobSpec("booking-overstay", "app.bookings.jobs:notify_overstays", "interval", {"minutes": 15}, 10 * 60),
+    # Every minute: an audit row is tamper-evident from its first seal on (app.audit.chain).
+    JobSpec("audit-seal", "app.audit.jobs:seal_audit_chains", "interval", {"minutes": 1}, 10 * 60),
 ]
 
 
@@ -154,6 +157,7 @@ def main(argv=None):
     parser.add_argument("--run", metavar="JOB", choices=[spec.name for spec in JOBS],
                         help="run one job now (recorded in job_runs), then exit")
     args = parser.parse_args(argv)
+    files.owner_only_umask()  # backups, mail files, the database: owner-only (app/files.py)
     config = standalone_config()
     logging.basicConfig(
         level=config["LOG_LEVEL"], stream=sys.stderr,
@@ -221,6 +225,10 @@ def _main_postgres(args, config):
 
 def _run(args, config, database):
     """Once this process is the database's one scheduler: tidy up, then run a job or all of them."""
+    from app.config import PROJECT_ROOT
+
+    for path in files.restrict_service_files(config, instance_path=PROJECT_ROOT / "instance"):
+        log.warning("%s was readable by others; now owner-only", path)
     conn = connect_from_config(config)
     try:
         with transaction(conn):

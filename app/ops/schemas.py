@@ -97,6 +97,15 @@ class SlowQuerySchema(CamelCaseSchema):
     at = fields.Str(metadata={"description": "when it finished (UTC)"})
 
 
+class AuditChainCheckSchema(CamelCaseSchema):
+    checked_at = fields.Str()
+    status = fields.Str(metadata={"description": "ok, or broken (see problem)"})
+    links_checked = fields.Int()
+    unsealed = fields.Int(metadata={"description": "audit rows not sealed yet (sealed every minute)"})
+    problem = fields.Str(allow_none=True, metadata={
+        "description": "the first broken row of each broken chain: table, id, expected vs stored"})
+
+
 class DetailedHealthSchema(CamelCaseSchema):
     status = fields.Str(metadata={"description": "ok, degraded (see warnings) or failing"})
     checked_at = fields.Str()
@@ -109,6 +118,8 @@ class DetailedHealthSchema(CamelCaseSchema):
     last_backup = fields.Nested(BackupSummarySchema, allow_none=True)
     jobs = fields.List(fields.Nested(JobSummarySchema))
     mail = fields.Nested(MailHealthSchema)
+    audit_chain = fields.Nested(AuditChainCheckSchema, allow_none=True, metadata={
+        "description": "the last `flask audit verify` or integrity job (null before the first)"})
     migrations = fields.Nested(MigrationSummarySchema)
     slow_queries = fields.List(fields.Nested(SlowQuerySchema), metadata={
         "description": "the slowest of the last 50 statements slower than SLOW_QUERY_MS in the "

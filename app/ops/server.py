@@ -6,10 +6,14 @@ hooks here and takes ``control_socket_path()`` as its control socket.
 
 ``on_starting`` (the master, before it binds or forks), in this order:
 
+- it sets umask 077, which the workers inherit, so the database, its WAL and
+  everything else the service writes is owner-only (app/files.py);
+
 - it takes the instance lock (``<database>.serve.lock``) exclusively and writes
   its pid into it: a second service started on the same database stops here,
   before it has touched anything of the running one (its metrics directory,
-  its control socket);
+  its control socket); then it makes the database, its side files, BACKUP_DIR,
+  MAIL_DIR and instance/ owner-only where an earlier version left them readable;
 - it takes the service lock shared (app/ops/locks.py) for as long as the master
   runs; the workers inherit it, so restore-database refuses to run while any of
   them is alive, and the service waits for a restore that is in progress;
@@ -28,7 +32,8 @@ import os
 import signal
 import sys
 
-from app.config import standalone_config
+from app import files
+from app.config import PROJECT_ROOT, standalone_config
 from app.ops import locks, metrics
 
 RESTORE_WAIT_SECONDS = 120
@@ -43,9 +48,12 @@ _held = []  # the open lock files: closing one would release its lock
 
 
 def on_starting(server):
+    files.owner_only_umask()  # the workers inherit it (app/files.py)
     config = standalone_config()
     database = config["DATABASE"]
     _held.append(_take_instance_lock(database))
+    for path in files.restrict_service_files(config, instance_path=PROJECT_ROOT / "instance"):
+        server.log.warning("rapidcare: %s was readable by others; now owner-only", path)
     path = locks.service_lock_path(database)
     try:
         _held.append(locks.acquire(path, exclusive=False, wait_seconds=RESTORE_WAIT_SECONDS))

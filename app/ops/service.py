@@ -3,6 +3,7 @@ import os
 import time
 
 from app import migrator
+from app.audit import chain as audit_chain
 from app.bookings.queries import count_per_status as count_bookings_per_status
 from app.db import slow_queries
 from app.mail import health as mail_health
@@ -138,6 +139,10 @@ def detailed_health(conn, config, *, now):
     broken = invariants.broken_checks(conn, invariants.HEALTH_CHECKS)
     if broken:
         warnings.append(f"{len(broken)} invariant(s) broken: {', '.join(broken)}")
+    # The last `flask audit verify` / integrity job (verifying every link here would cost O(rows)).
+    audit = audit_chain.latest_check(conn)
+    if audit is not None and audit["status"] != "ok":
+        warnings.append(f"audit chain broken: {audit['problem']}")
     return {
         "status": "failing" if failing else ("degraded" if warnings else "ok"),
         "checked_at": to_iso(now),
@@ -148,6 +153,7 @@ def detailed_health(conn, config, *, now):
         "last_backup": backup,
         "jobs": jobs,
         "mail": mail,
+        "audit_chain": audit,
         "migrations": {
             "applied": len(migrations["applied"]),
             "pending": [row["version"] for row in migrations["pending"]],

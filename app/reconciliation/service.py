@@ -22,6 +22,9 @@ One run:
    paid any more ('completed_unpaid', entity 'booking'); the hospital's staff or
    an admin write the due off (app/payments/write_offs.py), which closes the
    finding, or resolve it by hand.
+6. Audit chains (app.audit.chain): every sealed link verified; the first broken
+   row of a chain is an 'audit_chain_broken' discrepancy, and the summary's
+   ``auditChain`` holds the result.
 
 Findings go to reconciliation_discrepancies (kind, severity, entity, details
 JSON). The partial unique index on open findings makes a re-run add nothing new:
@@ -34,6 +37,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from app.admin.queries import insert_audit_entry
+from app.audit import chain as audit_chain
 from app.db import transaction
 from app.errors import Conflict, NotFound, Unprocessable
 from app.money import format_minor
@@ -257,6 +261,9 @@ def run(conn, *, run_date, triggered_by, now, config, gateway):
         findings += transaction_findings
         findings += check_leftovers(conn)
         findings += check_bookings(conn)
+        audit = audit_chain.verify(conn)
+        findings += [finding("audit_chain_broken", "critical", item["table"], item["rowId"],
+                             problem=item["message"]) for item in audit["broken"]]
         totals = queries.day_totals(conn, *day_bounds(run_date, config["TIMEZONE"]))
         with transaction(conn):
             new = 0
@@ -274,6 +281,8 @@ def run(conn, *, run_date, triggered_by, now, config, gateway):
                     "found": len(findings), "new": new,
                     "kinds": dict(sorted(Counter(f["kind"] for f in findings).items())),
                 },
+                "auditChain": {key: audit[key]
+                               for key in ("ok", "linksChecked", "unsealed", "problems")},
                 "day": {
                     "payments": totals["payments"],
                     "paymentsAmount": format_minor(totals["payments_minor"]),

@@ -243,3 +243,31 @@ def test_a_missing_source_or_a_bad_url_is_a_clear_error(app, tmp_path):
     assert missing.exit_code == 1 and "no SQLite database" in missing.output
     bad = copy_command(app, helpers.migrated_database(tmp_path / "x.sqlite3"), target="mysql://x")
     assert bad.exit_code == 2 and "postgresql://" in bad.output
+
+
+def test_the_audit_chains_still_verify_after_the_copy(app, world_file):
+    """Issue #18 item 5: the chain hashes a row alike on both backends (jsonb reorders a
+    JSON object's keys; timestamptz reads back in its own spelling)."""
+    from app.audit import chain
+    from app.timeutil import utcnow
+
+    conn = connect(str(world_file))
+    try:
+        with transaction(conn):
+            conn.execute(
+                "INSERT INTO admin_audit_log (actor_id, action, target_type, target_id, details, "
+                "created_at) VALUES (NULL, 'x', 'user', 1, ?, '2025-03-10T04:30:15+00:00')",
+                ('{"reason": "a long reason first", "n": 1, "nested": {"b": 2, "a": [1, 2.5]}}',))
+        chain.seal_now(conn, now=utcnow())
+        sealed = chain.verify(conn)
+    finally:
+        conn.close()
+    assert sealed["ok"] and sealed["linksChecked"] > 0
+    assert copy_command(app, world_file).exit_code == 0
+    target = postgres.connect(app.config["DATABASE_URL"], DEFAULTS)
+    try:
+        copied = chain.verify(target)
+    finally:
+        target.close()
+    assert copied["ok"], copied["problems"]
+    assert copied["linksChecked"] == sealed["linksChecked"] and copied["heads"] == sealed["heads"]

@@ -108,7 +108,9 @@ def test_detailed_health_shows_the_last_backup_and_job_results(app, client, db, 
     assert body["lastBackup"]["ageSeconds"] == 7200 and body["lastBackup"]["sizeBytes"] > 0
     jobs = {job["name"]: job for job in body["jobs"]}
     assert jobs["integrity-check"]["lastRun"]["status"] == "succeeded"
-    assert jobs["integrity-check"]["lastRun"]["message"] == "quick_check ok"
+    # the integrity job verifies the audit chains too (issue #18), recorded for this page
+    assert jobs["integrity-check"]["lastRun"]["message"].startswith("quick_check ok; audit chains ok")
+    assert body["auditChain"]["status"] == "ok" and body["auditChain"]["problem"] is None
     assert jobs["backup"]["lastRun"] is None  # called directly, not through the scheduler
     assert body["status"] == "ok" and body["warnings"] == []
 

@@ -59,6 +59,18 @@ def test_backup_is_a_verified_dump_of_the_whole_database(live, tmp_path):
         [pg_backup.database_name(live), f"{pg_backup.database_name(live)}_copy"])
 
 
+def test_a_dump_and_its_folder_are_owner_only(live, tmp_path):
+    """Issue #18 item 4: whatever the umask, the dump is 0600 and BACKUP_DIR 0700."""
+    previous = os.umask(0o022)
+    try:
+        result = pg_backup.backup_database(live, tmp_path / "backups", now=NOW,
+                                           config=config_for(live, tmp_path / "backups"))
+    finally:
+        os.umask(previous)
+    assert os.stat(result.path).st_mode & 0o777 == 0o600
+    assert os.stat(tmp_path / "backups").st_mode & 0o777 == 0o700
+
+
 def test_a_second_backup_in_the_same_second_does_not_replace_the_first(live, tmp_path):
     config = config_for(live, tmp_path / "backups")
     first = pg_backup.backup_database(live, tmp_path / "backups", now=NOW, config=config)

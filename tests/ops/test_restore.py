@@ -142,14 +142,16 @@ def test_restore_of_a_large_database_shows_progress(tmp_path):
     assert any(line.startswith("restore: unpack 10%") for line in lines)  # on the way, too
 
 
-def test_restored_file_keeps_the_permissions_of_the_database_it_replaces(live):
+def test_restored_file_is_owner_only_whatever_the_database_it_replaces_was(live):
+    """Until issue #18 the restored file copied the old file's mode (0640 stayed 0640);
+    the patients' data is now owner-only (app/files.py), so it is 0600 either way."""
     database, backup_dir = live
     os.chmod(database, 0o640)
     take_backup(database, backup_dir)
     result = helpers.run_module("app.ops.restore", "latest", database=database,
                                 backup_dir=backup_dir)
     assert result.returncode == 0, result.stderr
-    assert os.stat(database).st_mode & 0o777 == 0o640
+    assert os.stat(database).st_mode & 0o777 == 0o600
 
 
 def _truncated(path, tmp_path):

@@ -71,9 +71,11 @@ def test_run_job_records_a_successful_run(config):
     spec = next(spec for spec in JOBS if spec.name == "integrity-check")
     with freeze_time(NOW):
         status, message = run_job(spec, config)
-    assert (status, message) == ("succeeded", "quick_check ok")
+    # the integrity job also seals and verifies the audit chains (issue #18 item 5)
+    assert status == "succeeded"
+    assert message.startswith("quick_check ok; audit chains ok: ") and "links verified" in message
     [row] = runs(config, "integrity-check")
-    assert row["status"] == "succeeded" and row["message"] == "quick_check ok"
+    assert row["status"] == "succeeded" and row["message"] == message
     assert row["started_at"] == row["finished_at"] == "2025-03-10T04:30:15.000000+00:00"
 
 

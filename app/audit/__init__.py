@@ -1,0 +1,1 @@
+"""Tamper-evident audit: hash chains over the audit tables (issue #18 item 5)."""
