@@ -11,7 +11,7 @@ from app.db import json_list
 CHAINED = {
     "resource_audit_log": (
         "id", "hospital_id", "resource_type", "action", "old_values", "new_values", "reason",
-        "booking_id", "changed_by", "ip_address", "user_agent", "created_at",
+        "booking_id", "changed_by", "ip_address", "user_agent", "created_at", "api_key_id",
     ),
     "admin_audit_log": (
         "id", "actor_id", "action", "target_type", "target_id", "details", "ip_address",
@@ -21,6 +21,9 @@ CHAINED = {
         "id", "booking_id", "old_status", "new_status", "changed_by", "reason", "created_at",
     ),
 }
+
+# Columns a row hash leaves out, each with its reason (see above).
+UNCHAINED = {"booking_status_history": ("notes",)}
 
 
 def _columns(table):

@@ -7,7 +7,7 @@ import pytest
 
 from app import migrator
 from app.audit import chain
-from app.audit.queries import CHAINED
+from app.audit.queries import CHAINED, UNCHAINED
 from app.config import DEFAULTS
 from app.db import connect, transaction
 from app.ops import jobs
@@ -237,3 +237,16 @@ def test_the_migration_chains_existing_rows_and_its_down_drops_the_tables(tmp_pa
                         ).fetchone()["n"] == 0
     conn.close()
 
+
+
+def test_every_column_of_a_chained_table_is_hashed_but_the_encrypted_ones(db):
+    """A column added to an audited table later must join its hash, or be named in
+    UNCHAINED with a reason: otherwise an edit of it would go unnoticed."""
+    for table, hashed in CHAINED.items():
+        if db.dialect == "sqlite":
+            columns = [row["name"] for row in db.execute(f"PRAGMA table_info({table})").fetchall()]
+        else:
+            columns = [row["column_name"] for row in db.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                (table,)).fetchall()]
+        assert set(columns) == set(hashed) | set(UNCHAINED.get(table, ())), table
