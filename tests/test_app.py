@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from app import create_app
-from app.config import ConfigError
+from app.config import TEST_OVERRIDES, ConfigError
 from tests.live_server import LiveServer
 
 
@@ -21,6 +21,8 @@ def test_environment_variables_override_defaults(monkeypatch, tmp_path):
     monkeypatch.setenv("RAPIDCARE_MAX_PAGE_SIZE", "7")
     monkeypatch.setenv("RAPIDCARE_TIMEZONE", "UTC")
     monkeypatch.setenv("RAPIDCARE_SECRET_KEY", "s3cret")
+    # production also needs its encryption key (README "Encryption at rest")
+    monkeypatch.setenv("RAPIDCARE_ENCRYPTION_KEYS", TEST_OVERRIDES["ENCRYPTION_KEYS"])
     app = create_app({"DATABASE": str(tmp_path / "x.sqlite3")})
     assert app.config["MAX_PAGE_SIZE"] == 7 and app.config["TIMEZONE"] == "UTC"
     assert app.config["SECRET_KEY"] == "s3cret" and app.config["ENV"] == "production"

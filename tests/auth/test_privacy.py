@@ -158,6 +158,11 @@ def test_a_closed_account_keeps_its_money_facts_and_loses_its_personal_fields(
                                (patient["id"],)).fetchall()
     second_login = world.make.auth(patient)
 
+    def name_tokens():
+        return db.execute("SELECT count(*) AS n FROM booking_name_tokens WHERE booking_id = ?",
+                          (booking["id"],)).fetchone()["n"]
+
+    assert name_tokens() > 0  # the blind index of the patient's name (issue #18 item 3)
     r = close(client, world.headers["patient"])
     assert r.status_code == 204, r.json
 
@@ -170,7 +175,8 @@ def test_a_closed_account_keeps_its_money_facts_and_loses_its_personal_fields(
     for column in ("patient_name", "medical_condition", "emergency_contact_name",
                    "emergency_contact_phone", "emergency_contact_relationship"):
         assert erased[column] == "[erased]", column
-    assert erased["notes"] is None and erased["patient_age"] == 0
+    # stored as text since migration 0120 (the column holds sealed values); no token left
+    assert erased["notes"] is None and erased["patient_age"] == "0" and name_tokens() == 0
     assert (erased["status"], erased["amount_minor"], erased["booking_reference"]) == (
         "completed", booking["amount_minor"] or erased["amount_minor"], booking["booking_reference"])
     blood = db.execute("SELECT * FROM blood_requests WHERE id = ?", (request["id"],)).fetchone()

@@ -12,12 +12,15 @@ from email.message import EmailMessage
 import pytest
 
 from app import files
-from app.config import standalone_config
+from app.config import TEST_OVERRIDES, standalone_config
 from app.db import connect_from_config
 from app.mail.delivery import FolderTransport
 from tests.ops import helpers
 
 pytestmark = pytest.mark.sqlite_only
+
+# standalone_config is production unless told otherwise: it needs its key
+KEYS = {"ENCRYPTION_KEYS": TEST_OVERRIDES["ENCRYPTION_KEYS"]}
 
 
 def mode(path):
@@ -41,7 +44,7 @@ def run_with_umask(code, env):
 
 def test_a_new_database_and_its_folder_are_owner_only_whatever_the_umask(tmp_path, loose_umask):
     database = tmp_path / "instance" / "db.sqlite3"
-    conn = connect_from_config(standalone_config({"DATABASE": str(database)}))
+    conn = connect_from_config(standalone_config({"DATABASE": str(database), **KEYS}))
     conn.execute("CREATE TABLE t (x INTEGER)")
     conn.execute("INSERT INTO t VALUES (1)")
     assert mode(database) == 0o600
@@ -56,7 +59,7 @@ def test_an_existing_shared_folder_is_left_alone(tmp_path, loose_umask):
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o755)
     os.chmod(shared, 0o755)
-    connect_from_config(standalone_config({"DATABASE": str(shared / "db.sqlite3")})).close()
+    connect_from_config(standalone_config({"DATABASE": str(shared / "db.sqlite3"), **KEYS})).close()
     assert mode(shared) == 0o755 and mode(shared / "db.sqlite3") == 0o600
 
 
