@@ -93,8 +93,8 @@ def rows(world, make, db):
         blood = insert(
             """
             INSERT INTO blood_requests (requester_id, patient_name, blood_type, units_needed,
-                hospital_id, contact_phone, location, created_at, updated_at)
-            VALUES (?, 'P', 'O+', 1, ?, '+8801700000000', 'Dhaka', ?, ?)
+                hospital_id, contact_phone, location, created_at, updated_at, record_key)
+            VALUES (?, 'P', 'O+', 1, ?, '+8801700000000', 'Dhaka', ?, ?, 'rls-test-request')
             """, (patient["id"], world.hospital["id"], now, now))
         admin_audit = insert(
             """
