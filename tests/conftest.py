@@ -59,6 +59,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="PostgreSQL only (set TEST_DATABASE_URL)"))
 
 
+@pytest.fixture(autouse=True)
+def _key_ring_restored():
+    """The encryption key ring is process-wide (app.crypto.fields): a test that installs
+    another one (rotation) must not leave the next tests in this process with it, even
+    when it fails half-way."""
+    from app.crypto import fields
+
+    installed = (fields._ring, fields._reload)
+    yield
+    if (fields._ring, fields._reload) != installed and installed[0] is not None:
+        fields.install(*installed)
+
+
 @pytest.fixture(scope="session")
 def backend():
     """"sqlite" or "postgres": the backend this run of the suite is on."""
