@@ -217,3 +217,54 @@ def test_maintenance_analyzes_and_names_tables_autovacuum_is_behind_on(app, db, 
     assert report.startswith("ANALYZE") and "job_runs (50 dead rows)" in report
     analyzed = db.execute("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'bookings'").fetchone()
     assert analyzed["last_analyze"] is not None
+
+
+@pytest.mark.own_app
+def test_storing_an_idempotent_answer_runs_again_after_a_conflict(app, db, make, monkeypatch):
+    """The effect has committed when the answer is stored: a conflict there must not
+    turn a done request into a 503; storing is run again (it writes only its own row)."""
+    from flask import jsonify
+
+    from app.payments import idempotency
+
+    other = postgres.connect(app.config["DATABASE_URL"], app.config)
+    store_calls = []
+    real_store = idempotency._store
+
+    def store_losing_a_conflict_once(conn, row_id, status, body):
+        store_calls.append(1)
+        if len(store_calls) == 1:  # a concurrent writer commits a conflicting change meanwhile
+            conn.execute("SELECT count(*) FROM job_runs").fetchone()
+            with transaction(other):
+                other.execute("SELECT count(*) FROM job_runs").fetchone()
+                other.execute("INSERT INTO job_runs (job_name, started_at, status)"
+                              " VALUES ('other', now(), 'running')")
+            conn.execute("INSERT INTO job_runs (job_name, started_at, status) VALUES ('mine', now(), 'running')")
+        return real_store(conn, row_id, status, body)
+
+    monkeypatch.setattr(idempotency, "_store", store_losing_a_conflict_once)
+    effects = []
+
+    @app.post("/test/idempotent-effect")
+    @idempotency.idempotent
+    def idempotent_effect():
+        with transaction(get_db()):
+            get_db().execute("INSERT INTO job_runs (job_name, started_at, status)"
+                             " VALUES ('effect', now(), 'running')")
+        effects.append(1)
+        response = jsonify({"effects": len(effects)})
+        response.status_code = 201
+        return response
+
+    headers = {**make.auth(make.user()), "Idempotency-Key": "store-conflict-1"}
+    try:
+        first = app.test_client().post("/test/idempotent-effect", json={}, headers=headers)
+        again = app.test_client().post("/test/idempotent-effect", json={}, headers=headers)
+    finally:
+        other.close()
+    assert first.status_code == 201, first.json
+    assert len(store_calls) == 2
+    assert again.status_code == 201 and again.headers.get(idempotency.REPLAY_HEADER) == "true"
+    assert again.json == first.json == {"effects": 1}
+    names = sorted(r["job_name"] for r in db.execute("SELECT job_name FROM job_runs"))
+    assert names == ["effect", "other"]  # the lost attempt's write rolled back with it

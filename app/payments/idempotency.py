@@ -329,7 +329,13 @@ def idempotent(view):
             release(conn, claimed)
             raise
         try:
-            store(conn, claimed, status, body)
+            # Storing the answer writes only this claim's own row, so it is safe to run
+            # again. It must be: on PostgreSQL, SERIALIZABLE can pick it as the loser of
+            # a conflict with another request's claim on the same index page, and the
+            # effect has committed by now, so a plain conflict would end in a 503.
+            retry.run_again_after_conflicts(
+                lambda: store(conn, claimed, status, body), retry.attempts(current_app.config),
+                what="idempotent answer")
         except BaseException:
             release(conn, claimed)  # the effect, if any, stays linked to the claim
             raise
