@@ -13,7 +13,7 @@ from app.auth.tokens import new_token
 from app.bookings import queries as booking_queries
 from app.crypto import fields as crypto_fields
 from app.db import transaction
-from app.timeutil import from_iso, to_iso, utcnow
+from app.timeutil import from_iso, local_date, to_iso, utcnow
 
 PASSWORD = "correct-horse-1"
 _PASSWORD_HASH = hash_password(PASSWORD, 4)
@@ -115,7 +115,9 @@ class Factory:
                 "emergency_contact_name": "Kin", "emergency_contact_phone": "+8801700000000",
                 "emergency_contact_relationship": "sibling",
                 "scheduled_date": to_iso(scheduled),
-                "scheduled_day": scheduled.date().isoformat(),
+                # The hospital's calendar day, as the service writes it (not UTC's: at
+                # 19:00 UTC it is already tomorrow in Dhaka).
+                "scheduled_day": local_date(scheduled, hospital.get("timezone") or "Asia/Dhaka").isoformat(),
                 "estimated_duration_hours": 24, "status": "pending",
                 "status_changed_by": user["id"], "created_at": to_iso(now), "updated_at": to_iso(now),
             }
