@@ -1,9 +1,11 @@
 """Fixtures: one fresh migrated database per test, the app factory with the test config.
 
 The suite runs on SQLite by default and on PostgreSQL when TEST_DATABASE_URL names
-a server's maintenance database (scripts/test runs both halves): each test then
-gets its own database, created from a migrated template (CREATE DATABASE …
-TEMPLATE, about 20 ms), dropped afterwards. ``backend`` tells a test which.
+a server's maintenance database (scripts/test runs both halves): each test process
+then copies a migrated template database once (CREATE DATABASE … TEMPLATE) and
+hands that copy to each of its tests in turn, emptied back to the template's state
+after every test (tests.pg.ReusedDatabase; a test that changed the schema gets a
+fresh copy). ``backend`` tells a test which.
 
 Two things are built once per test process and reused, because every test paid for
 them before (measured: about 0.45 s to build an app, almost all of it flask-smorest
@@ -14,7 +16,6 @@ building the OpenAPI document, and about 72 ms to migrate a new database):
   its configuration (tests change ``app.config`` freely);
 - a migrated template database, which every test gets its own copy of (0.25 ms).
 """
-import itertools
 import logging
 import os
 import shutil
@@ -23,7 +24,7 @@ import tempfile
 import pytest
 
 from app import create_app, migrator
-from app.config import DEFAULTS, TEST_OVERRIDES
+from app.config import DEFAULTS, TEST_OVERRIDES, configure_encryption
 from app.crypto import fields as crypto_fields
 from app.crypto import keys as crypto_keys
 from app.db import close_db, connect, connect_from_config, postgres
@@ -78,9 +79,6 @@ def backend():
     return BACKEND
 
 
-_database_numbers = itertools.count(1)
-
-
 @pytest.fixture
 def app_config(tmp_path, template_database):
     """Override keys here (or in a test's own fixture) before the app is built."""
@@ -90,13 +88,23 @@ def app_config(tmp_path, template_database):
         "BACKUP_DIR": str(tmp_path / "backups"),
     }
     if BACKEND == "postgres":
-        name = f"{template_database}_{next(_database_numbers)}"
-        config["DATABASE_URL"] = pg.create_database(name, template=template_database)
+        config["DATABASE_URL"] = _test_database(template_database).url
     yield config
     if BACKEND == "postgres":
         close_db()
         postgres.close_pools()
-        pg.drop_database(name)
+        _test_database(template_database).reset()
+
+
+_reused_databases = {}
+
+
+def _test_database(template):
+    """PostgreSQL: this process's one test database (tests.pg.ReusedDatabase), emptied
+    after each test."""
+    if template not in _reused_databases:
+        _reused_databases[template] = pg.ReusedDatabase(f"{template}_reused", template)
+    return _reused_databases[template]
 
 
 @pytest.fixture(scope="session")
@@ -110,6 +118,8 @@ def template_database(tmp_path_factory, worker_id):
         migrator.upgrade(conn, DEFAULTS["MIGRATIONS_DIR"], log=lambda _line: None)
         conn.close()
         yield name
+        if name in _reused_databases:
+            _reused_databases.pop(name).drop()
         pg.drop_database(name)
         return
     path = str(tmp_path_factory.mktemp("template") / "template.sqlite3")
@@ -160,9 +170,12 @@ def _shared_app(app_config, built_apps):
     app.config.clear()
     app.config.update(built_config)
     app.config.update({key: app_config[key] for key in PER_TEST_KEYS if key in app_config})
-    # create_app sets the process-wide log level from LOG_LEVEL; an app built for
-    # another test may have set another one since.
+    # create_app sets the process-wide log level from LOG_LEVEL and installs the
+    # process-wide key ring from the encryption settings; another test since may have
+    # set others (_key_ring_restored puts back the ring a test began with, which need
+    # not be this app's).
     logging.getLogger("rapidcare").setLevel(app.config["LOG_LEVEL"])
+    configure_encryption(app.config)
     return app
 
 
@@ -177,6 +190,23 @@ def app(request, app_config, template_database, _built_apps):
     _fresh_database(app.config, template_database)
     yield app
     close_db()
+
+
+@pytest.fixture
+def reset_database(app, template_database):
+    """A callable that puts the test's database back as it was when the test began, for
+    a test that runs many examples (hypothesis): each starts from an empty database."""
+    def reset():
+        close_db()
+        if BACKEND == "postgres":
+            postgres.close_pools()
+            _test_database(template_database).reset()
+            return
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(app.config["DATABASE"] + suffix):
+                os.unlink(app.config["DATABASE"] + suffix)
+        _fresh_database(app.config, template_database)
+    return reset
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@ payments (wallet and card, some declined), duplicate IPNs, refunds and cancellat
 After every step money is exact: each balance is its ledger, never negative; each paid
 booking splits exactly; nothing is refunded beyond what was paid; the wallet balances
 match a model kept from the API's answers alone."""
-import shutil
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -20,9 +18,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from app import migrator
-from app.config import DEFAULTS
-from app.db import close_db, connect, connect_from_config, transaction
+from app.db import close_db, connect_from_config, transaction
 from app.pricing.rules import refund_for_cancellation
 from app.reconciliation.service import check_transactions, check_wallets
 from app.timeutil import from_iso, utcnow
@@ -33,20 +29,17 @@ IPN = "/api/payments/sslcommerz/ipn"
 
 
 class PaymentMachine(RuleBasedStateMachine):
-    # set by the test: the app (on the stand-in SSLCommerz), its database path, and a
-    # migrated database file copied there for every example
-    app = database = template = gateway = None
+    # set by the test: the app (on the stand-in SSLCommerz) and the conftest's
+    # reset_database, which gives every example a fresh database
+    app = reset_database = gateway = None
 
     bookings = Bundle("bookings")
     payments = Bundle("payments")  # completed booking payments (ids)
 
     def __init__(self):
         super().__init__()
-        # One app for every example; each example gets a fresh copy of the migrated database.
-        close_db()
-        for suffix in ("", "-wal", "-shm"):
-            Path(self.database + suffix).unlink(missing_ok=True)
-        shutil.copy(self.template, self.database)
+        # One app for every example; each example gets a fresh database.
+        self.reset_database()
         self.db = connect_from_config(self.app.config)
         self.client = self.app.test_client()
         self.make = Factory(self.db)
@@ -203,14 +196,9 @@ def money(minor):
     return f"{minor // 100}.{minor % 100:02d}"
 
 
-def test_money_stays_exact_under_random_operations(app, gateway, tmp_path):
-    template = tmp_path / "template.sqlite3"
-    conn = connect(str(template))
-    migrator.upgrade(conn, DEFAULTS["MIGRATIONS_DIR"], log=lambda _line: None)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the one file we copy
-    conn.close()
-    PaymentMachine.app, PaymentMachine.database = app, app.config["DATABASE"]
-    PaymentMachine.template, PaymentMachine.gateway = template, gateway
+def test_money_stays_exact_under_random_operations(app, gateway, reset_database):
+    PaymentMachine.app, PaymentMachine.gateway = app, gateway
+    PaymentMachine.reset_database = staticmethod(reset_database)
     run_state_machine_as_test(PaymentMachine, settings=settings(
         max_examples=30, stateful_step_count=30, deadline=None, database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
