@@ -80,7 +80,7 @@ def backend():
 
 
 @pytest.fixture
-def app_config(tmp_path, template_database):
+def app_config(request, tmp_path, template_database):
     """Override keys here (or in a test's own fixture) before the app is built."""
     config = {
         **TEST_OVERRIDES,
@@ -88,7 +88,10 @@ def app_config(tmp_path, template_database):
         "BACKUP_DIR": str(tmp_path / "backups"),
     }
     if BACKEND == "postgres":
-        config["DATABASE_URL"] = _test_database(template_database).url
+        database = _test_database(template_database)
+        if request.node.get_closest_marker("fresh_database"):
+            database.copy_again()
+        config["DATABASE_URL"] = database.url
     yield config
     if BACKEND == "postgres":
         close_db()
@@ -117,7 +120,9 @@ def template_database(tmp_path_factory, worker_id):
         conn = postgres.connect(url, DEFAULTS)
         migrator.upgrade(conn, DEFAULTS["MIGRATIONS_DIR"], log=lambda _line: None)
         conn.close()
+        pg.migrated_template = name
         yield name
+        pg.migrated_template = None
         if name in _reused_databases:
             _reused_databases.pop(name).drop()
         pg.drop_database(name)

@@ -59,7 +59,7 @@ class LiveServer:
         self.own_database = None  # the PostgreSQL database this server created, dropped by drop()
         if database_url is None and pg.ADMIN_URL and database is None:
             self.own_database = f"rapidcare_live_{os.getpid()}_{self.port}"
-            database_url = pg.create_database(self.own_database)
+            database_url = pg.create_database(self.own_database, template=pg.migrated_template)
         self.database_url = database_url
         self.workers = workers
         self.log_path = Path(tmp_path) / f"gunicorn-{self.port}.log"

@@ -11,6 +11,10 @@ import psycopg
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "")
 
+# This test process's migrated template database (the conftest's template_database
+# sets it): a database another fixture needs is copied from it rather than migrated.
+migrated_template = None
+
 
 def url_for(name):
     """ADMIN_URL with its database name replaced by ``name``."""
@@ -74,16 +78,18 @@ def again_after_conflicts(run):
 
 # The catalogs a schema change writes to. A test that changes the schema (drops a
 # trigger, plants a bad constraint, ...) leaves rows in one of them newer than the
-# last reset; the database is then dropped and copied from the template again.
+# last reset, or fewer rows (a drop leaves no new row); the database is then dropped
+# and copied from the template again.
 _SCHEMA_CATALOGS = (
     "pg_class", "pg_attribute", "pg_attrdef", "pg_constraint", "pg_index", "pg_trigger",
     "pg_proc", "pg_policy", "pg_namespace", "pg_type", "pg_rewrite", "pg_sequence",
     "pg_description", "pg_event_trigger", "pg_extension", "pg_default_acl", "pg_inherits",
 )
-_SCHEMA_CHANGED_SINCE = " OR ".join(
+_SCHEMA_WRITTEN_SINCE = " OR ".join(
     f"EXISTS (SELECT 1 FROM {catalog} WHERE age(xmin) <= age(%(since)s::xid))"
     for catalog in _SCHEMA_CATALOGS
 )
+_SCHEMA_ROWS = ", ".join(f"(SELECT count(*) FROM {catalog})" for catalog in _SCHEMA_CATALOGS)
 
 
 class ReusedDatabase:
@@ -109,43 +115,51 @@ class ReusedDatabase:
             self._tables = [row[0] for row in conn.execute(
                 "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
                 " WHERE schemaname = 'public' ORDER BY tablename")]
-            self._seeds = {}
+            self._seeds = {}  # {table: (its rows as COPY text, their digest)}
             for table in self._tables:
                 if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()[0]:
                     with conn.cursor().copy(f"COPY {table} TO STDOUT") as copy:
-                        self._seeds[table] = b"".join(bytes(block) for block in copy)
+                        rows = b"".join(bytes(block) for block in copy)
+                    self._seeds[table] = (rows, self._digest(conn, table))
             self._sequences = conn.execute(
                 "SELECT format('%I.%I', schemaname, sequencename), last_value, start_value"
                 " FROM pg_sequences WHERE schemaname = 'public'").fetchall()
-            self._since = self._current_xid(conn)
+            self._mark_schema(conn)
         self.resets = self.copies = 0
 
     @staticmethod
-    def _current_xid(conn):
-        """An xid newer than every catalog row written so far (32-bit, as xmin is)."""
-        return str(conn.execute("SELECT txid_current() % 4294967296").fetchone()[0])
+    def _digest(conn, table):
+        return conn.execute(f"SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {table} AS t"
+                            ).fetchone()[0]
+
+    def _mark_schema(self, conn):
+        """Remember the schema as it is: the catalogs' row counts, and an xid newer than
+        every catalog row written so far (32-bit, as xmin is)."""
+        self._since = str(conn.execute("SELECT txid_current() % 4294967296").fetchone()[0])
+        self._rows = conn.execute(f"SELECT {_SCHEMA_ROWS}").fetchone()
 
     def _schema_changed(self, conn):
-        return conn.execute(f"SELECT {_SCHEMA_CHANGED_SINCE}", {"since": self._since}).fetchone()[0]
+        return (conn.execute(f"SELECT {_SCHEMA_ROWS}").fetchone() != self._rows
+                or conn.execute(f"SELECT {_SCHEMA_WRITTEN_SINCE}", {"since": self._since}).fetchone()[0])
 
     def reset(self):
         """Back to the template's state, for the next test."""
         if not self.usable:
-            self._copy_again()
+            self.copy_again()
             return
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            # A connection the test left open (a thread's, a killed server's) could hold
-            # a lock or an advisory lock the next test would wait on.
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                         " WHERE datname = current_database() AND pid <> pg_backend_pid()")
-            changed = self._schema_changed(conn)
-            if not changed:
-                try:
+        try:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                # A connection the test left open (a thread's, a killed server's) could
+                # hold a lock or an advisory lock the next test would wait on.
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                             " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                changed = self._schema_changed(conn)
+                if not changed:
                     self._empty(conn)
-                except psycopg.Error:  # e.g. a lock the terminated backends still held
-                    changed = True
+        except psycopg.Error:  # the test dropped or renamed it, a lock outlived its holder
+            changed = True
         if changed:
-            self._copy_again()
+            self.copy_again()
 
     def _empty(self, conn):
         """Every table emptied, the seeded rows put back, the sequences set back."""
@@ -153,21 +167,26 @@ class ReusedDatabase:
             conn.execute("SET LOCAL session_replication_role = replica")  # no triggers
             conn.execute("SET LOCAL lock_timeout = '5s'")
             for table in self._tables:
+                # A seeded table the test left as it was stays: rewriting it would leave
+                # dead rows in it after every test.
+                if table in self._seeds and self._digest(conn, table) == self._seeds[table][1]:
+                    continue
                 conn.execute(f"DELETE FROM {table}")
-            for table, rows in self._seeds.items():
-                with conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
-                    copy.write(rows)
+                if table in self._seeds:
+                    with conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
+                        copy.write(self._seeds[table][0])
             for sequence, last_value, start_value in self._sequences:
                 conn.execute("SELECT setval(%s, %s, %s)", (
                     sequence, start_value if last_value is None else last_value,
                     last_value is not None))
-        self._since = self._current_xid(conn)
+        self._mark_schema(conn)
         self.resets += 1
 
-    def _copy_again(self):
+    def copy_again(self):
+        """A new copy of the template (a test marked fresh_database, or after a schema change)."""
         create_database(self.name, template=self.template)  # drops the old one first
         with psycopg.connect(self.url, autocommit=True) as conn:
-            self._since = self._current_xid(conn)
+            self._mark_schema(conn)
         self.copies += 1
 
     def drop(self):

@@ -202,6 +202,7 @@ def test_parallel_writers_to_different_rows_do_not_wait_for_each_other(app, db):
         holder.close()
 
 
+@pytest.mark.fresh_database  # counts dead rows: earlier tests' deleted rows would add to them
 def test_maintenance_analyzes_and_names_tables_autovacuum_is_behind_on(app, db, monkeypatch):
     from app.ops import maintenance
     from app.timeutil import utcnow
