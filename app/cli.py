@@ -203,9 +203,9 @@ keys_cli = AppGroup("keys", help="Field-encryption keys (README \"Encryption at 
 
 
 def _reencrypt_with_progress(conn):
-    from app.crypto import rotation
+    from app.crypto import rotation, sealed_rows
 
-    totals = {table: queries.count_rows(conn) for table, queries in rotation.TABLES.items()}
+    totals = {table: sealed_rows.count_rows(conn, table) for table in rotation.TABLES}
     with click.progressbar(length=sum(totals.values()), label="re-encrypting rows",
                            show_pos=True) as bar:
         report = rotation.reencrypt(conn, progress=lambda table, rows: bar.update(rows))

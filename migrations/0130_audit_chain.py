@@ -14,11 +14,13 @@
 - audit_chain_checks: the result of every ``flask audit verify`` / integrity job
   run (ok or the first broken row), which detailed health shows.
 
-Both tables are append-only like the tables they protect. Existing rows are
-sealed by this migration (``up``). The down drops both tables: the audited rows
-are untouched either way.
+Both tables are append-only like the tables they protect. Rows that exist before
+this migration are chained by the first seal (the sealer takes every unsealed row
+in id order; the audit-seal job runs every minute), not here: what a row's hash
+covers is the app's of its day (app.audit.queries.CHAINED), and a migration must
+not depend on code that later migrations change. The down drops both tables: the
+audited rows are untouched either way.
 """
-from app.audit import chain
 
 SQLITE = [
     """
@@ -114,8 +116,3 @@ POSTGRES_DOWN = [
 ]
 
 
-def up(conn):
-    for statement in POSTGRES if conn.dialect == "postgres" else SQLITE:
-        conn.execute(statement)
-    # Chain the rows that exist already, in id order (the migration runs alone).
-    chain.seal(conn, now=chain.migration_now())

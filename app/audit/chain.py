@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 
 from app.audit import queries
 from app.db import transaction
-from app.timeutil import to_iso, utcnow
+from app.timeutil import to_iso
 
 GENESIS = "0" * 64
 JSON_COLUMNS = {"old_values", "new_values", "details"}
@@ -45,10 +45,6 @@ BATCH = 1000
 LATE_COMMIT_WINDOW = timedelta(hours=1)
 # pg_advisory_xact_lock key of "the sealer" ("RCseal"): one sealer at a time.
 SEAL_LOCK_KEY = 0x52437365616C00
-
-
-def migration_now():
-    return utcnow()
 
 
 def _canonical(column, value):

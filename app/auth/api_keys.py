@@ -79,13 +79,7 @@ def _count_use(conn, key_id, now, config):
             return queries.count_api_key_use(
                 conn, key_id, now=to_iso(now), window_floor=to_iso(now - timedelta(seconds=seconds)))
 
-    commits = getattr(conn, "commits", None)
-    row = retry.run_again_after_conflicts(count, retry.attempts(config), what="API key count")
-    if commits is not None:
-        # After a serialization conflict only the view is dispatched again
-        # (app/db/retry.py), never this before_request hook: this commit can never be
-        # repeated, so it must not stop the view's own retries.
-        conn.commits = commits
+    row = retry.run_before_the_view(conn, count, config, what="API key count")
     if row is None:
         return  # revoked this instant: the next request is refused (401)
     if limit is not None and row["window_count"] > limit[0]:

@@ -10,7 +10,7 @@ the way in, bound to the request's random ``record_key``, and opened on the way 
 import uuid
 
 from app.crypto import fields
-from app.db import json_list, pick
+from app.db import json_list
 
 # A request as the API shows it: with its hospital's name and how many donors volunteered.
 REQUEST_SELECT = """
@@ -217,54 +217,6 @@ def list_matches(conn, request_id, *, limit, offset):
         (request_id, limit, offset),
     ).fetchall()
 
-
-
-# --- key rotation (app.crypto.rotation) -------------------------------------------
-
-_SEALED_BATCH = {
-    "sqlite": """
-        SELECT id, record_key, {columns} FROM blood_requests
-        WHERE id > :after ORDER BY id LIMIT :limit
-    """,
-    "postgres": """
-        SELECT id, record_key, {columns} FROM blood_requests
-        WHERE id > :after ORDER BY id LIMIT :limit FOR UPDATE
-    """,
-}
-
-
-def sealed_batch(conn, after_id, limit):
-    """The next ``limit`` requests after ``after_id`` with their stored (sealed) fields,
-    locked for the batch's transaction (as app.bookings.queries.sealed_batch)."""
-    return conn.execute(pick(conn, _SEALED_BATCH).format(
-        columns=", ".join(fields.FIELDS["blood_requests"])), {"after": after_id, "limit": limit},
-    ).fetchall()
-
-
-def store_sealed(conn, request_id, sealed):
-    assignments = ", ".join(f"{column} = :{column}" for column in sealed)
-    conn.execute(f"UPDATE blood_requests SET {assignments} WHERE id = :id",
-                 {**sealed, "id": request_id})
-
-
-def count_rows(conn):
-    return conn.execute("SELECT count(*) AS n FROM blood_requests").fetchone()["n"]
-
-
-_KEY_OF = {
-    "sqlite": """CASE WHEN patient_name LIKE 'enc1:%'
-                      THEN substr(patient_name, 6, instr(substr(patient_name, 6), ':') - 1)
-                      ELSE 'plaintext' END""",
-    "postgres": """CASE WHEN patient_name LIKE 'enc1:%' THEN split_part(patient_name, ':', 2)
-                        ELSE 'plaintext' END""",
-}
-
-
-def rows_per_key(conn):
-    return {row["key_id"]: row["n"] for row in conn.execute(
-        f"SELECT {pick(conn, _KEY_OF)} AS key_id, count(*) AS n FROM blood_requests "
-        "GROUP BY 1 ORDER BY 1"
-    ).fetchall()}
 
 
 # --- the caller's own data, closing an account (issue #18 item 6) --------------

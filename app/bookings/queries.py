@@ -12,7 +12,7 @@ plain ids, statuses, money and times.
 import json
 
 from app.crypto import fields
-from app.db import json_list, pick, queue_lock, where_clause
+from app.db import json_list, queue_lock, where_clause
 
 # A booking with its payment state, derived from its payment (never stored twice):
 # "written_off" once staff wrote the due of a completed, unpaid booking off
@@ -446,55 +446,7 @@ def count_per_status(conn):
     ).fetchall()
 
 
-# --- key rotation (app.crypto.rotation) -------------------------------------------
-
-# Locked for the batch's transaction on PostgreSQL (SQLite's BEGIN IMMEDIATE already
-# holds every writer off), so a write racing the re-encryption waits, never gets lost.
-_SEALED_BATCH = {
-    "sqlite": """
-        SELECT id, booking_reference, {columns} FROM bookings
-        WHERE id > :after ORDER BY id LIMIT :limit
-    """,
-    "postgres": """
-        SELECT id, booking_reference, {columns} FROM bookings
-        WHERE id > :after ORDER BY id LIMIT :limit FOR UPDATE
-    """,
-}
-
-
-def sealed_batch(conn, after_id, limit):
-    """The next ``limit`` bookings after ``after_id`` with their stored (sealed) fields."""
-    return conn.execute(pick(conn, _SEALED_BATCH).format(
-        columns=", ".join(fields.FIELDS["bookings"])), {"after": after_id, "limit": limit},
-    ).fetchall()
-
-
-def store_sealed(conn, booking_id, sealed):
-    """Write already-sealed personal fields (the column names are the constant FIELDS)."""
-    assignments = ", ".join(f"{column} = :{column}" for column in sealed)
-    conn.execute(f"UPDATE bookings SET {assignments} WHERE id = :id", {**sealed, "id": booking_id})
-
-
-def count_rows(conn):
-    return conn.execute("SELECT count(*) AS n FROM bookings").fetchone()["n"]
-
-
-# the key id of a sealed patient_name ('plaintext' for legacy rows)
-_KEY_OF = {
-    "sqlite": """CASE WHEN patient_name LIKE 'enc1:%'
-                      THEN substr(patient_name, 6, instr(substr(patient_name, 6), ':') - 1)
-                      ELSE 'plaintext' END""",
-    "postgres": """CASE WHEN patient_name LIKE 'enc1:%' THEN split_part(patient_name, ':', 2)
-                        ELSE 'plaintext' END""",
-}
-
-
-def rows_per_key(conn):
-    """{key id or 'plaintext': bookings}; every field of a row is sealed with one key."""
-    return {row["key_id"]: row["n"] for row in conn.execute(
-        f"SELECT {pick(conn, _KEY_OF)} AS key_id, count(*) AS n FROM bookings GROUP BY 1 ORDER BY 1"
-    ).fetchall()}
-
+# --- key rotation (app.crypto.rotation; the sealed columns: app.crypto.sealed_rows) --
 
 def name_tokens_per_key(conn):
     return {row["key_id"]: row["n"] for row in conn.execute(

@@ -12,16 +12,15 @@ the current key are skipped, so running it again continues where it stopped.
 import logging
 from dataclasses import dataclass, field
 
-from app.blood import queries as blood_queries
 from app.bookings import queries as booking_queries
-from app.crypto import fields
+from app.crypto import fields, sealed_rows
 from app.db import transaction
 from app.db.retry import run_again_after_conflicts
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
-TABLES = {"bookings": booking_queries, "blood_requests": blood_queries}
+TABLES = tuple(fields.FIELDS)  # bookings, blood_requests
 
 
 @dataclass
@@ -37,11 +36,11 @@ def _needs_work(row, columns, current):
 def _batch(conn, table, after_id, batch_size, report):
     """One transaction: the next batch re-sealed. Returns (last id seen, rows seen);
     (None, 0) when there are no more."""
-    queries, columns = TABLES[table], fields.FIELDS[table]
+    columns = fields.FIELDS[table]
     row_key_column = fields.ROW_KEY[table]
     current = fields.ring().current
     with transaction(conn):
-        rows = queries.sealed_batch(conn, after_id, batch_size)
+        rows = sealed_rows.sealed_batch(conn, table, after_id, batch_size)
         for row in rows:
             if not _needs_work(row, columns, current):
                 continue
@@ -52,8 +51,8 @@ def _batch(conn, table, after_id, batch_size, report):
                 log.error("integrity: %s row %s cannot be re-encrypted: %s", table, row["id"], error)
                 report.unreadable.setdefault(table, []).append(row["id"])
                 continue
-            queries.store_sealed(conn, row["id"],
-                                 {c: fields.seal(table, c, row_key, v) for c, v in plain.items()})
+            sealed_rows.store_sealed(conn, table, row["id"],
+                                     {c: fields.seal(table, c, row_key, v) for c, v in plain.items()})
             if table == "bookings":
                 booking_queries.delete_name_tokens(conn, row["id"])
                 booking_queries.insert_name_tokens(conn, row["id"], plain["patient_name"])
@@ -86,8 +85,7 @@ def reencrypt(conn, *, batch_size=BATCH_SIZE, progress=lambda table, rows: None,
 def status(conn):
     """{table: {key id or 'plaintext': rows}} plus the blind index's bookings per key."""
     return {
-        "bookings": booking_queries.rows_per_key(conn),
-        "blood_requests": blood_queries.rows_per_key(conn),
+        **{table: sealed_rows.rows_per_key(conn, table) for table in TABLES},
         "booking_name_tokens": booking_queries.name_tokens_per_key(conn),
     }
 

@@ -57,6 +57,18 @@ def run_again_after_conflicts(run, attempts, *, may_retry=lambda: True, what="re
             pause(attempt)
 
 
+def run_before_the_view(conn, run, config, *, what):
+    """``run()``, a transaction of a before_request hook, run again after conflicts like
+    any other. Its commit does not count as the request's (the commit count decides
+    whether the view may be run again): after a conflict only the view is dispatched
+    again (dispatch_with_retries), never the hooks, so this commit is never repeated."""
+    commits = getattr(conn, "commits", None)
+    result = run_again_after_conflicts(run, attempts(config), what=what)
+    if commits is not None:
+        conn.commits = commits
+    return result
+
+
 def attempts(config):
     return max(1, int(config["POSTGRES_RETRIES"]) + 1)
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from app.bookings import queries as booking_queries
 from app.config import TEST_OVERRIDES, configure_encryption
-from app.crypto import fields, keys, rotation
+from app.crypto import fields, keys, rotation, sealed_rows
 from app.db import connect_from_config, transaction
 from app.db.retry import run_again_after_conflicts
 from tests.factories import Factory
@@ -39,7 +39,7 @@ def _writer(config, user, hospital, booking_ids, started, results):
             with transaction(conn):
                 reference = conn.execute("SELECT booking_reference FROM bookings WHERE id = ?",
                                          (target,)).fetchone()["booking_reference"]
-                booking_queries.store_sealed(conn, target, {
+                sealed_rows.store_sealed(conn, "bookings", target, {
                     "notes": fields.seal("bookings", "notes", reference, notes)})
         if conn.dialect == "postgres":
             run_again_after_conflicts(write, 50, what="test write")
