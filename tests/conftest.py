@@ -52,10 +52,13 @@ crypto_fields.install(crypto_keys.parse(TEST_OVERRIDES["ENCRYPTION_KEYS"], "test
 
 
 def pytest_collection_modifyitems(config, items):
-    """``@pytest.mark.sqlite_only`` / ``postgres_only``: tests of one backend's machinery."""
+    """``@pytest.mark.sqlite_only`` / ``postgres_only``: tests of one backend's machinery;
+    ``no_database``: tests that touch no database, run once."""
     for item in items:
         if BACKEND == "postgres" and item.get_closest_marker("sqlite_only"):
             item.add_marker(pytest.mark.skip(reason="SQLite machinery (the SQLite half runs it)"))
+        if BACKEND == "postgres" and item.get_closest_marker("no_database"):
+            item.add_marker(pytest.mark.skip(reason="touches no database (the SQLite half runs it)"))
         if BACKEND == "sqlite" and item.get_closest_marker("postgres_only"):
             item.add_marker(pytest.mark.skip(reason="PostgreSQL only (set TEST_DATABASE_URL)"))
 
@@ -94,12 +97,20 @@ def app_config(request, tmp_path, template_database):
         config["DATABASE_URL"] = database.url
     yield config
     if BACKEND == "postgres":
-        close_db()
-        postgres.close_pools()
-        _test_database(template_database).reset()
+        _end_of_test_on_postgres(template_database)
 
 
 _reused_databases = {}
+
+
+def _end_of_test_on_postgres(template):
+    """The test's database emptied for the next test. The pool of the standard test
+    settings stays open (its idle connections are warm for the next test, which uses
+    the same database); any other pool a test made is closed."""
+    database = _test_database(template)
+    close_db()
+    postgres.close_pools(keep=postgres.pool_key(database.url, {**DEFAULTS, **TEST_OVERRIDES}))
+    database.reset()
 
 
 def _test_database(template):
@@ -204,8 +215,7 @@ def reset_database(app, template_database):
     def reset():
         close_db()
         if BACKEND == "postgres":
-            postgres.close_pools()
-            _test_database(template_database).reset()
+            _end_of_test_on_postgres(template_database)
             return
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(app.config["DATABASE"] + suffix):

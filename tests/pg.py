@@ -1,13 +1,15 @@
 """The PostgreSQL server the suite's PostgreSQL half runs on (TEST_DATABASE_URL).
 
 TEST_DATABASE_URL names a database to connect to for administration (e.g.
-postgresql://postgres@127.0.0.1:5432/postgres); each test's database is created
-beside it and dropped after the test.
+postgresql://postgres@127.0.0.1:5432/postgres); the test databases are created
+beside it: a migrated template and one reused database per test process
+(ReusedDatabase), plus the databases of tests that make their own.
 """
 import os
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg.sql import quote
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "")
 
@@ -102,8 +104,9 @@ class ReusedDatabase:
     seeded are put back and every sequence is set back to the template's value, all
     with triggers off (session_replication_role = replica, which needs a superuser:
     without one, ``usable`` is False and each test gets a fresh copy as before).
-    A test that changed the schema is noticed (``_schema_changed``) and gets the
-    database copied from the template again.
+    A test that changed the schema is noticed (``_look``) and gets the database copied
+    from the template again. A reset is three round trips on a connection kept for it
+    (end the sessions the test left busy; look; empty): it runs after every test.
     """
 
     def __init__(self, name, template):
@@ -120,27 +123,37 @@ class ReusedDatabase:
                 if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()[0]:
                     with conn.cursor().copy(f"COPY {table} TO STDOUT") as copy:
                         rows = b"".join(bytes(block) for block in copy)
-                    self._seeds[table] = (rows, self._digest(conn, table))
-            self._sequences = conn.execute(
-                "SELECT format('%I.%I', schemaname, sequencename), last_value, start_value"
-                " FROM pg_sequences WHERE schemaname = 'public'").fetchall()
+                    self._seeds[table] = (rows, conn.execute(self._digest_sql(table)).fetchone()[0])
+            # setval(name, value, is_called): the sequence as the template has it
+            self._setval_sql = [
+                f"setval({quote(name)}, {start if last is None else last}, {last is not None})"
+                for name, last, start in conn.execute(
+                    "SELECT format('%I.%I', schemaname, sequencename), last_value, start_value"
+                    " FROM pg_sequences WHERE schemaname = 'public'")]
+            self._since = "0"
             self._mark_schema(conn)
         self.resets = self.copies = 0
-
-    @staticmethod
-    def _digest(conn, table):
-        return conn.execute(f"SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {table} AS t"
-                            ).fetchone()[0]
+        self._conn = None
 
     def _mark_schema(self, conn):
         """Remember the schema as it is: the catalogs' row counts, and an xid newer than
         every catalog row written so far (32-bit, as xmin is)."""
-        self._since = str(conn.execute("SELECT txid_current() % 4294967296").fetchone()[0])
-        self._rows = conn.execute(f"SELECT {_SCHEMA_ROWS}").fetchone()
+        self._rows, self._since = self._look(conn, check=False)[:2]
 
-    def _schema_changed(self, conn):
-        return (conn.execute(f"SELECT {_SCHEMA_ROWS}").fetchone() != self._rows
-                or conn.execute(f"SELECT {_SCHEMA_WRITTEN_SINCE}", {"since": self._since}).fetchone()[0])
+    def _look(self, conn, check=True):
+        """One round trip: the catalogs' row counts, a new xid mark, whether a catalog
+        row was written since the last mark, and each seeded table's digest."""
+        since = self._since if check else "0"
+        row = conn.execute(
+            f"SELECT ARRAY[{_SCHEMA_ROWS}], (txid_current() %% 4294967296)::text,"
+            f" {_SCHEMA_WRITTEN_SINCE if check else 'false'}"
+            + "".join(f", ({self._digest_sql(table)})" for table in self._seeds),
+            {"since": since}).fetchone()
+        return row[0], row[1], row[2], dict(zip(self._seeds, row[3:]))
+
+    @staticmethod
+    def _digest_sql(table):
+        return f"SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {table} AS t"
 
     def reset(self):
         """Back to the template's state, for the next test."""
@@ -148,46 +161,64 @@ class ReusedDatabase:
             self.copy_again()
             return
         try:
-            with psycopg.connect(self.url, autocommit=True) as conn:
-                # A connection the test left open (a thread's, a killed server's) could
-                # hold a lock or an advisory lock the next test would wait on.
-                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                             " WHERE datname = current_database() AND pid <> pg_backend_pid()")
-                changed = self._schema_changed(conn)
-                if not changed:
-                    self._empty(conn)
+            conn = self._housekeeping()
+            # A session the test left busy, in a transaction or holding an advisory lock
+            # (a thread's, a killed server's) could block the next test: it is ended.
+            # Idle sessions stay: the app's pool keeps its connections warm for the next
+            # test (a new backend costs ~4 ms and its first queries several more).
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity AS a"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND (state IS DISTINCT FROM 'idle' OR EXISTS (SELECT 1 FROM pg_locks AS l"
+                " WHERE l.pid = a.pid AND l.locktype = 'advisory'))")
+            rows, since, written, digests = self._look(conn)
+            changed = written or rows != self._rows
+            if not changed:
+                self._empty(conn, digests)
+                self._since = since
         except psycopg.Error:  # the test dropped or renamed it, a lock outlived its holder
             changed = True
         if changed:
             self.copy_again()
 
-    def _empty(self, conn):
-        """Every table emptied, the seeded rows put back, the sequences set back."""
+    def _housekeeping(self):
+        """This object's own connection to the database, kept between resets."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._close()
+            self._conn = psycopg.connect(self.url, autocommit=True)
+        return self._conn
+
+    def _close(self):
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    def _empty(self, conn, digests):
+        """Every table emptied, the seeded rows put back, the sequences set back, in one
+        statement list. A seeded table the test left as it was stays: rewriting it would
+        leave dead rows in it after every test."""
+        reseed = [table for table in self._seeds if digests[table] != self._seeds[table][1]]
+        script = ["SET LOCAL session_replication_role = replica",  # no triggers
+                  "SET LOCAL lock_timeout = '5s'"]
+        script += [f"DELETE FROM {table}" for table in self._tables
+                   if table not in self._seeds or table in reseed]
+        if self._setval_sql:
+            script.append("SELECT " + ", ".join(self._setval_sql))
         with conn.transaction():
-            conn.execute("SET LOCAL session_replication_role = replica")  # no triggers
-            conn.execute("SET LOCAL lock_timeout = '5s'")
-            for table in self._tables:
-                # A seeded table the test left as it was stays: rewriting it would leave
-                # dead rows in it after every test.
-                if table in self._seeds and self._digest(conn, table) == self._seeds[table][1]:
-                    continue
-                conn.execute(f"DELETE FROM {table}")
-                if table in self._seeds:
-                    with conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
-                        copy.write(self._seeds[table][0])
-            for sequence, last_value, start_value in self._sequences:
-                conn.execute("SELECT setval(%s, %s, %s)", (
-                    sequence, start_value if last_value is None else last_value,
-                    last_value is not None))
-        self._mark_schema(conn)
+            conn.execute("; ".join(script))
+            for table in reseed:
+                with conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
+                    copy.write(self._seeds[table][0])
         self.resets += 1
 
     def copy_again(self):
         """A new copy of the template (a test marked fresh_database, or after a schema change)."""
+        self._close()
         create_database(self.name, template=self.template)  # drops the old one first
         with psycopg.connect(self.url, autocommit=True) as conn:
             self._mark_schema(conn)
         self.copies += 1
 
     def drop(self):
+        self._close()
         drop_database(self.name)

@@ -71,3 +71,29 @@ def test_seeded_rows_a_test_changed_are_put_back(reused):
     reused.reset()
     assert _state(reused.url)["migrations"] == fresh["migrations"]
 
+
+
+def _alive(conn):
+    try:
+        conn.execute("SELECT 1")
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def test_a_reset_ends_busy_sessions_and_leaves_idle_ones_warm(reused):
+    """Idle sessions (the app's pool between tests) survive a reset; a session left in a
+    transaction or holding an advisory lock would block the next test and is ended."""
+    idle = psycopg.connect(reused.url, autocommit=True)
+    in_transaction = psycopg.connect(reused.url)
+    locking = psycopg.connect(reused.url, autocommit=True)
+    try:
+        idle.execute("SELECT count(*) FROM users")
+        in_transaction.execute("SELECT count(*) FROM users")  # opens a transaction, left open
+        locking.execute("SELECT pg_advisory_lock(1, 2)")
+        reused.reset()
+        assert [_alive(idle), _alive(in_transaction), _alive(locking)] == [True, False, False]
+        assert (reused.resets, reused.copies) == (1, 0)
+    finally:
+        for conn in (idle, in_transaction, locking):
+            conn.close()

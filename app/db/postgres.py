@@ -279,9 +279,19 @@ _pools = {}
 _pools_lock = threading.Lock()
 
 
+# The settings a pool's connections are made with: another value is another pool.
+POOL_SETTINGS = ("POSTGRES_POOL_SIZE", "POSTGRES_POOL_TIMEOUT_SECONDS",
+                 "POSTGRES_STATEMENT_TIMEOUT_MS", "POSTGRES_LOCK_TIMEOUT_MS")
+
+
+def pool_key(url, config):
+    return (os.getpid(), url, *(config[name] for name in POOL_SETTINGS))
+
+
 def pool_for(url, config):
-    """This process's pool for ``url`` (created on first use; a forked worker makes its own)."""
-    key = (os.getpid(), url)
+    """This process's pool for ``url`` and the pool settings of ``config`` (created on
+    first use; a forked worker makes its own)."""
+    key = pool_key(url, config)
     pool = _pools.get(key)
     if pool is None:
         with _pools_lock:
@@ -310,8 +320,12 @@ def borrow(url, config):
     return Connection(pool.getconn(), pool, slow_query_s=slow_queries.threshold_seconds(config))
 
 
-def close_pools():
+def close_pools(keep=None):
+    """Close this process's pools (forget a forked parent's), except the one ``keep``
+    names (a pool_key)."""
     for key, pool in list(_pools.items()):
+        if key == keep:
+            continue
         if key[0] == os.getpid():
             pool.close()
         del _pools[key]
