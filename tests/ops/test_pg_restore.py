@@ -35,6 +35,19 @@ def live(template_database, tmp_path):
     helpers.drop_pg_databases(name)
 
 
+@pytest.fixture(scope="module")
+def untouchable(template_database, tmp_path_factory):
+    """(URL, backup directory, a good backup of it) shared by the refusals: a refused
+    restore leaves the live database as it was, which each of them checks on this one
+    database (a verified backup and a database of its own per case cost seconds each)."""
+    name = f"rc_rst_{os.getpid()}_refusals"
+    url = helpers.pg_database(name, template_database)
+    backup_dir = tmp_path_factory.mktemp("refusals") / "backups"
+    yield url, backup_dir, take_backup(url, backup_dir)
+    postgres.close_pools()
+    helpers.drop_pg_databases(name)
+
+
 def name_of(url):
     return pg_backup.database_name(url)
 
@@ -265,9 +278,8 @@ def _another_application(good, tmp_path, template):
     (_data_breaking_an_invariant, "breaks invariants: schedule_within_capacity"),
 ])
 def test_restore_refuses_a_bad_backup_and_leaves_the_live_database_untouched(
-        live, tmp_path, template_database, make_bad_backup, reason):
-    url, backup_dir = live
-    good = take_backup(url, backup_dir)
+        untouchable, tmp_path, template_database, make_bad_backup, reason):
+    url, backup_dir, good = untouchable
     bad = make_bad_backup(good, tmp_path, template_database)
     before = helpers.pg_fingerprint(url)
 
