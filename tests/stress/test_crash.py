@@ -217,3 +217,4 @@ def test_acknowledged_writes_survive_sigkill(tmp_path):
     finally:
         conn.close()
         server.stop()
+        server.drop()  # its PostgreSQL database (nothing on SQLite)
