@@ -24,6 +24,8 @@ from app.extensions import api as ext_api
 from app.extensions import dumping, login
 from app.extensions import json as ext_json
 
+pytestmark = pytest.mark.no_database
+
 # (library class, hook, our override or None, its caller in the library or None, who needs it)
 HOOKS = [
     (FlaskParser, "_get_schema", ext_api._SchemaReusingParser,

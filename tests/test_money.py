@@ -3,6 +3,8 @@ import pytest
 from app.money import apply_bp, format_minor, parse_minor, parse_multiplier_bp, split_fee
 from app.pricing.rules import calculate_amount, refund_for_cancellation
 
+pytestmark = pytest.mark.no_database
+
 
 @pytest.mark.parametrize("text, minor", [("1500.00", 150000), ("1500.5", 150050), ("0.01", 1),
                                          (1500, 150000), ("  12 ", 1200), (0.1, 10)])

@@ -3,6 +3,8 @@ import pytest
 
 from app.paging import page_total
 
+pytestmark = pytest.mark.no_database
+
 
 def _never():
     raise AssertionError("counted although the page tells the total")

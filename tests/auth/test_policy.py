@@ -10,6 +10,8 @@ import pytest
 
 from app.auth import policy
 
+pytestmark = pytest.mark.no_database
+
 HERE, ELSEWHERE = 10, 20
 OWNER_ID = 5
 

@@ -10,6 +10,8 @@ import pytest
 
 from app.blood.compatibility import BLOOD_TYPES, can_donate, donors_for, recipients_of
 
+pytestmark = pytest.mark.no_database
+
 ABO_ANTIGENS = {"O": set(), "A": {"A"}, "B": {"B"}, "AB": {"A", "B"}}
 
 

@@ -1,7 +1,11 @@
 """The occupancy chart's geometry (app/console/chart.py)."""
 from datetime import date, timedelta
 
+import pytest
+
 from app.console import chart
+
+pytestmark = pytest.mark.no_database
 
 DAYS = [date(2026, 3, 1) + timedelta(days=n) for n in range(4)]
 

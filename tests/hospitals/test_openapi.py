@@ -1,6 +1,8 @@
 """Every endpoint of the hospitals, resources, pricing and admin sections is documented."""
 import pytest
 
+pytestmark = pytest.mark.no_database
+
 ENDPOINTS = [
     ("get", "/api/hospitals"),
     ("post", "/api/hospitals"),

@@ -13,6 +13,8 @@ from app.payments.sslcommerz import (
 )
 from tests.payments.fake_gateway import STORE_PASSWORD, sign
 
+pytestmark = pytest.mark.no_database
+
 
 @pytest.fixture
 def client_(gateway):
