@@ -269,3 +269,18 @@ def test_storing_an_idempotent_answer_runs_again_after_a_conflict(app, db, make,
     assert again.json == first.json == {"effects": 1}
     names = sorted(r["job_name"] for r in db.execute("SELECT job_name FROM job_runs"))
     assert names == ["effect", "other"]  # the lost attempt's write rolled back with it
+
+
+def test_a_pool_is_per_url_and_pool_settings(app):
+    url, config = app.config["DATABASE_URL"], app.config
+    pool = postgres.pool_for(url, config)
+    assert postgres.pool_for(url, {**config}) is pool
+    smaller = postgres.pool_for(url, {**config, "POSTGRES_POOL_SIZE": 1})
+    assert smaller is not pool and smaller.max_size == 1
+    quicker = postgres.pool_for(url, {**config, "POSTGRES_STATEMENT_TIMEOUT_MS": 1000})
+    assert quicker not in (pool, smaller)
+    conn = postgres.borrow(url, {**config, "POSTGRES_STATEMENT_TIMEOUT_MS": 1000})
+    try:
+        assert conn.execute("SHOW statement_timeout").fetchone()["statement_timeout"] == "1s"
+    finally:
+        conn.close()
