@@ -27,11 +27,17 @@ ROLES = ("user", "hospital-authority", "admin")
 REQUIRED_ROLES = "_rapidcare_required_roles"
 
 
+def allows(roles, role):
+    """Whether a guard declaring ``roles`` (empty: any signed-in user) admits a signed-in
+    caller of ``role``."""
+    return not roles or role in roles
+
+
 def check_access(roles):
-    """401 for an anonymous caller; 403 when ``roles`` is not empty and lacks the caller's."""
+    """401 for an anonymous caller; 403 when ``roles`` does not allow the caller's role."""
     if not current_user.is_authenticated:
         raise Unauthorized("Authentication required.")
-    if roles and current_user.role not in roles:
+    if not allows(roles, current_user.role):
         raise Forbidden(f"This action needs the role: {' or '.join(roles)}.")
 
 
