@@ -143,12 +143,11 @@ class ReusedDatabase:
     def _look(self, conn, check=True):
         """One round trip: the catalogs' row counts, a new xid mark, whether a catalog
         row was written since the last mark, and each seeded table's digest."""
-        since = self._since if check else "0"
         row = conn.execute(
             f"SELECT ARRAY[{_SCHEMA_ROWS}], (txid_current() %% 4294967296)::text,"
             f" {_SCHEMA_WRITTEN_SINCE if check else 'false'}"
             + "".join(f", ({self._digest_sql(table)})" for table in self._seeds),
-            {"since": since}).fetchone()
+            {"since": self._since}).fetchone()
         return row[0], row[1], row[2], dict(zip(self._seeds, row[3:]))
 
     @staticmethod
@@ -215,8 +214,7 @@ class ReusedDatabase:
         """A new copy of the template (a test marked fresh_database, or after a schema change)."""
         self._close()
         create_database(self.name, template=self.template)  # drops the old one first
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            self._mark_schema(conn)
+        self._mark_schema(self._housekeeping())
         self.copies += 1
 
     def drop(self):
