@@ -37,6 +37,7 @@ from app.db import transaction
 from app.timeutil import to_iso
 
 GENESIS = "0" * 64
+CHAINS_MIGRATION = 130  # 0130_audit_chain creates audit_chain
 JSON_COLUMNS = {"old_values", "new_values", "details"}
 TIME_COLUMNS = {"created_at"}
 BATCH = 1000
@@ -154,6 +155,16 @@ def verify(conn):
             heads[table] = head
     return {"ok": not broken, "linksChecked": checked, "unsealed": unsealed,
             "problems": [item["message"] for item in broken], "broken": broken, "heads": heads}
+
+
+def problems_before_restore(conn, versions):
+    """The first broken row of each chain of a database about to be restored, in words
+    (empty: the chains hold). A backup taken before the chains existed (migration
+    0130) has none to check. Both restores refuse a backup with a broken chain: its
+    audit trail was edited around the triggers (README "Encryption at rest")."""
+    if CHAINS_MIGRATION not in versions:
+        return []
+    return verify(conn)["problems"]
 
 
 def verify_and_record(conn, *, now):

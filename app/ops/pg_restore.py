@@ -35,6 +35,7 @@ import psycopg
 from psycopg import sql
 
 from app import migrator
+from app.audit import chain
 from app.db import transaction
 from app.ops import invariants
 from app.ops.backup import PGDUMP_SUFFIX, latest_backup
@@ -175,18 +176,21 @@ def schema_problems(candidate_url, reference_url, migrations_dir, config):
 
 
 def check_candidate(candidate_url, reference_url, migrations_dir, config):
-    """Refuse unless the restored candidate fits this code and its data holds the
-    invariants. Returns its migration versions."""
+    """Refuse unless the restored candidate fits this code, its data holds the
+    invariants and its audit chains verify. Returns its migration versions."""
     problems, versions = schema_problems(candidate_url, reference_url, migrations_dir, config)
     if problems:
         raise RestoreRefused("the backup's schema does not fit this code: " + "; ".join(problems))
     conn = connect(candidate_url, config)
     try:
         violations = invariants.check_all(conn)
+        edited = chain.problems_before_restore(conn, versions)
     finally:
         conn.close()
     if violations:
         raise RestoreRefused("the backup's data breaks invariants: " + "; ".join(violations))
+    if edited:
+        raise RestoreRefused("the backup's audit trail was edited: " + "; ".join(edited))
     return versions
 
 

@@ -6,10 +6,11 @@ Order of work (``restore``):
    service or the scheduler runs, unless ``force``.
 2. Unpack the backup to a temporary file beside the database and check it there:
    a gzip archive that is complete and uncorrupted, an SQLite file that passes
-   integrity_check and foreign_key_check, and a schema this code knows (its
+   integrity_check and foreign_key_check, a schema this code knows (its
    schema_migrations lists only migrations we have, and its tables, indexes,
    triggers and views are exactly those these migrations create, definition for
-   definition: ``schema_problems``). Any failure refuses the
+   definition: ``schema_problems``), and audit chains that verify (no audit row
+   edited around the triggers: app/audit/chain.py). Any failure refuses the
    restore before the live database was so much as opened.
 3. Keep a pre-restore copy of the current database (online backup API).
 4. Swap: remove the old -wal/-shm (their content belongs to the old file and is
@@ -34,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app import files, migrator
+from app.audit import chain
+from app.db.sqlite import Connection, dict_row
 from app.ops import checks, locks
 from app.ops.backup import (
     BACKUP_KIND,
@@ -222,7 +225,7 @@ def check_candidate(path, migrations_dir):
     Returns its migration versions. Leaves the file in rollback-journal mode, so
     it is a single self-contained file for the swap.
     """
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite3.connect(path, isolation_level=None, factory=Connection)
     try:
         problems = checks.all_problems(conn)
         if problems:
@@ -230,6 +233,10 @@ def check_candidate(path, migrations_dir):
         problems, versions = schema_problems(conn, migrations_dir)
         if problems:
             raise RestoreRefused("the backup's schema does not fit this code: " + "; ".join(problems))
+        conn.row_factory = dict_row  # the audit chain's queries read rows by column name
+        problems = chain.problems_before_restore(conn, versions)
+        if problems:
+            raise RestoreRefused("the backup's audit trail was edited: " + "; ".join(problems))
         conn.execute("PRAGMA journal_mode = DELETE")
     except sqlite3.DatabaseError as error:
         raise RestoreRefused(f"the backup is not a readable database: {error}") from error
@@ -332,12 +339,12 @@ def restore(spec, *, database, backup_dir, migrations_dir, now, force=False, log
         try:
             unpack(source, candidate, progress=report("unpack"))
             log(f"restore: checking the unpacked database ({human_size(os.path.getsize(candidate))}: "
-                f"integrity_check, foreign_key_check, schema)")
+                f"integrity_check, foreign_key_check, schema, audit chains)")
             versions = check_candidate(candidate, migrations_dir)
             known = [migration.version for migration in migrator.discover(migrations_dir)]
             pending = [version for version in known if version not in versions]
             log(f"restore: backup ok (integrity_check, foreign_key_check, schema with "
-                f"{len(versions)} migration(s))")
+                f"{len(versions)} migration(s), audit chains)")
 
             if os.path.exists(database):
                 copy_path = f"{database}.pre-restore-{now.strftime('%Y%m%d_%H%M%S')}"

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 from app import migrator
+from app.audit import chain
 from app.config import DEFAULTS, TEST_OVERRIDES
 from app.db import connect, transaction
+from app.timeutil import to_iso
 from tests.factories import Factory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -224,3 +226,14 @@ def pg_fingerprint(url):
         oid = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()"
                            ).fetchone()[0]
     return oid, pg_dump_lines(url, "--schema-only"), pg_data(url)
+
+
+def seal_one_admin_audit_row(conn, make, now):
+    """One admin audit row, sealed into its hash chain (app/audit/chain.py)."""
+    admin = make.user(role="admin")
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO admin_audit_log (actor_id, action, target_type, target_id, details, "
+            "created_at) VALUES (?, 'hospital.approved', 'hospital', 7, '{}', ?)",
+            (admin["id"], to_iso(now)))
+    chain.seal_now(conn, now=now)

@@ -245,6 +245,29 @@ def _data_breaking_an_invariant(good, tmp_path, template):
         "WHERE resource_type = 'beds'"])
 
 
+def _an_audit_row_edited_behind_its_trigger(good, tmp_path, template):
+    """A sealed admin audit row changed with its append-only trigger off, and the trigger
+    put back: the schema is as migrated, only the hash chain tells."""
+    name = f"rc_rst_{os.getpid()}_{tmp_path.name[-12:]}_edited".lower().replace("-", "_")
+    url = helpers.pg_database(name, template)
+    try:
+        conn = postgres.connect(url, DEFAULTS)
+        try:
+            helpers.seal_one_admin_audit_row(conn, Factory(conn), NOW)
+        finally:
+            conn.close()
+        with psycopg.connect(url, autocommit=True) as owner:
+            owner.execute("ALTER TABLE admin_audit_log DISABLE TRIGGER USER")
+            owner.execute("UPDATE admin_audit_log SET action = 'hospital.suspended'")
+            owner.execute("ALTER TABLE admin_audit_log ENABLE TRIGGER USER")
+        target = tmp_path / "edited.pgdump"
+        pg_backup.dump(url, target, DEFAULTS)
+    finally:
+        postgres.close_pools()
+        helpers.drop_pg_databases(name)
+    return target
+
+
 def _another_application(good, tmp_path, template):
     url = pg.create_database(f"rc_rst_{os.getpid()}_other")
     try:
@@ -276,6 +299,8 @@ def _another_application(good, tmp_path, template):
     (_without_migrations, "no schema_migrations table"),
     (_another_application, "no schema_migrations table"),
     (_data_breaking_an_invariant, "breaks invariants: schedule_within_capacity"),
+    (_an_audit_row_edited_behind_its_trigger,
+     "audit trail was edited: admin_audit_log row 1: content changed"),
 ])
 def test_restore_refuses_a_bad_backup_and_leaves_the_live_database_untouched(
         untouchable, tmp_path, template_database, make_bad_backup, reason):

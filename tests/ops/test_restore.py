@@ -245,6 +245,25 @@ def _an_extra_trigger(path, tmp_path):
         "BEGIN DELETE FROM user_balance; END"])
 
 
+def _an_audit_row_edited_behind_its_trigger(path, tmp_path):
+    """A sealed admin audit row changed with its append-only trigger dropped, and the
+    trigger created again as it was: the schema is as migrated, only the hash chain tells."""
+    database = helpers.migrated_database(tmp_path / "edited.sqlite3")
+    conn = connect(database)
+    try:
+        helpers.seal_one_admin_audit_row(conn, Factory(conn), NOW)
+        trigger = "admin_audit_log_before_update_append_only"
+        definition = conn.execute("SELECT sql FROM sqlite_schema WHERE name = ?",
+                                  (trigger,)).fetchone()["sql"]
+        with transaction(conn):
+            conn.execute(f"DROP TRIGGER {trigger}")
+            conn.execute("UPDATE admin_audit_log SET action = 'hospital.suspended'")
+            conn.execute(definition)
+    finally:
+        conn.close()
+    return take_backup(database, tmp_path / "edited-backups")
+
+
 def _without_migrations(path, tmp_path):
     return _database_backup(tmp_path, "nomigrations", ["DROP TABLE schema_migrations"])
 
@@ -277,6 +296,8 @@ def _another_application(path, tmp_path):
     (_an_extra_trigger, "trigger users_after_insert_surprise is not made by its migrations"),
     (_without_migrations, "no schema_migrations table"),
     (_another_application, "no schema_migrations table"),
+    (_an_audit_row_edited_behind_its_trigger,
+     "audit trail was edited: admin_audit_log row 1: content changed"),
 ])
 def test_restore_refuses_a_bad_backup_and_leaves_the_database_byte_identical(
         live, tmp_path, make_bad_backup, reason):
