@@ -219,7 +219,7 @@ def _reencrypt_with_progress(conn):
 
 @keys_cli.command("status")
 def keys_status():
-    """Rows per key id per table ('plaintext': not sealed yet)."""
+    """Rows per key id per table ('plaintext': not sealed yet; 'empty': nothing to seal)."""
     from app.crypto import fields, rotation
 
     ring = fields.ring()

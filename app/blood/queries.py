@@ -3,9 +3,9 @@
 Functions take ``conn``, return dicts, never commit. Optional filters are
 written as ``(:x IS NULL OR column = :x)`` so every statement is a constant.
 
-Personal fields (patient name, contact phone, condition, notes) are sealed here on
-the way in, bound to the request's random ``record_key``, and opened on the way out
-(app.crypto.fields).
+Personal fields (a request's patient name, contact phone, condition and notes; a
+donor's phone) are sealed here on the way in, bound to the row's random
+``record_key``, and opened on the way out (app.crypto.fields).
 """
 import uuid
 
@@ -174,15 +174,19 @@ def expire_overdue_requests(conn, now):
 
 
 MATCH_SELECT = """
-    SELECT m.id, m.blood_request_id, m.donor_id, u.name AS donor_name, m.donor_blood_type,
-           m.phone, m.created_at
+    SELECT m.id, m.record_key, m.blood_request_id, m.donor_id, u.name AS donor_name,
+           m.donor_blood_type, m.phone, m.created_at
     FROM blood_donor_matches AS m
     JOIN users AS u ON u.id = m.donor_id
 """
 
 
+def _match_opened(row):
+    return fields.open_row("blood_donor_matches", row)
+
+
 def get_match(conn, match_id):
-    return conn.execute(f"{MATCH_SELECT} WHERE m.id = ?", (match_id,)).fetchone()
+    return _match_opened(conn.execute(f"{MATCH_SELECT} WHERE m.id = ?", (match_id,)).fetchone())
 
 
 def donor_has_volunteered(conn, request_id, donor_id):
@@ -194,14 +198,16 @@ def donor_has_volunteered(conn, request_id, donor_id):
 
 def insert_match(conn, *, request_id, donor_id, donor_blood_type, phone, now):
     """UNIQUE (blood_request_id, donor_id) refuses a second volunteering (-> 409)."""
+    record_key = uuid.uuid4().hex  # drawn before the INSERT: the sealed phone's AAD names it
     return conn.execute(
         """
         INSERT INTO blood_donor_matches (blood_request_id, donor_id, donor_blood_type, phone,
-                                         created_at)
-        VALUES (?, ?, ?, ?, ?)
+                                         record_key, created_at)
+        VALUES (?, ?, ?, ?, ?, ?)
         RETURNING id
         """,
-        (request_id, donor_id, donor_blood_type, phone, now),
+        (request_id, donor_id, donor_blood_type,
+         fields.seal("blood_donor_matches", "phone", record_key, phone), record_key, now),
     ).fetchone()["id"]
 
 
@@ -212,10 +218,10 @@ def count_matches(conn, request_id):
 
 
 def list_matches(conn, request_id, *, limit, offset):
-    return conn.execute(
+    return [_match_opened(row) for row in conn.execute(
         f"{MATCH_SELECT} WHERE m.blood_request_id = ? ORDER BY m.id LIMIT ? OFFSET ?",
         (request_id, limit, offset),
-    ).fetchall()
+    ).fetchall()]
 
 
 
@@ -226,9 +232,9 @@ ERASED_TEXT = "[erased]"
 
 def list_donor_matches(conn, donor_id):
     """Every time ``donor_id`` volunteered, oldest first (GET /api/auth/my-data)."""
-    return conn.execute(
+    return [_match_opened(row) for row in conn.execute(
         f"{MATCH_SELECT} WHERE m.donor_id = ? ORDER BY m.id", (donor_id,)
-    ).fetchall()
+    ).fetchall()]
 
 
 def erase_personal_fields(conn, user_id, now):

@@ -8,8 +8,8 @@ fixed before the INSERT and never changed afterwards:
 
 - bookings: ``booking_reference`` (unique, taken inside the creating transaction
   before the INSERT, immutable: no statement updates it);
-- blood_requests: ``record_key``, a random uuid the service draws before the INSERT
-  (a blood request has nothing else that is known before its INSERT).
+- blood_requests and blood_donor_matches: ``record_key``, a random uuid the service
+  draws before the INSERT (neither has anything else that is known before its INSERT).
 
 Values that do not start with ``enc1:`` are legacy plaintext from before
 migration 0120: read as they are, until ``flask keys rotate`` seals them.
@@ -44,8 +44,10 @@ FIELDS = {
                  "emergency_contact_name", "emergency_contact_phone",
                  "emergency_contact_relationship", "notes", "authority_notes"),
     "blood_requests": ("patient_name", "contact_phone", "medical_condition", "notes"),
+    "blood_donor_matches": ("phone",),  # how the requester calls the donor back
 }
-ROW_KEY = {"bookings": "booking_reference", "blood_requests": "record_key"}
+ROW_KEY = {"bookings": "booking_reference", "blood_requests": "record_key",
+           "blood_donor_matches": "record_key"}
 INTEGER_FIELDS = {"patient_age"}
 
 _ring = None

@@ -20,7 +20,7 @@ from app.db.retry import run_again_after_conflicts
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
-TABLES = tuple(fields.FIELDS)  # bookings, blood_requests
+TABLES = tuple(fields.FIELDS)  # bookings, blood_requests, blood_donor_matches
 
 
 @dataclass

@@ -43,19 +43,22 @@ def count_rows(conn, table):
     return conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]
 
 
-# The key id of a sealed value ('plaintext' for a legacy row); every field of a row is
-# sealed with one key, so its first sealed column tells.
+# The key id of a sealed value ('plaintext' for a legacy row, 'empty' where the column
+# is NULL: a donor who gave no phone); every field of a row is sealed with one key, so
+# its first sealed column tells.
 _KEY_OF = {
-    "sqlite": """CASE WHEN {column} LIKE 'enc1:%'
+    "sqlite": """CASE WHEN {column} IS NULL THEN 'empty'
+                      WHEN {column} LIKE 'enc1:%'
                       THEN substr({column}, 6, instr(substr({column}, 6), ':') - 1)
                       ELSE 'plaintext' END""",
-    "postgres": """CASE WHEN {column} LIKE 'enc1:%' THEN split_part({column}, ':', 2)
+    "postgres": """CASE WHEN {column} IS NULL THEN 'empty'
+                        WHEN {column} LIKE 'enc1:%' THEN split_part({column}, ':', 2)
                         ELSE 'plaintext' END""",
 }
 
 
 def rows_per_key(conn, table):
-    """{key id or 'plaintext': rows of ``table``}."""
+    """{key id, 'plaintext' or 'empty': rows of ``table``}."""
     key_of = pick(conn, _KEY_OF).format(column=_columns(table)[0])
     return {row["key_id"]: row["n"] for row in conn.execute(
         f"SELECT {key_of} AS key_id, count(*) AS n FROM {table} GROUP BY 1 ORDER BY 1"

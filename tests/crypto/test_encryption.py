@@ -20,6 +20,7 @@ NAME = "Zubaida Qureshi-Talukdar"
 PHONE = "+8801799912345"
 CONDITION = "Suspected dengue shock syndrome"
 NOTES = "Bring the platelet reports from Ibn Sina"
+DONOR_PHONE = "+8801766654321"
 
 
 @pytest.fixture
@@ -36,7 +37,8 @@ def _test_ring_afterwards():
 
 def plant(client, world):
     """A booking and a blood request carrying NAME and PHONE, through the API; approved
-    with NOTES (copied into history and notifications before migration 0120)."""
+    with NOTES (copied into history and notifications before migration 0120); a donor
+    who volunteers for the request with DONOR_PHONE."""
     r = client.post("/api/bookings", json=booking_body(
         world.hospital, patientName=NAME, emergencyContactPhone=PHONE,
         medicalCondition=CONDITION), headers=world.headers["patient"])
@@ -50,11 +52,16 @@ def plant(client, world):
         "contactPhone": PHONE, "location": "Dhaka", "medicalCondition": CONDITION},
         headers=world.headers["patient"])
     assert r.status_code == 201, r.json
-    return booking, r.json
+    request = r.json
+    r = client.post(f"/api/blood/requests/{request['id']}/match",
+                    json={"donorBloodType": "O-", "phone": DONOR_PHONE},
+                    headers=world.headers["other_patient"])
+    assert r.status_code == 201 and r.json["phone"] == DONOR_PHONE, r.json
+    return booking, request
 
 
 def secrets_in(data):
-    return [s for s in (NAME, PHONE, CONDITION, NOTES, "Zubaida", "Qureshi")
+    return [s for s in (NAME, PHONE, CONDITION, NOTES, "Zubaida", "Qureshi", DONOR_PHONE)
             if s.encode() in data]
 
 
@@ -66,6 +73,9 @@ def test_no_planted_value_in_the_database_file_its_wal_or_a_backup(app, client, 
     seen = client.get(f"/api/bookings/{booking['id']}", headers=world.headers["patient"]).json
     assert (seen["patientName"], seen["emergencyContactPhone"]) == (NAME, PHONE)
     assert seen["authorityNotes"] == NOTES
+    matches = client.get(f"/api/blood/requests/{request['id']}/matches",
+                         headers=world.headers["patient"]).json
+    assert [m["phone"] for m in matches] == [DONOR_PHONE]
     database = app.config["DATABASE"]
     wal = database + "-wal"
     assert os.path.getsize(wal) > 0  # the writes are (also) in the WAL right now
@@ -161,6 +171,22 @@ def test_legacy_plaintext_is_read_then_sealed_and_indexed_by_reencrypt(client, d
                        headers=world.headers["admin"]).json
     assert [b["id"] for b in found] == [booking["id"]]
     assert rotation.reencrypt(db).resealed == {}  # nothing left: a rerun changes nothing
+
+
+def test_a_legacy_plaintext_donor_phone_is_read_then_sealed_by_reencrypt(client, db, world):
+    _, request = plant(client, world)
+    matches_url = f"/api/blood/requests/{request['id']}/matches"
+    with transaction(db):  # as a match written before migration 0140 looks
+        db.execute("UPDATE blood_donor_matches SET phone = ?", (DONOR_PHONE,))
+    seen = client.get(matches_url, headers=world.headers["patient"]).json
+    assert [m["phone"] for m in seen] == [DONOR_PHONE]
+    assert rotation.status(db)["blood_donor_matches"] == {"plaintext": 1}
+    assert rotation.reencrypt(db).resealed == {"blood_donor_matches": 1}
+    stored = db.execute("SELECT phone FROM blood_donor_matches").fetchone()["phone"]
+    assert fields.is_sealed(stored) and DONOR_PHONE not in stored
+    assert rotation.status(db)["blood_donor_matches"] == {fields.ring().current: 1}
+    seen = client.get(matches_url, headers=world.headers["patient"]).json
+    assert [m["phone"] for m in seen] == [DONOR_PHONE]
 
 
 def _key_file(tmp_path, *entries):
