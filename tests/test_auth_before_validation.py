@@ -2,11 +2,14 @@
 
 Table-driven over the OpenAPI document: every operation that documents the bearer
 token, sent anonymously with a body that is no JSON at all, must be a 401 (it used
-to be the 400/422 of parsing and validating that body).
+to be the 400/422 of parsing and validating that body); and every guarded operation,
+sent the same by each signed-in role its guard does not allow, a 403. The fuzz test
+(tests/fuzz) leaves these pairs to this table: they never reach the body.
 """
 import pytest
 
-from tests.openapi_walk import concrete, operations
+from app.auth.guards import allows
+from tests.openapi_walk import concrete, guarded_operations, operations
 
 GARBAGE = b"{this is not json"
 
@@ -48,3 +51,20 @@ def test_right_role_then_gets_the_body_checked(client, make):
                           headers=make.auth(make.admin()))
     assert response.status_code == 400
     assert response.json["message"].startswith("Invalid JSON body: ")
+
+
+def test_every_guarded_operation_answers_each_role_it_refuses_with_403_before_the_body(
+        app, client, make):
+    callers = {"user": make.user(), "hospital-authority": make.authority(make.hospital()),
+               "admin": make.admin()}
+    headers = {role: make.auth(user) for role, user in callers.items()}
+    refused = [(method, path, role)
+               for (method, path), roles in guarded_operations(app).items()
+               if method not in ("HEAD", "OPTIONS")  # HEAD: no body to read the answer from
+               for role in callers if not allows(roles, role)]
+    assert len(refused) > 40  # the walk found the guards, not an empty map
+    for method, path, role in refused:
+        response = client.open(concrete(path), method=method, data=GARBAGE,
+                               headers={**headers[role], "Content-Type": "application/json"})
+        assert response.status_code == 403, (method, path, role, response.status_code, response.json)
+        assert response.json["code"] == 403 and "needs the role" in response.json["message"]
