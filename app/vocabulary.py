@@ -19,6 +19,11 @@ USER_STATUSES = ("active", "inactive", "suspended")
 
 BOOKING_STATUSES = ("pending", "approved", "declined", "cancelled", "completed")
 GENDERS = ("male", "female", "other")
+# A booking's window (estimatedDuration) lasts 1 to this many hours, so an approved
+# booking holds its unit at most this long: the capacity reads rely on it to stop
+# their index ranges (app/resources/queries.py), and the database refuses a longer
+# window (CHECK estimated_duration_hours, migration 0141's bound on scheduled_end).
+MAX_DURATION_HOURS = 168
 
 # How urgent a booking or a blood request is, least to most.
 URGENCIES = ("low", "medium", "high", "critical")

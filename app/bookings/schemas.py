@@ -19,6 +19,7 @@ from app.vocabulary import (
     BOOKING_PAYMENT_STATUSES,
     BOOKING_STATUSES,
     GENDERS,
+    MAX_DURATION_HOURS,
     NOTIFICATION_TYPES,
     RESOURCE_TYPES,
     URGENCIES_MOST_URGENT_FIRST,
@@ -50,7 +51,8 @@ class BookingCreateSchema(Schema):
     # The JSON name is the API's, older than the column's (hours in both).
     estimated_duration_hours = fields.Int(
         data_key="estimatedDuration", load_default=24, strict=True,
-        validate=validate.Range(1, 168), metadata={"description": "Hours, 1-168."},
+        validate=validate.Range(1, MAX_DURATION_HOURS),
+        metadata={"description": f"Hours, 1-{MAX_DURATION_HOURS}."},
     )
     notes = clean_text(2000, min_length=None, load_default=None, allow_none=True)
 
@@ -60,7 +62,8 @@ class ExtendSchema(Schema):
 
     estimated_duration_hours = fields.Int(
         data_key="estimatedDuration", required=True, strict=True,
-        validate=validate.Range(1, 168), metadata={"description": "Hours, 1-168."},
+        validate=validate.Range(1, MAX_DURATION_HOURS),
+        metadata={"description": f"Hours, 1-{MAX_DURATION_HOURS}."},
     )
     reason = clean_text(1000, min_length=None, load_default=None, allow_none=True)
 

@@ -5,7 +5,7 @@ import orjson
 
 from app.db import pick
 from app.hospitals import fts
-from app.resources.queries import free_units_sql
+from app.resources.queries import free_units_sql, with_hold_bounds
 from app.timeutil import to_iso, utcnow
 
 HOSPITAL_COLUMNS = """
@@ -95,8 +95,8 @@ def _filter_values(*, resource_type, min_available, facility, now, window):
     ``now`` None: the clock's now (a caller without a clock of its own)."""
     start, end = window or (None, None)
     now = now if now is not None else to_iso(utcnow())
-    return {"resource_type": resource_type, "min_available": min_available,
-            "facility": facility, "now": now, "start": start, "end": end}
+    return with_hold_bounds({"resource_type": resource_type, "min_available": min_available,
+                             "facility": facility, "now": now, "start": start, "end": end})
 
 
 def _source(conn, q):

@@ -2,15 +2,16 @@
 
 The stored counters are what the hospital marks by hand; bookings hold units
 only during their window (migration 0080, README "Scheduled capacity"), so the
-live counters are computed (``LIVE_COUNTERS``) and a booking's window is checked
+live counters are computed (``live_counters``) and a booking's window is checked
 against the holds that overlap it (``holds_overlapping``) after ``lock_resource``.
 """
 import json
+from datetime import timedelta
 
 from app.db import json_list, pick, queue_lock
 from app.resources import TYPE_ORDER_SQL
-from app.timeutil import to_iso, utcnow
-from app.vocabulary import RESOURCE_TYPES
+from app.timeutil import from_iso, to_iso, utcnow
+from app.vocabulary import MAX_DURATION_HOURS, RESOURCE_TYPES
 
 
 def get_resource(conn, hospital_id, resource_type):
@@ -20,35 +21,63 @@ def get_resource(conn, hospital_id, resource_type):
     ).fetchone()
 
 
+# Where the reads of the holds below stop. Each is one range of idx_bookings_holds
+# on scheduled_end; without an upper end it would run to the hospital's last hold,
+# which may be weeks ahead (at 1M bookings ~300 holds per hospital and type, of which
+# a 48-hour window meets ~40: RESULTS.md §0f). A window lasts at most
+# MAX_DURATION_HOURS (migration 0141 makes the database refuse a longer one), so a
+# hold that contains :now ends by :now_bound, and one that starts before :end ends
+# by :end_bound. Computed here rather than in SQL: PostgreSQL plans a range whose
+# ends are plain values, and SQLite compares the same ISO text it stores.
+NEVER = "9999-12-31T00:00:00.000000+00:00"  # after any stored instant: no bound
+
+
+def _longest_hold_after(moment):
+    if moment is None:
+        return NEVER
+    return to_iso(from_iso(moment) + timedelta(hours=MAX_DURATION_HOURS))
+
+
+def with_hold_bounds(params):
+    """``params`` (with :now and/or :end, ISO text or None) plus the bounds the holds'
+    reads stop at: :now_bound and :end_bound (above), :end_or_never (:end, or NEVER
+    for a window open at its end)."""
+    now, end = params.get("now"), params.get("end")
+    return {**params, "now_bound": _longest_hold_after(now),
+            "end_bound": _longest_hold_after(end), "end_or_never": end or NEVER}
+
+
 # The units approved bookings hold at :now (their window [scheduled_date,
-# scheduled_end) contains it), for the resource row ``r``: read through
-# idx_bookings_holds, so only the holds that have not ended are visited.
+# scheduled_end) contains it), for the resource row ``r``: one bounded range of
+# idx_bookings_holds (parameters: with_hold_bounds).
 _HELD_NOW = """
     (SELECT coalesce(sum(b.allocated_units), 0) FROM booking_holds AS b
      WHERE b.hospital_id = r.hospital_id
        AND b.resource_type = r.resource_type
-       AND b.scheduled_end > :now AND b.scheduled_date <= :now)
+       AND b.scheduled_end > :now AND b.scheduled_end <= :now_bound
+       AND b.scheduled_date <= :now)
 """
 
-# hospital_resources with its live counters: the stored counters are what the
-# hospital marked by hand (walk-ins, reservations, maintenance); the units that
-# approved bookings hold at :now are added to ``occupied`` and taken from
-# ``available`` here (``held_now`` says how many).
-LIVE_COUNTERS = f"""
+
+def live_counters(where):
+    """hospital_resources rows (``where``) with their live counters: the stored
+    counters are what the hospital marked by hand (walk-ins, reservations,
+    maintenance); the units that approved bookings hold at :now are added to
+    ``occupied`` and taken from ``available`` here (``held_now`` says how many)."""
+    return f"""
     SELECT id, hospital_id, resource_type, total, available - held_now AS available,
            occupied + held_now AS occupied, reserved, maintenance, updated_by,
            last_updated, held_now
     FROM (SELECT r.*, {_HELD_NOW} AS held_now FROM hospital_resources AS r
-          WHERE {{where}}) AS live
+          WHERE {where}) AS live
 """
 
 
 def live_resource(conn, hospital_id, resource_type, now):
     """The resource row with its counters as seen at ``now`` (None: no such resource)."""
     return conn.execute(
-        LIVE_COUNTERS.format(where="r.hospital_id = :hospital_id AND "
-                                   "r.resource_type = :resource_type"),
-        {"hospital_id": hospital_id, "resource_type": resource_type, "now": now},
+        live_counters("r.hospital_id = :hospital_id AND r.resource_type = :resource_type"),
+        with_hold_bounds({"hospital_id": hospital_id, "resource_type": resource_type, "now": now}),
     ).fetchone()
 
 
@@ -87,7 +116,8 @@ _HOLDS_OVERLAPPING = """
         LEFT JOIN bookings AS b ON b.id = h.id
         WHERE h.hospital_id = :hospital_id
           AND h.resource_type = :resource_type
-          AND h.scheduled_end > :start AND h.scheduled_date < :end
+          AND h.scheduled_end > :start AND h.scheduled_end <= :end_bound
+          AND h.scheduled_date < :end
           AND (:exclude_id IS NULL OR h.id <> :exclude_id)
         ORDER BY h.scheduled_date, h.id
         """
@@ -96,14 +126,15 @@ _HOLDS_OVERLAPPING = """
 def holds_overlapping(conn, hospital_id, resource_type, start, end, *, exclude_id=None):
     """The approved bookings of (hospital, type) whose window meets [start, end):
     rows of {id, booking_reference, scheduled_date, scheduled_end, units}, by start.
-    idx_bookings_holds: the range scan starts at the first hold ending after ``start``.
+    idx_bookings_holds: the range runs from the first hold ending after ``start`` to the
+    last that can still start before ``end``.
     Every hold counts (the booking_holds view); the booking's own details (reference,
     patient, urgency) only where the caller may see the booking (PostgreSQL's row-level
     security: NULL otherwise, e.g. other patients' holds in a patient's create)."""
     return conn.execute(
         _HOLDS_OVERLAPPING,
-        {"hospital_id": hospital_id, "resource_type": resource_type, "start": start,
-         "end": end, "exclude_id": exclude_id},
+        with_hold_bounds({"hospital_id": hospital_id, "resource_type": resource_type,
+                          "start": start, "end": end, "exclude_id": exclude_id}),
     ).fetchall()
 
 
@@ -116,7 +147,8 @@ def holds_overlapping(conn, hospital_id, resource_type, start, end, *, exclude_i
 # levels walks the same steps in Python, for the day view and for an approval's first
 # instant that does not fit; tests/resources/test_busiest_instant.py holds them equal.
 # Both reads are one range of idx_bookings_holds: (hospital, type) equal, scheduled_end
-# after :start, scheduled_date checked inside the index. One statement for every
+# after :start and before the latest end a hold meeting the window can have (the
+# ends: before :end), scheduled_date checked inside the index. One statement for every
 # caller: /availability's window, search's minAvailable over a window, and the check
 # of the hand-set counters (from now on), so the answer is computed once, one way.
 # (A first form summed the holds at each hold's start inside the window, one index
@@ -129,12 +161,13 @@ _PEAK_HELD = """
                       h.allocated_units AS delta
                FROM booking_holds AS h
                WHERE h.hospital_id = r.hospital_id AND h.resource_type = r.resource_type
-                 AND h.scheduled_end > :start AND (:end IS NULL OR h.scheduled_date < :end)
+                 AND h.scheduled_end > :start AND h.scheduled_end <= :end_bound
+                 AND (:end IS NULL OR h.scheduled_date < :end)
                UNION ALL
                SELECT h.scheduled_end, -h.allocated_units
                FROM booking_holds AS h
                WHERE h.hospital_id = r.hospital_id AND h.resource_type = r.resource_type
-                 AND h.scheduled_end > :start AND (:end IS NULL OR h.scheduled_end < :end)
+                 AND h.scheduled_end > :start AND h.scheduled_end < :end_or_never
               ) AS events) AS levels)
 """
 
@@ -167,9 +200,9 @@ def _peak_held_statement(conn):
 def peak_held(conn, hospital_id, resource_type, start, end=None):
     """The most units approved bookings of (hospital, type) hold at any one instant of
     [start, end) (ISO text; ``end`` None: from ``start`` on); 0 if none."""
-    return conn.execute(_peak_held_statement(conn), {
+    return conn.execute(_peak_held_statement(conn), with_hold_bounds({
         "hospital_id": hospital_id, "resource_type": resource_type, "start": start, "end": end,
-    }).fetchone()["peak"]
+    })).fetchone()["peak"]
 
 
 def peak_held_from(conn, hospital_id, resource_type, now):
@@ -182,12 +215,16 @@ def busiest_instant_statements(conn, hospital_id, resource_type, start, end):
     EXPLAIN (tests/resources/test_busiest_instant_plan.py, benchmarks/windows.py)."""
     return [
         ("peak held over a window", _peak_held_statement(conn),
-         {"hospital_id": hospital_id, "resource_type": resource_type, "start": start,
-          "end": end}),
+         with_hold_bounds({"hospital_id": hospital_id, "resource_type": resource_type,
+                           "start": start, "end": end})),
         ("holds overlapping a window (approve, day view)",
          _HOLDS_OVERLAPPING,
-         {"hospital_id": hospital_id, "resource_type": resource_type, "start": start,
-          "end": end, "exclude_id": None}),
+         with_hold_bounds({"hospital_id": hospital_id, "resource_type": resource_type,
+                           "start": start, "end": end, "exclude_id": None})),
+        ("units held now (live counters)",
+         live_counters("r.hospital_id = :hospital_id AND r.resource_type = :resource_type"),
+         with_hold_bounds({"hospital_id": hospital_id, "resource_type": resource_type,
+                           "now": start})),
     ]
 
 
@@ -231,10 +268,10 @@ def list_resources(conn, hospital_id, now=None):
     """The hospital's resources with their live counters at ``now`` (ISO text)."""
     return conn.execute(
         f"""
-        {LIVE_COUNTERS.format(where="r.hospital_id = :hospital_id")}
+        {live_counters("r.hospital_id = :hospital_id")}
         ORDER BY {TYPE_ORDER_SQL}
         """,
-        {"hospital_id": hospital_id, "now": _now_iso(now)},
+        with_hold_bounds({"hospital_id": hospital_id, "now": _now_iso(now)}),
     ).fetchall()
 
 
@@ -243,8 +280,7 @@ def list_resources_of(conn, hospital_ids, now=None):
     counters at ``now``: the columns a search result shows, not ``*`` (a page holds
     ~60 rows, and every column of every row is a Python object made and a dict
     entry: -11 % of this query, RESULTS.md §0d)."""
-    live = LIVE_COUNTERS.format(
-        where=f"r.hospital_id IN {json_list(conn, ':ids', 'bigint')}")
+    live = live_counters(f"r.hospital_id IN {json_list(conn, ':ids', 'bigint')}")
     return conn.execute(
         f"""
         SELECT hospital_id, resource_type, total, available, occupied, reserved,
@@ -252,7 +288,7 @@ def list_resources_of(conn, hospital_ids, now=None):
         FROM ({live}) AS resources
         ORDER BY hospital_id, {TYPE_ORDER_SQL}
         """,
-        {"ids": json.dumps(list(hospital_ids)), "now": _now_iso(now)},
+        with_hold_bounds({"ids": json.dumps(list(hospital_ids)), "now": _now_iso(now)}),
     ).fetchall()
 
 

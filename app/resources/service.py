@@ -7,7 +7,7 @@ capacity"): ``occupied`` (walk-ins), ``reserved``, ``maintenance``, and
 counter non-negative and the sum exact). Approved bookings hold units only
 during their window; what the API shows is live: the holds whose window contains
 now are added to ``occupied`` and taken from ``available``
-(app.resources.queries.LIVE_COUNTERS). An update locks the row, as an approval
+(app.resources.queries.live_counters). An update locks the row, as an approval
 does, and refuses marks that would leave less than the approved bookings hold at
 their busiest instant from now on.
 """

@@ -1,9 +1,13 @@
 """The busiest instant of a window, in SQL (app.resources.queries.peak_held): it agrees
 with the Python walk of the same holds (app.resources.schedule.levels), and it reads
-idx_bookings_holds, never the whole bookings table, on both backends."""
+idx_bookings_holds, never the whole bookings table, on both backends: a range bounded
+at both ends, which is sound because the database refuses a window over 168 hours."""
 import random
 from datetime import timedelta
 
+import pytest
+
+from app.db import IntegrityError, transaction
 from app.resources import queries, schedule
 from app.timeutil import from_iso, to_iso, utcnow
 
@@ -82,8 +86,39 @@ def test_the_busiest_instant_reads_use_idx_bookings_holds(db, make):
                                                                 start, end):
         plan = _plan(db, sql, params)
         assert "idx_bookings_holds" in plan, (name, plan)
-        # no full read of bookings anywhere in the statement
+        # no full read of bookings anywhere in the statement, and every range of the
+        # index is bounded above (it stops at the holds that can still meet the window)
         if db.dialect == "sqlite":
             assert "SCAN bookings" not in plan and "SCAN b " not in plan, (name, plan)
+            ranges = [line for line in plan.splitlines() if "idx_bookings_holds" in line]
+            assert ranges and all("scheduled_end>? AND scheduled_end<?" in line
+                                  for line in ranges), (name, plan)
         else:
             assert "Seq Scan on bookings" not in plan, (name, plan)
+            ranges = [line for line in plan.splitlines()
+                      if "Index Cond" in line and "scheduled_end" in line]
+            assert ranges and all("scheduled_end > " in line and "scheduled_end <" in line
+                                  for line in ranges), (name, plan)
+
+
+def test_the_database_refuses_a_window_longer_than_the_reads_stop_at(db, make):
+    """The reads stop at :end + 168 h (app.resources.queries.with_hold_bounds): a longer
+    window would be a hold they miss, so migration 0141 refuses one, on INSERT and UPDATE."""
+    hospital = make.hospital(resources={"beds": 5})
+    start = (utcnow() + timedelta(days=1)).replace(microsecond=0)
+    longest = make.booking(make.user(), hospital, status="approved", scheduled_date=to_iso(start),
+                           estimated_duration_hours=168)
+    assert from_iso(longest["scheduled_end"]) - start == timedelta(hours=168)
+    later = start + timedelta(days=3)
+    with pytest.raises(IntegrityError):
+        make.booking(make.user(), hospital, status="approved", scheduled_date=to_iso(later),
+                     scheduled_end=to_iso(later + timedelta(hours=168, seconds=5)))
+    with pytest.raises(IntegrityError):
+        with transaction(db):
+            db.execute("UPDATE bookings SET scheduled_end = ? WHERE id = ?",
+                       (to_iso(start + timedelta(hours=169)), longest["id"]))
+    # a hold of exactly the longest window is counted at its last minute
+    last_minute = to_iso(start + timedelta(hours=168) - timedelta(minutes=1))
+    assert queries.peak_held(db, hospital["id"], "beds", last_minute,
+                             to_iso(start + timedelta(hours=168))) == 1
+    assert queries.live_resource(db, hospital["id"], "beds", last_minute)["held_now"] == 1
