@@ -14,6 +14,7 @@ on 127.0.0.1; the figure is the median round. Any non-2xx answer fails the run.
 import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -176,6 +177,7 @@ def main():
     finally:
         for server in servers.values():
             server.stop()
+        shutil.rmtree(workdir)  # two databases of ~1.6 GB each at 1M bookings
     print(f"\n{args.bookings} bookings, {args.workers} workers, {args.threads} client threads, "
           f"{args.duration:g} s x {args.rounds} rounds (median)")
     print(f"{'scenario':16} {'plaintext':>10} {'sealed':>10} {'sealed/plain':>13}")
