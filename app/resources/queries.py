@@ -23,8 +23,9 @@ def get_resource(conn, hospital_id, resource_type):
 
 # Where the reads of the holds below stop. Each is one range of idx_bookings_holds
 # on scheduled_end; without an upper end it would run to the hospital's last hold,
-# which may be weeks ahead (at 1M bookings ~300 holds per hospital and type, of which
-# a 48-hour window meets ~40: RESULTS.md §0f). A window lasts at most
+# which may be weeks ahead (at 1M bookings ~300 future holds per hospital and type,
+# RESULTS.md §0f; the bound below made windowed availability 41-53 % faster there,
+# §0i). A window lasts at most
 # MAX_DURATION_HOURS (migration 0141 makes the database refuse a longer one), so a
 # hold that contains :now ends by :now_bound, and one that starts before :end ends
 # by :end_bound. Computed here rather than in SQL: PostgreSQL plans a range whose
