@@ -20,8 +20,9 @@ import pytest
 
 from app import create_app, migrator
 from app.config import DEFAULTS, TEST_OVERRIDES
-from app.db import connect, postgres
+from app.db import connect, postgres, transaction
 from tests import pg
+from tests.blood.helpers import insert_blood_request
 from tests.factories import Factory
 
 MIGRATIONS = DEFAULTS["MIGRATIONS_DIR"]
@@ -368,3 +369,27 @@ def test_undoing_moves_data_back_and_upgrading_again_moves_it_forward(empty, tmp
     migrator.upgrade(empty, folder, log=quiet)
     assert beds() == (5, 0)
     assert types() == ["booking_approved", "booking_submitted", "booking_submitted"]
+
+
+def test_upgrading_over_donor_matches_keeps_their_phones_and_gives_each_a_record_key(empty):
+    """0140 swaps the phone column (SQLite) and adds record_key to rows already there:
+    phones written before it survive as they were (legacy plaintext, which the service
+    reads as it is until `flask keys reencrypt` seals it), each row gets its own key."""
+    migrator.upgrade(empty, MIGRATIONS, log=quiet, target=131)
+    make = Factory(empty, sealed=False)
+    requester, first, second = make.user(), make.user(), make.user()
+    request = insert_blood_request(empty, requester, blood_type="O+")
+    with transaction(empty):
+        for donor, phone in ((first, "+8801711111111"), (second, None)):
+            empty.execute(
+                "INSERT INTO blood_donor_matches (blood_request_id, donor_id, donor_blood_type, "
+                "phone, created_at) VALUES (?, ?, 'O-', ?, ?)",
+                (request["id"], donor["id"], phone, request["created_at"]))
+
+    migrator.upgrade(empty, MIGRATIONS, log=quiet)
+    rows = empty.execute("SELECT donor_id, phone, record_key FROM blood_donor_matches "
+                         "ORDER BY donor_id").fetchall()
+    assert [(row["donor_id"], row["phone"]) for row in rows] == [
+        (first["id"], "+8801711111111"), (second["id"], None)]
+    keys = [row["record_key"] for row in rows]
+    assert all(keys) and len(set(keys)) == 2
