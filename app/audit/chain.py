@@ -161,7 +161,7 @@ def problems_before_restore(conn, versions):
     """The first broken row of each chain of a database about to be restored, in words
     (empty: the chains hold). A backup taken before the chains existed (migration
     0130) has none to check. Both restores refuse a backup with a broken chain: its
-    audit trail was edited around the triggers (README "Encryption at rest")."""
+    audit trail was edited around the triggers (README "Tamper-evident audit")."""
     if CHAINS_MIGRATION not in versions:
         return []
     return verify(conn)["problems"]

@@ -25,18 +25,22 @@ def get_resource(conn, hospital_id, resource_type):
 # on scheduled_end; without an upper end it would run to the hospital's last hold,
 # which may be weeks ahead (at 1M bookings ~300 future holds per hospital and type,
 # RESULTS.md §0f; the bound below made windowed availability 41-53 % faster there,
-# §0i). A window lasts at most
-# MAX_DURATION_HOURS (migration 0141 makes the database refuse a longer one), so a
-# hold that contains :now ends by :now_bound, and one that starts before :end ends
-# by :end_bound. Computed here rather than in SQL: PostgreSQL plans a range whose
-# ends are plain values, and SQLite compares the same ISO text it stores.
+# §0i). A window lasts at most MAX_DURATION_HOURS (migration 0141 makes the database
+# refuse a longer one), so a hold that contains :now ends by :now_bound, and one that
+# starts before :end ends by :end_bound. Computed here rather than in SQL: PostgreSQL
+# plans a range whose ends are plain values, and SQLite compares the same ISO text it
+# stores.
 NEVER = "9999-12-31T00:00:00.000000+00:00"  # after any stored instant: no bound
+# The longest hold the database admits: SQLite's trigger (0141) lets a window exceed
+# MAX_DURATION_HOURS by up to a second (its allowance for julianday()'s floating
+# point), so the bound does too, or such a hold would fall outside the range.
+_LONGEST_HOLD = timedelta(hours=MAX_DURATION_HOURS, seconds=1)
 
 
 def _longest_hold_after(moment):
     if moment is None:
         return NEVER
-    return to_iso(from_iso(moment) + timedelta(hours=MAX_DURATION_HOURS))
+    return to_iso(from_iso(moment) + _LONGEST_HOLD)
 
 
 def with_hold_bounds(params):
