@@ -126,12 +126,12 @@ class Factory:
                 values["scheduled_end"] = to_iso(
                     from_iso(values["scheduled_date"])
                     + timedelta(hours=values["estimated_duration_hours"]))
-            columns = ", ".join(values)
-            placeholders = ", ".join(f":{c}" for c in values)
             # sealed and indexed as the service stores them (app.bookings.queries)
+            stored = crypto_fields.seal_row("bookings", values, reference) if self.sealed else values
+            columns = ", ".join(stored)
+            placeholders = ", ".join(f":{c}" for c in stored)
             booking = self.conn.execute(
-                f"INSERT INTO bookings ({columns}) VALUES ({placeholders}) RETURNING *",
-                crypto_fields.seal_row("bookings", values, reference) if self.sealed else values,
+                f"INSERT INTO bookings ({columns}) VALUES ({placeholders}) RETURNING *", stored,
             ).fetchone()
             if self.sealed:
                 booking_queries.insert_name_tokens(self.conn, booking["id"], values["patient_name"])

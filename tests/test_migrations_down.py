@@ -20,6 +20,7 @@ import pytest
 
 from app import create_app, migrator
 from app.config import DEFAULTS, TEST_OVERRIDES
+from app.crypto import fields
 from app.db import connect, postgres, transaction
 from tests import pg
 from tests.blood.helpers import insert_blood_request
@@ -393,3 +394,38 @@ def test_upgrading_over_donor_matches_keeps_their_phones_and_gives_each_a_record
         (first["id"], "+8801711111111"), (second["id"], None)]
     keys = [row["record_key"] for row in rows]
     assert all(keys) and len(set(keys)) == 2
+
+
+def test_upgrading_over_bookings_keeps_their_fields_and_lets_new_ones_seal_them_together(empty):
+    """0142 adds the sealed ``personal`` object and makes the old field columns nullable
+    (SQLite: swapped). Bookings written before it, in plaintext or sealed field by field,
+    keep every value where it was and read as before; a booking written after it keeps
+    its fields only in the object."""
+    migrator.upgrade(empty, MIGRATIONS, log=quiet, target=141)
+    make = Factory(empty, sealed=False)
+    patient, hospital = make.user(), make.hospital()
+    plain = make.booking(patient, hospital, patient_name="Legacy Plain")
+    field_by_field = make.booking(patient, hospital, patient_name="Legacy Sealed",
+                                  scheduled_in=timedelta(days=3))
+    reference = field_by_field["booking_reference"]
+    with transaction(empty):
+        empty.execute(
+            "UPDATE bookings SET patient_name = ?, emergency_contact_phone = ? WHERE id = ?",
+            (fields.seal("bookings", "patient_name", reference, "Legacy Sealed"),
+             fields.seal("bookings", "emergency_contact_phone", reference, "+8801722222222"),
+             field_by_field["id"]))
+
+    migrator.upgrade(empty, MIGRATIONS, log=quiet)
+    rows = {row["id"]: row for row in empty.execute("SELECT * FROM bookings").fetchall()}
+    assert rows[plain["id"]]["personal"] is None
+    assert rows[plain["id"]]["patient_name"] == "Legacy Plain"
+    assert fields.is_sealed(rows[field_by_field["id"]]["patient_name"])
+    opened = fields.open_row("bookings", rows[field_by_field["id"]], strict=True)
+    assert (opened["patient_name"], opened["emergency_contact_phone"], opened["patient_age"]) == (
+        "Legacy Sealed", "+8801722222222", 40)
+
+    together = Factory(empty).booking(patient, hospital, patient_name="After 0142",
+                                      scheduled_in=timedelta(days=4))
+    row = empty.execute("SELECT * FROM bookings WHERE id = ?", (together["id"],)).fetchone()
+    assert fields.is_sealed(row["personal"]) and row["patient_name"] is None
+    assert fields.open_row("bookings", row)["patient_name"] == "After 0142"

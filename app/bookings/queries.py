@@ -144,21 +144,22 @@ def insert_booking(conn, values):
             booking_reference, user_id, hospital_id, resource_type, patient_name, patient_age,
             patient_gender, medical_condition, urgency, emergency_contact_name,
             emergency_contact_phone, emergency_contact_relationship, scheduled_date,
-            scheduled_end, scheduled_day, estimated_duration_hours, notes, status, currency,
-            status_changed_by, status_reason, created_at, updated_at)
+            scheduled_end, scheduled_day, estimated_duration_hours, notes, personal, status,
+            currency, status_changed_by, status_reason, created_at, updated_at)
         VALUES (
             :booking_reference, :user_id, :hospital_id, :resource_type, :patient_name, :patient_age,
             :patient_gender, :medical_condition, :urgency, :emergency_contact_name,
             :emergency_contact_phone, :emergency_contact_relationship, :scheduled_date,
-            :scheduled_end, :scheduled_day, :estimated_duration_hours, :notes, 'pending', :currency,
-            :status_changed_by, NULL, :now, :now)
+            :scheduled_end, :scheduled_day, :estimated_duration_hours, :notes, :personal, 'pending',
+            :currency, :status_changed_by, NULL, :now, :now)
         RETURNING *
         """,
         fields.seal_row("bookings", values, values["booking_reference"]),
     ).fetchone()
     insert_name_tokens(conn, row["id"], values["patient_name"])
     # The plaintext we were given, rather than opening what we just sealed.
-    return {**row, **{key: values.get(key) for key in fields.FIELDS["bookings"]},
+    return {**{key: value for key, value in row.items() if key != "personal"},
+            **{key: values.get(key) for key in fields.FIELDS["bookings"]},
             "authority_notes": None}
 
 
@@ -473,14 +474,16 @@ def erase_personal_fields(conn, user_id):
     account is being closed); ids, statuses, times, money and the hospital stay for the
     books. The one place that knows which
     booking columns are personal (the same list issue #18 item 1 encrypts); their
-    blind-index tokens go too. Placeholders are stored in plaintext: they hold nothing
-    personal (app.crypto.fields reads a value that is not sealed as it is)."""
+    blind-index tokens go too. The sealed ``personal`` object goes, and placeholders
+    take its fields' own columns, in plaintext: they hold nothing personal
+    (app.crypto.fields reads a value that is not sealed as it is)."""
     conn.execute("DELETE FROM booking_name_tokens "
                  "WHERE booking_id IN (SELECT id FROM bookings WHERE user_id = ?)", (user_id,))
     return conn.execute(
         """
         UPDATE bookings
-        SET patient_name = :erased, patient_age = '0', patient_gender = 'other',
+        SET personal = NULL,
+            patient_name = :erased, patient_age = '0', patient_gender = 'other',
             medical_condition = :erased, emergency_contact_name = :erased,
             emergency_contact_phone = :erased, emergency_contact_relationship = :erased,
             notes = NULL, authority_notes = NULL

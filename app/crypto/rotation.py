@@ -29,30 +29,35 @@ class Report:
     unreadable: dict = field(default_factory=dict)   # table -> ids that would not open
 
 
-def _needs_work(row, columns, current):
-    return any(row[c] is not None and fields.key_id_of(row[c]) != current for c in columns)
+def _needs_work(row, table, current):
+    """A row needs re-sealing if a sealed column is not under the current key, or if
+    it still has fields in their own columns from before its table's envelope."""
+    return (any(row[c] is not None and fields.key_id_of(row[c]) != current
+                for c in fields.sealed_columns(table))
+            or any(row[c] is not None for c in fields.legacy_columns(table)))
 
 
 def _batch(conn, table, after_id, batch_size, report):
     """One transaction: the next batch re-sealed. Returns (last id seen, rows seen);
     (None, 0) when there are no more."""
-    columns = fields.FIELDS[table]
     row_key_column = fields.ROW_KEY[table]
     current = fields.ring().current
     with transaction(conn):
         rows = sealed_rows.sealed_batch(conn, table, after_id, batch_size)
         for row in rows:
-            if not _needs_work(row, columns, current):
+            if not _needs_work(row, table, current):
                 continue
             row_key = row[row_key_column]
             try:
-                plain = {c: fields.open_value(table, c, row_key, row[c]) for c in columns}
+                opened = fields.open_row(table, row, strict=True)
             except fields.FieldIntegrityError as error:
                 log.error("integrity: %s row %s cannot be re-encrypted: %s", table, row["id"], error)
                 report.unreadable.setdefault(table, []).append(row["id"])
                 continue
+            plain = {c: opened.get(c) for c in fields.FIELDS[table]}
+            sealed = fields.seal_row(table, plain, row_key)
             sealed_rows.store_sealed(conn, table, row["id"],
-                                     {c: fields.seal(table, c, row_key, v) for c, v in plain.items()})
+                                     {c: sealed.get(c) for c in sealed_rows.columns(table)})
             if table == "bookings":
                 booking_queries.delete_name_tokens(conn, row["id"])
                 booking_queries.insert_name_tokens(conn, row["id"], plain["patient_name"])

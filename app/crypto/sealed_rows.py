@@ -9,10 +9,11 @@ from app.crypto import fields
 from app.db import pick
 
 
-def _columns(table):
+def columns(table):
+    """The sealed columns, then those that held an envelope's fields before it."""
     if table not in fields.FIELDS:
         raise ValueError(f"{table!r} has no sealed columns")
-    return fields.FIELDS[table]
+    return fields.sealed_columns(table) + fields.legacy_columns(table)
 
 
 def sealed_batch(conn, table, after_id, limit):
@@ -20,18 +21,19 @@ def sealed_batch(conn, table, after_id, limit):
     AAD of its fields) and the stored, sealed fields. On PostgreSQL they are locked
     for the batch's transaction (FOR UPDATE; SQLite's BEGIN IMMEDIATE holds every
     writer off already), so a write racing the re-encryption waits and is never lost."""
-    columns = ", ".join(_columns(table))
+    selected = ", ".join(columns(table))
     lock = " FOR UPDATE" if conn.dialect == "postgres" else ""
     return conn.execute(
-        f"SELECT id, {fields.ROW_KEY[table]}, {columns} FROM {table}"
+        f"SELECT id, {fields.ROW_KEY[table]}, {selected} FROM {table}"
         f" WHERE id > :after ORDER BY id LIMIT :limit{lock}",
         {"after": after_id, "limit": limit},
     ).fetchall()
 
 
 def store_sealed(conn, table, row_id, sealed):
-    """Write already-sealed fields ({column: sealed value}) of one row."""
-    unknown = set(sealed) - set(_columns(table))
+    """Write already-sealed fields ({column: sealed value}, or None to clear a legacy
+    column whose field moved into its envelope) of one row."""
+    unknown = set(sealed) - set(columns(table))
     if unknown:
         raise ValueError(f"not sealed columns of {table}: {sorted(unknown)}")
     assignments = ", ".join(f"{column} = :{column}" for column in sealed)
@@ -39,7 +41,7 @@ def store_sealed(conn, table, row_id, sealed):
 
 
 def count_rows(conn, table):
-    _columns(table)
+    columns(table)
     return conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]
 
 
@@ -58,8 +60,12 @@ _KEY_OF = {
 
 
 def rows_per_key(conn, table):
-    """{key id, 'plaintext' or 'empty': rows of ``table``}."""
-    key_of = pick(conn, _KEY_OF).format(column=_columns(table)[0])
+    """{key id, 'plaintext' or 'empty': rows of ``table``}. A row from before its table's
+    envelope (migration 0142) counts by its first field's own column."""
+    first = columns(table)[0]
+    if fields.legacy_columns(table):
+        first = f"coalesce({first}, {fields.legacy_columns(table)[0]})"
+    key_of = pick(conn, _KEY_OF).format(column=first)
     return {row["key_id"]: row["n"] for row in conn.execute(
         f"SELECT {key_of} AS key_id, count(*) AS n FROM {table} GROUP BY 1 ORDER BY 1"
     ).fetchall()}

@@ -115,7 +115,7 @@ def lock_resource(conn, hospital_id, resource_type):
 
 
 _HOLDS_OVERLAPPING = """
-        SELECT h.id, b.booking_reference, b.patient_name, b.urgency, h.scheduled_date,
+        SELECT h.id, b.booking_reference, b.personal, b.patient_name, b.urgency, h.scheduled_date,
                h.scheduled_end, h.allocated_units AS units
         FROM booking_holds AS h
         LEFT JOIN bookings AS b ON b.id = h.id

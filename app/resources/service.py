@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from app.admin.queries import insert_audit_entry as insert_admin_audit
 from app.auth.policy import is_admin
-from app.crypto.fields import open_field
+from app.crypto.fields import open_row
 from app.db import transaction
 from app.errors import Conflict, NotFound, Unprocessable
 from app.hospitals.service import managed_hospital, visible_hospital
@@ -94,8 +94,9 @@ def day_schedule(conn, hospital_id, resource_type, actor, *, day, now):
 def _with_patient(hold):
     """A hold with its patient's name opened (sealed in the bookings table); only for the
     schedule page, so the capacity checks of every create never pay for it."""
-    return {**hold, "patient_name": open_field("bookings", "patient_name",
-                                               hold["booking_reference"], hold["patient_name"])}
+    opened = open_row("bookings", hold)
+    return {**{key: value for key, value in hold.items() if key != "personal"},
+            "patient_name": opened["patient_name"]}
 
 
 def set_counts(conn, hospital_id, resource_type, changes, actor, *, reason, ip_address,

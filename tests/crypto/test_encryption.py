@@ -105,32 +105,53 @@ def test_no_planted_value_in_any_table(client, db, world):
             assert secrets_in(text.encode()) == [], table
 
 
+def test_a_new_booking_stores_its_patient_fields_as_one_sealed_value(db, world, make):
+    booking = make.booking(world.patient, world.hospital, patient_name=NAME,
+                           emergency_contact_phone=PHONE, notes=NOTES)
+    row = db.execute("SELECT * FROM bookings WHERE id = ?", (booking["id"],)).fetchone()
+    column, inside = fields.ENVELOPES["bookings"]
+    assert fields.is_sealed(row[column])
+    assert {name: row[name] for name in inside} == {name: None for name in inside}
+    opened = fields.open_row("bookings", row)
+    assert (opened["patient_name"], opened["emergency_contact_phone"], opened["notes"]) == (
+        NAME, PHONE, NOTES)
+    assert isinstance(opened["patient_age"], int) and column not in opened
+
+
 def test_a_ciphertext_moved_to_another_row_or_column_does_not_open(client, db, world, make,
                                                                     caplog):
     first = make.booking(world.patient, world.hospital, patient_name=NAME)
     second = make.booking(world.other_patient, world.hospital, patient_name="Other Person",
                           emergency_contact_phone="+8801711111111")
-    stored = db.execute("SELECT patient_name, emergency_contact_phone, booking_reference "
-                        "FROM bookings WHERE id = ?", (first["id"],)).fetchone()
-    assert fields.is_sealed(stored["patient_name"])
+    stored = db.execute("SELECT personal, booking_reference FROM bookings WHERE id = ?",
+                        (first["id"],)).fetchone()
+    assert fields.is_sealed(stored["personal"])
     other_ref = db.execute("SELECT booking_reference FROM bookings WHERE id = ?",
                            (second["id"],)).fetchone()["booking_reference"]
+    assert NAME in fields.open_value("bookings", "personal", stored["booking_reference"],
+                                     stored["personal"])
     with pytest.raises(fields.FieldIntegrityError):  # another row
-        fields.open_value("bookings", "patient_name", other_ref, stored["patient_name"])
+        fields.open_value("bookings", "personal", other_ref, stored["personal"])
     with pytest.raises(fields.FieldIntegrityError):  # another column
-        fields.open_value("bookings", "emergency_contact_name", stored["booking_reference"],
-                          stored["patient_name"])
+        fields.open_value("bookings", "authority_notes", stored["booking_reference"],
+                          stored["personal"])
     with pytest.raises(fields.FieldIntegrityError):  # another table
-        fields.open_value("blood_requests", "patient_name", stored["booking_reference"],
-                          stored["patient_name"])
+        fields.open_value("blood_requests", "personal", stored["booking_reference"],
+                          stored["personal"])
+    r = client.put(f"/api/bookings/{second['id']}/approve", json={"notes": NOTES},
+                   headers=world.headers["authority"])
+    assert r.status_code == 200, r.json
     # copied behind the service's back: the service says so, it does not fail
     with transaction(db):
-        db.execute("UPDATE bookings SET patient_name = ? WHERE id = ?",
-                   (stored["patient_name"], second["id"]))
+        db.execute("UPDATE bookings SET personal = ? WHERE id = ?",
+                   (stored["personal"], second["id"]))
     r = client.get(f"/api/bookings/{second['id']}", headers=world.headers["admin"])
     assert r.status_code == 200, r.json
     assert r.json["patientName"] == fields.UNREADABLE
-    assert r.json["emergencyContactPhone"] == "+8801711111111"  # the rest of the row is fine
+    assert r.json["emergencyContactPhone"] == fields.UNREADABLE and r.json["patientAge"] is None
+    # the rest of the row is fine: its own sealed notes and everything plain
+    assert r.json["authorityNotes"] == NOTES and r.json["status"] == "approved"
+    assert r.json["bookingReference"] == other_ref
     assert any("integrity" in record.getMessage() for record in caplog.records)
 
 
@@ -155,22 +176,61 @@ def test_a_lost_key_leaves_those_fields_unreadable_and_the_rest_working(client, 
 def test_legacy_plaintext_is_read_then_sealed_and_indexed_by_reencrypt(client, db, world, make):
     booking = make.booking(world.patient, world.hospital)
     with transaction(db):  # as a row written before migration 0120 looks
-        db.execute("UPDATE bookings SET patient_name = ?, patient_age = '71', "
-                   "emergency_contact_phone = ? WHERE id = ?", (NAME, PHONE, booking["id"]))
+        db.execute(LEGACY_ROW, {**LEGACY_VALUES, "id": booking["id"]})
         db.execute("DELETE FROM booking_name_tokens WHERE booking_id = ?", (booking["id"],))
     seen = client.get(f"/api/bookings/{booking['id']}", headers=world.headers["admin"]).json
     assert (seen["patientName"], seen["patientAge"]) == (NAME, 71)
     assert rotation.status(db)["bookings"].get("plaintext") == 1
     report = rotation.reencrypt(db, batch_size=2)
     assert report.resealed == {"bookings": 1} and not report.unreadable
-    row = db.execute("SELECT * FROM bookings WHERE id = ?", (booking["id"],)).fetchone()
-    assert all(fields.is_sealed(row[c]) for c in ("patient_name", "patient_age",
-                                                  "emergency_contact_phone"))
+    _assert_moved_into_the_envelope(db, booking["id"])
+    seen = client.get(f"/api/bookings/{booking['id']}", headers=world.headers["admin"]).json
+    assert (seen["patientName"], seen["patientAge"], seen["emergencyContactPhone"],
+            seen["medicalCondition"]) == (NAME, 71, PHONE, CONDITION)
     assert rotation.status(db)["bookings"] == {"test1": 1}
     found = client.get("/api/bookings/search", query_string={"patientName": "zubaida"},
                        headers=world.headers["admin"]).json
     assert [b["id"] for b in found] == [booking["id"]]
     assert rotation.reencrypt(db).resealed == {}  # nothing left: a rerun changes nothing
+
+
+def test_a_row_sealed_field_by_field_is_read_then_moved_into_its_envelope(client, db, world,
+                                                                         make):
+    """Bookings written between migrations 0120 and 0142 hold one sealed value per field."""
+    booking = make.booking(world.patient, world.hospital)
+    with transaction(db):
+        reference = db.execute("SELECT booking_reference FROM bookings WHERE id = ?",
+                               (booking["id"],)).fetchone()["booking_reference"]
+        db.execute(LEGACY_ROW, {**{column: fields.seal("bookings", column, reference, value)
+                                   for column, value in LEGACY_VALUES.items()},
+                                "id": booking["id"]})
+    seen = client.get(f"/api/bookings/{booking['id']}", headers=world.headers["admin"]).json
+    assert (seen["patientName"], seen["patientAge"], seen["emergencyContactPhone"]) == (
+        NAME, 71, PHONE)
+    assert rotation.status(db)["bookings"] == {"test1": 1}  # sealed, under the current key
+    assert rotation.reencrypt(db).resealed == {"bookings": 1}  # but not yet together
+    _assert_moved_into_the_envelope(db, booking["id"])
+    seen = client.get(f"/api/bookings/{booking['id']}", headers=world.headers["admin"]).json
+    assert (seen["patientName"], seen["patientAge"], seen["emergencyContactPhone"],
+            seen["notes"]) == (NAME, 71, PHONE, NOTES)
+    assert rotation.reencrypt(db).resealed == {}
+
+
+# A booking row as it looked before migration 0142: every field in its own column.
+LEGACY_VALUES = {"patient_name": NAME, "patient_age": "71", "patient_gender": "female",
+                 "medical_condition": CONDITION, "emergency_contact_name": "Rashed",
+                 "emergency_contact_phone": PHONE, "emergency_contact_relationship": "son",
+                 "notes": NOTES}
+LEGACY_ROW = ("UPDATE bookings SET personal = NULL, "
+              + ", ".join(f"{column} = :{column}" for column in LEGACY_VALUES)
+              + " WHERE id = :id")
+
+
+def _assert_moved_into_the_envelope(db, booking_id):
+    row = db.execute("SELECT * FROM bookings WHERE id = ?", (booking_id,)).fetchone()
+    column, inside = fields.ENVELOPES["bookings"]
+    assert fields.is_sealed(row[column]) and NAME not in row[column]
+    assert [name for name in inside if row[name] is not None] == []
 
 
 def test_a_legacy_plaintext_donor_phone_is_read_then_sealed_by_reencrypt(client, db, world):

@@ -15,8 +15,9 @@ WRITES = 40
 
 
 def _writer(config, user, hospital, booking_ids, started, results):
-    """Another process: new bookings and new notes on existing ones, as fast as it can,
-    with the key ring it started with (the old key is current there)."""
+    """Another process: new bookings and new hospital notes on existing ones (the one
+    personal field written after creation), as fast as it can, with the key ring it
+    started with (the old key is current there)."""
     configure_encryption(config)
     conn = connect_from_config(config)
     make = Factory(conn)
@@ -40,7 +41,8 @@ def _writer(config, user, hospital, booking_ids, started, results):
                 reference = conn.execute("SELECT booking_reference FROM bookings WHERE id = ?",
                                          (target,)).fetchone()["booking_reference"]
                 sealed_rows.store_sealed(conn, "bookings", target, {
-                    "notes": fields.seal("bookings", "notes", reference, notes)})
+                    "authority_notes": fields.seal("bookings", "authority_notes", reference,
+                                                   notes)})
         if conn.dialect == "postgres":
             run_again_after_conflicts(write, 50, what="test write")
         else:
@@ -85,7 +87,7 @@ def test_rotation_with_a_second_process_writing_loses_nothing(app, db, world, ma
     for n, booking_id in enumerate(ids):
         row = booking_queries.get_booking(db, booking_id)
         assert row["patient_name"] == f"Early {n} Begum"
-        assert row["notes"] == expected_notes.get(booking_id, made[n]["notes"])
+        assert row["authority_notes"] == expected_notes.get(booking_id, made[n]["authority_notes"])
     for booking_id, name in expected_names.items():
         assert booking_queries.get_booking(db, booking_id)["patient_name"] == name
     configure_encryption(TEST_OVERRIDES)
