@@ -10,6 +10,13 @@ workers, as scripts/serve), the plaintext one with RAPIDCARE_ENCRYPT_FIELDS=fals
 its creates store plaintext too. Each scenario runs ``--duration`` seconds per
 variant, alternating variants ``--rounds`` times, from ``--threads`` client threads
 on 127.0.0.1; the figure is the median round. Any non-2xx answer fails the run.
+
+Beside req/s it prints the gunicorn workers' CPU time per request (utime + stime from
+/proc, as benchmarks/cpu_per_request.py): the client threads share the two cores, so
+req/s moves by ±10 % between rounds of the same variant, while the workers' CPU per
+request is what encryption adds to and moves far less. ``--keep DIR`` leaves the two
+databases in DIR (about 1.6 GB each at 1M bookings); ``--reuse DIR`` runs on them
+again without loading (their users' tokens are made anew).
 """
 import argparse
 import os
@@ -30,12 +37,25 @@ from app.config import DEFAULTS, TEST_OVERRIDES
 from app.crypto import fields, keys
 from app.db import connect, transaction
 from app.timeutil import to_iso, utcnow
+from benchmarks.logging_ab import cpu_seconds
 from tests.factories import Factory
 from tests.live_server import LiveServer
 
 FIRST = ["Rahima", "Karim", "Fatema", "Anwar", "Nasrin", "Rafiq", "Sultana", "Jamal"]
 LAST = ["Begum", "Uddin", "Khan", "Hossain", "Akter", "Rahman", "Islam", "Chowdhury"]
 USERS = 200
+
+
+def reuse(path):
+    """The users' sign-in headers and the hospital of a database ``load`` built."""
+    conn = connect(path)
+    migrator.upgrade(conn, DEFAULTS["MIGRATIONS_DIR"])
+    make = Factory(conn)
+    users = conn.execute("SELECT id FROM users WHERE role = 'user' ORDER BY id").fetchall()
+    hospital = conn.execute("SELECT * FROM hospitals ORDER BY id LIMIT 1").fetchone()
+    headers = [make.auth(dict(user)) for user in users[:USERS]]
+    conn.close()
+    return headers, dict(hospital)
 
 
 def load(path, n, sealed, seed=7):
@@ -90,8 +110,9 @@ def _write(conn, rows, tokens):
              for key, digest in fields.index_entries(name)])
 
 
-def drive(threads, duration, make_request):
-    """Requests per second from ``threads`` threads for ``duration`` seconds."""
+def drive(threads, duration, make_request, worker_pids):
+    """(requests per second, the workers' CPU µs per request) from ``threads`` threads
+    for ``duration`` seconds."""
     done, failures = [0] * threads, []
     stop = time.monotonic() + duration
 
@@ -104,7 +125,7 @@ def drive(threads, duration, make_request):
                 return
             done[slot] += 1
 
-    started = time.monotonic()
+    started, cpu_before = time.monotonic(), cpu_seconds(worker_pids)
     pool = [threading.Thread(target=worker, args=(slot,)) for slot in range(threads)]
     for thread in pool:
         thread.start()
@@ -112,7 +133,8 @@ def drive(threads, duration, make_request):
         thread.join()
     if failures:
         raise SystemExit(f"failed: {failures[:3]}")
-    return sum(done) / (time.monotonic() - started)
+    elapsed, cpu = time.monotonic() - started, cpu_seconds(worker_pids) - cpu_before
+    return sum(done) / elapsed, cpu / max(1, sum(done)) * 1e6
 
 
 def main():
@@ -122,20 +144,27 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    kept = parser.add_mutually_exclusive_group()
+    kept.add_argument("--keep", metavar="DIR", help="build the databases in DIR and leave them")
+    kept.add_argument("--reuse", metavar="DIR", help="run on the databases --keep left in DIR")
     args = parser.parse_args()
     fields.install(keys.parse(TEST_OVERRIDES["ENCRYPTION_KEYS"], "benchmark"))
-    workdir = tempfile.mkdtemp(prefix="rapidcare-encryption-ab-")
+    workdir = args.reuse or args.keep or tempfile.mkdtemp(prefix="rapidcare-encryption-ab-")
+    os.makedirs(workdir, exist_ok=True)
     servers, pools = {}, {}
     for variant in ("sealed", "plaintext"):
         path = f"{workdir}/{variant}.sqlite3"
         started = time.monotonic()
-        pools[variant] = load(path, args.bookings, variant == "sealed")
-        print(f"{variant}: {args.bookings} bookings loaded in {time.monotonic() - started:.0f} s",
-              flush=True)
+        if args.reuse:
+            pools[variant] = reuse(path)
+        else:
+            pools[variant] = load(path, args.bookings, variant == "sealed")
+            print(f"{variant}: {args.bookings} bookings loaded in "
+                  f"{time.monotonic() - started:.0f} s", flush=True)
         env = {"RAPIDCARE_ENCRYPTION_KEYS": TEST_OVERRIDES["ENCRYPTION_KEYS"],
                "RAPIDCARE_LOG_LEVEL": "WARNING",
                "RAPIDCARE_ENCRYPT_FIELDS": "true" if variant == "sealed" else "false"}
-        os.makedirs(f"{workdir}/{variant}")
+        os.makedirs(f"{workdir}/{variant}", exist_ok=True)
         servers[variant] = LiveServer(f"{workdir}/{variant}", workers=args.workers,
                                       database=path, env=env)
     days = {variant: count(1) for variant in servers}
@@ -170,21 +199,25 @@ def main():
             for round_ in range(args.rounds):
                 for variant in (("sealed", "plaintext") if round_ % 2 == 0
                                 else ("plaintext", "sealed")):
-                    rate = drive(args.threads, args.duration, factory(variant))
-                    results.setdefault((scenario, variant), []).append(rate)
-                    print(f"  {scenario:15} {variant:9} round {round_ + 1}: {rate:8.1f} req/s",
-                          flush=True)
+                    rate, cpu = drive(args.threads, args.duration, factory(variant),
+                                      servers[variant].worker_pids())
+                    results.setdefault((scenario, variant), []).append((rate, cpu))
+                    print(f"  {scenario:15} {variant:9} round {round_ + 1}: {rate:8.1f} req/s"
+                          f" {cpu:7.0f} µs worker CPU/request", flush=True)
     finally:
         for server in servers.values():
             server.stop()
-        shutil.rmtree(workdir)  # two databases of ~1.6 GB each at 1M bookings
-    print(f"\n{args.bookings} bookings, {args.workers} workers, {args.threads} client threads, "
-          f"{args.duration:g} s x {args.rounds} rounds (median)")
-    print(f"{'scenario':16} {'plaintext':>10} {'sealed':>10} {'sealed/plain':>13}")
+        if not (args.keep or args.reuse):
+            shutil.rmtree(workdir)  # two databases of ~1.6 GB each at 1M bookings
+    print(f"\n{args.workers} workers, {args.threads} client threads, "
+          f"{args.duration:g} s x {args.rounds} rounds (medians)")
+    print(f"{'scenario':16} {'req/s plain':>12} {'sealed':>8} {'ratio':>7}"
+          f" {'µs CPU plain':>13} {'sealed':>7} {'plain/sealed':>13}")
     for scenario in ("my-bookings", "create booking"):
-        plain = statistics.median(results[(scenario, "plaintext")])
-        sealed = statistics.median(results[(scenario, "sealed")])
-        print(f"{scenario:16} {plain:10.1f} {sealed:10.1f} {sealed / plain:12.1%}")
+        plain = [statistics.median(x) for x in zip(*results[(scenario, "plaintext")])]
+        sealed = [statistics.median(x) for x in zip(*results[(scenario, "sealed")])]
+        print(f"{scenario:16} {plain[0]:12.1f} {sealed[0]:8.1f} {sealed[0] / plain[0]:7.1%}"
+              f" {plain[1]:13.0f} {sealed[1]:7.0f} {plain[1] / sealed[1]:13.1%}")
     return 0
 
 

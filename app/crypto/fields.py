@@ -33,12 +33,12 @@ token under a key derived from a ring key for that one purpose (HMAC(key,
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import os
 import re
 import unicodedata
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -171,8 +171,8 @@ def open_field(table, column, row_key, stored):
 
 def _open_envelope(table, column, inside, row_key, stored, strict):
     try:
-        together = json.loads(open_value(table, column, row_key, stored))
-    except (FieldIntegrityError, ValueError) as error:
+        together = orjson.loads(open_value(table, column, row_key, stored))
+    except (FieldIntegrityError, orjson.JSONDecodeError) as error:
         if strict:
             raise FieldIntegrityError(str(error)) from error
         log.error("integrity: %s.%s of row %s cannot be decrypted: %s",
@@ -191,8 +191,7 @@ def seal_row(table, values, row_key):
         envelope = None
         if ring().enabled:
             together = {name: values[name] for name in inside if values.get(name) is not None}
-            envelope = seal(table, column, row_key,
-                            json.dumps(together, ensure_ascii=False, separators=(",", ":")))
+            envelope = seal(table, column, row_key, orjson.dumps(together).decode())
             values = {**values, **{name: None for name in inside if name in values}}
         values = {**values, column: envelope}
     return {key: seal(table, key, row_key, value) if key in FIELDS[table] else value
