@@ -47,9 +47,14 @@ USERS = 200
 
 
 def reuse(path):
-    """The users' sign-in headers and the hospital of a database ``load`` built."""
+    """The users' sign-in headers and the hospital of a database ``load`` built. The
+    bookings an earlier run's create scenario left pending are cancelled first: the
+    scenario books the same days again, one open booking per user and day."""
     conn = connect(path)
     migrator.upgrade(conn, DEFAULTS["MIGRATIONS_DIR"])
+    with transaction(conn):
+        conn.execute("UPDATE bookings SET status = 'cancelled', updated_at = ? "
+                     "WHERE status = 'pending'", (to_iso(utcnow()),))
     make = Factory(conn)
     users = conn.execute("SELECT id FROM users WHERE role = 'user' ORDER BY id").fetchall()
     hospital = conn.execute("SELECT * FROM hospitals ORDER BY id LIMIT 1").fetchone()
