@@ -9,9 +9,12 @@ Order of work (``restore``):
    integrity_check and foreign_key_check, a schema this code knows (its
    schema_migrations lists only migrations we have, and its tables, indexes,
    triggers and views are exactly those these migrations create, definition for
-   definition: ``schema_problems``), and audit chains that verify (no audit row
-   edited around the triggers: app/audit/chain.py). Any failure refuses the
-   restore before the live database was so much as opened.
+   definition: ``schema_problems``), audit chains that verify (no audit row
+   edited around the triggers: app/audit/chain.py) and, for a backup at this
+   code's schema, data that holds the invariants (app/ops/invariants.py, as the
+   PostgreSQL restore checks; they are written against the newest schema, so a
+   backup that lacks migrations is checked by the integrity job once upgraded).
+   Any failure refuses the restore before the live database was so much as opened.
 3. Keep a pre-restore copy of the current database (online backup API).
 4. Swap: remove the old -wal/-shm (their content belongs to the old file and is
    in the pre-restore copy), then os.replace the checked file into place.
@@ -37,7 +40,7 @@ from pathlib import Path
 from app import files, migrator
 from app.audit import chain
 from app.db.sqlite import Connection, dict_row
-from app.ops import checks, locks
+from app.ops import checks, invariants, locks
 from app.ops.backup import (
     BACKUP_KIND,
     PRE_RESTORE_KIND,
@@ -237,6 +240,10 @@ def check_candidate(path, migrations_dir):
         problems = chain.problems_before_restore(conn, versions)
         if problems:
             raise RestoreRefused("the backup's audit trail was edited: " + "; ".join(problems))
+        if versions == [migration.version for migration in migrator.discover(migrations_dir)]:
+            violations = invariants.check_all(conn, integrity=False)  # integrity: just above
+            if violations:
+                raise RestoreRefused("the backup's data breaks invariants: " + "; ".join(violations))
         conn.execute("PRAGMA journal_mode = DELETE")
     except sqlite3.DatabaseError as error:
         raise RestoreRefused(f"the backup is not a readable database: {error}") from error
@@ -339,12 +346,13 @@ def restore(spec, *, database, backup_dir, migrations_dir, now, force=False, log
         try:
             unpack(source, candidate, progress=report("unpack"))
             log(f"restore: checking the unpacked database ({human_size(os.path.getsize(candidate))}: "
-                f"integrity_check, foreign_key_check, schema, audit chains)")
+                f"integrity_check, foreign_key_check, schema, audit chains, invariants)")
             versions = check_candidate(candidate, migrations_dir)
             known = [migration.version for migration in migrator.discover(migrations_dir)]
             pending = [version for version in known if version not in versions]
             log(f"restore: backup ok (integrity_check, foreign_key_check, schema with "
-                f"{len(versions)} migration(s), audit chains)")
+                f"{len(versions)} migration(s), audit chains"
+                f"{', invariants' if not pending else ''})")
 
             if os.path.exists(database):
                 copy_path = f"{database}.pre-restore-{now.strftime('%Y%m%d_%H%M%S')}"

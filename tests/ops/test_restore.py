@@ -245,6 +245,12 @@ def _an_extra_trigger(path, tmp_path):
         "BEGIN DELETE FROM user_balance; END"])
 
 
+def _data_breaking_an_invariant(path, tmp_path):
+    return _database_backup(tmp_path, "occupancy", [
+        "UPDATE hospital_resources SET occupied = total, available = 0 "
+        "WHERE resource_type = 'beds'"])
+
+
 def _an_audit_row_edited_behind_its_trigger(path, tmp_path):
     """A sealed admin audit row changed with its append-only trigger dropped, and the
     trigger created again as it was: the schema is as migrated, only the hash chain tells."""
@@ -296,6 +302,7 @@ def _another_application(path, tmp_path):
     (_an_extra_trigger, "trigger users_after_insert_surprise is not made by its migrations"),
     (_without_migrations, "no schema_migrations table"),
     (_another_application, "no schema_migrations table"),
+    (_data_breaking_an_invariant, "breaks invariants: schedule_within_capacity"),
     (_an_audit_row_edited_behind_its_trigger,
      "audit trail was edited: admin_audit_log row 1: content changed"),
 ])
