@@ -32,16 +32,18 @@ def test_live_counters_count_only_holds_whose_window_contains_now(db, make):
     assert queries.live_resource(db, hospital["id"], "icu", to_iso(soon)) is None
 
 
-def test_holds_overlapping_reads_half_open_windows(db, make):
+@pytest.mark.parametrize("read", [queries.holds_overlapping, queries.hold_windows])
+def test_holds_overlapping_reads_half_open_windows(db, make, read):
     hospital = make.hospital(resources={"beds": 5})
     first, second = _holds(db, make, hospital, (24, 24), (48, 24))
     boundary = first["scheduled_end"]
     assert boundary == second["scheduled_date"]
-    found = queries.holds_overlapping(db, hospital["id"], "beds", boundary, to_iso(
-        utcnow() + timedelta(days=5)))
+    found = read(db, hospital["id"], "beds", boundary, to_iso(utcnow() + timedelta(days=5)))
     assert [r["id"] for r in found] == [second["id"]]  # the first ends where this begins
-    found = queries.holds_overlapping(db, hospital["id"], "beds", first["scheduled_date"],
-                                      boundary, exclude_id=first["id"])
+    assert (found[0]["scheduled_date"], found[0]["scheduled_end"], found[0]["units"]) == (
+        second["scheduled_date"], second["scheduled_end"], 1)
+    found = read(db, hospital["id"], "beds", first["scheduled_date"], boundary,
+                 exclude_id=first["id"])
     assert found == []
 
 

@@ -175,7 +175,7 @@ def _require_window_fits(conn, resource, start, end, *, now, action, exclude_id=
     start = max(start, now)
     if end <= start:
         raise Conflict(f"The booking's window ended at {to_iso(end)}; it cannot {action}.")
-    holds = resources.holds_overlapping(
+    holds = resources.hold_windows(
         conn, resource["hospital_id"], resource["resource_type"], to_iso(start), to_iso(end),
         exclude_id=exclude_id,
     )

@@ -114,18 +114,43 @@ def lock_resource(conn, hospital_id, resource_type):
     }), (hospital_id, resource_type)).fetchone()
 
 
-_HOLDS_OVERLAPPING = """
-        SELECT h.id, b.booking_reference, b.personal, b.patient_name, b.urgency, h.scheduled_date,
-               h.scheduled_end, h.allocated_units AS units
-        FROM booking_holds AS h
-        LEFT JOIN bookings AS b ON b.id = h.id
+# The approved holds of (hospital, type) whose window meets [:start, :end): one bounded
+# range of idx_bookings_holds (parameters: with_hold_bounds).
+_HOLDS_MEETING = """
         WHERE h.hospital_id = :hospital_id
           AND h.resource_type = :resource_type
           AND h.scheduled_end > :start AND h.scheduled_end <= :end_bound
           AND h.scheduled_date < :end
           AND (:exclude_id IS NULL OR h.id <> :exclude_id)
         ORDER BY h.scheduled_date, h.id
-        """
+"""
+# What a capacity check needs of them, all in the index (migration 0143): no booking
+# row is read.
+_HOLD_WINDOWS = """
+        SELECT h.id, h.scheduled_date, h.scheduled_end, h.allocated_units AS units
+        FROM booking_holds AS h
+""" + _HOLDS_MEETING
+# The same holds with their bookings' details, for the pages that show them.
+_HOLDS_OVERLAPPING = """
+        SELECT h.id, b.booking_reference, b.personal, b.patient_name, b.urgency, h.scheduled_date,
+               h.scheduled_end, h.allocated_units AS units
+        FROM booking_holds AS h
+        LEFT JOIN bookings AS b ON b.id = h.id
+""" + _HOLDS_MEETING
+
+
+def _hold_parameters(hospital_id, resource_type, start, end, exclude_id):
+    return with_hold_bounds({"hospital_id": hospital_id, "resource_type": resource_type,
+                             "start": start, "end": end, "exclude_id": exclude_id})
+
+
+def hold_windows(conn, hospital_id, resource_type, start, end, *, exclude_id=None):
+    """The approved holds of (hospital, type) whose window meets [start, end) (ISO
+    text), as a capacity check needs them: rows of {id, scheduled_date,
+    scheduled_end, units}, by start; read from idx_bookings_holds alone."""
+    return conn.execute(
+        _HOLD_WINDOWS, _hold_parameters(hospital_id, resource_type, start, end, exclude_id),
+    ).fetchall()
 
 
 def holds_overlapping(conn, hospital_id, resource_type, start, end, *, exclude_id=None):
@@ -137,9 +162,7 @@ def holds_overlapping(conn, hospital_id, resource_type, start, end, *, exclude_i
     patient, urgency) only where the caller may see the booking (PostgreSQL's row-level
     security: NULL otherwise, e.g. other patients' holds in a patient's create)."""
     return conn.execute(
-        _HOLDS_OVERLAPPING,
-        with_hold_bounds({"hospital_id": hospital_id, "resource_type": resource_type,
-                          "start": start, "end": end, "exclude_id": exclude_id}),
+        _HOLDS_OVERLAPPING, _hold_parameters(hospital_id, resource_type, start, end, exclude_id),
     ).fetchall()
 
 
@@ -222,10 +245,10 @@ def busiest_instant_statements(conn, hospital_id, resource_type, start, end):
         ("peak held over a window", _peak_held_statement(conn),
          with_hold_bounds({"hospital_id": hospital_id, "resource_type": resource_type,
                            "start": start, "end": end})),
-        ("holds overlapping a window (approve, day view)",
-         _HOLDS_OVERLAPPING,
-         with_hold_bounds({"hospital_id": hospital_id, "resource_type": resource_type,
-                           "start": start, "end": end, "exclude_id": None})),
+        ("holds meeting a window (approve, extend)",
+         _HOLD_WINDOWS, _hold_parameters(hospital_id, resource_type, start, end, None)),
+        ("holds overlapping a window, with their bookings (day view)",
+         _HOLDS_OVERLAPPING, _hold_parameters(hospital_id, resource_type, start, end, None)),
         ("units held now (live counters)",
          live_counters("r.hospital_id = :hospital_id AND r.resource_type = :resource_type"),
          with_hold_bounds({"hospital_id": hospital_id, "resource_type": resource_type,
