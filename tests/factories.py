@@ -23,7 +23,8 @@ _seq = itertools.count(1)
 class Factory:
     def __init__(self, conn, *, sealed=True):
         """``sealed=False``: bookings in plaintext, as before migration 0120 (for tests
-        of older schemas, which have neither the room for sealed values nor the blind index)."""
+        of older schemas, which have neither the room for sealed values nor the blind
+        index, nor before 0142 the column that holds a booking's sealed fields)."""
         self.conn = conn
         self.sealed = sealed
 
