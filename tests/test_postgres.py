@@ -284,3 +284,49 @@ def test_a_pool_is_per_url_and_pool_settings(app):
         assert conn.execute("SHOW statement_timeout").fetchone()["statement_timeout"] == "1s"
     finally:
         conn.close()
+
+
+def test_the_statements_every_request_runs_are_planned_once_per_connection(db, make,
+                                                                         monkeypatch):
+    """app.db.execute_prepared (benchmarks/RESULTS.md §0h2): the token look-up, a booking,
+    a page of bookings, a hospital and its live counters are server-side prepared
+    statements, and answer exactly what the client-bound path answers."""
+    from app.auth import queries as auth_queries
+    from app.bookings import queries as booking_queries
+    from app.hospitals import queries as hospital_queries
+    from app.resources import queries as resource_queries
+    from app.timeutil import to_iso, utcnow
+
+    hospital = make.hospital(resources={"beds": 3})
+    patient = make.user()
+    booking = make.booking(patient, hospital, status="approved")
+    make.token(patient)
+    token_hash = db.execute("SELECT token_hash FROM api_tokens WHERE user_id = ?",
+                            (patient["id"],)).fetchone()["token_hash"]
+    now = to_iso(utcnow())
+    reads = {
+        "FROM api_tokens AS t JOIN users": lambda: auth_queries.get_user_by_token(
+            db, token_hash, now),
+        "WHERE b.id = $1": lambda: booking_queries.get_booking(db, booking["id"]),
+        "ORDER BY b.created_at DESC": lambda: booking_queries.list_bookings(
+            db, {"user_id": patient["id"]}, limit=20, offset=0),
+        "FROM hospitals AS h WHERE h.id = $1": lambda: hospital_queries.get_hospital(
+            db, hospital["id"]),
+        "WHERE r.hospital_id = $3) AS live ORDER BY": lambda: resource_queries.list_resources(
+            db, hospital["id"], now),
+        "WHERE r.hospital_id = $3 AND r.resource_type = $4": lambda: resource_queries.live_resource(
+            db, hospital["id"], "beds", now),
+    }
+    answers = {fragment: read() for fragment, read in reads.items()}
+    prepared = [row["statement"] for row in db.execute(
+        "SELECT statement FROM pg_prepared_statements").fetchall()]
+    for fragment in reads:
+        assert any(fragment in " ".join(statement.split()) for statement in prepared), (
+            fragment, prepared)
+    assert answers["WHERE b.id = $1"]["id"] == booking["id"]
+    assert [row["id"] for row in answers["ORDER BY b.created_at DESC"]] == [booking["id"]]
+    assert answers["WHERE r.hospital_id = $3 AND r.resource_type = $4"]["held_now"] == 0
+    assert answers["FROM api_tokens AS t JOIN users"]["id"] == patient["id"]
+    # the same rows, value for value, as the client-bound execute gives
+    monkeypatch.setattr(postgres.Connection, "execute_prepared", postgres.Connection.execute)
+    assert {fragment: read() for fragment, read in reads.items()} == answers

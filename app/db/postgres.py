@@ -10,7 +10,9 @@ placeholders, so a query is written once:
 - Parameters are bound on the client (psycopg's ClientCursor): a value is sent as
   a literal, so ``? IS NULL``, ``coalesce(?, x)`` or a text compared with a
   timestamptz column type themselves from their context as they do in SQLite.
-  (Server-side binding would need a cast at each of those places.)
+  (Server-side binding would need a cast at each of those places.) The few
+  statements every request runs are the exception: ``execute_prepared`` (app.db)
+  binds them on the server and plans them once per connection.
 - Results come back as the SQLite layer gives them: dict rows; timestamptz as the
   application's ISO-8601 text (app.timeutil.to_iso), date as YYYY-MM-DD, json(b) as
   its text. Booleans come back as bool, which compares equal to SQLite's 0/1.
@@ -138,6 +140,23 @@ class Connection:
         started = perf_counter()
         try:
             return self.raw.execute(translate(sql), params)
+        finally:
+            elapsed = perf_counter() - started
+            if elapsed >= self.slow_query_s:
+                slow_queries.record(sql, elapsed, "postgres")
+
+    def execute_prepared(self, sql, params=()):
+        """``execute``, but bound on the server and planned once per connection (a
+        psycopg prepared statement), for the statements every request runs. Under the
+        row-level security policies planning was most of their cost: 0.2-0.5 ms of a
+        0.3-0.8 ms booking read (benchmarks/RESULTS.md §0h2). Only for statements whose
+        every parameter is typed by its context (no bare ``? IS NULL``): the others stay
+        bound on the client (module docstring). A prepared ``SELECT b.*`` fails once a
+        migration changes its table under running workers: run migrations with the
+        service stopped, as scripts/serve does."""
+        started = perf_counter()
+        try:
+            return psycopg.Cursor(self.raw).execute(translate(sql), params, prepare=True)
         finally:
             elapsed = perf_counter() - started
             if elapsed >= self.slow_query_s:
