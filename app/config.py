@@ -38,6 +38,11 @@ DEFAULTS = {
     "POSTGRES_POOL_TIMEOUT_SECONDS": 5,
     "POSTGRES_STATEMENT_TIMEOUT_MS": 30000,
     "POSTGRES_LOCK_TIMEOUT_MS": 5000,
+    # The statements every request runs are prepared once per connection (app.db.
+    # execute_prepared; planning them under row-level security cost more than running
+    # them). False behind PgBouncer older than 1.21 in transaction mode, which cannot
+    # carry prepared statements from one transaction to the next.
+    "POSTGRES_PREPARED_STATEMENTS": True,
     # A request that lost a serialization conflict runs again this many times (app/db/retry.py).
     # Each round of a conflict on one row lets one request through: a dozen refunds of one
     # payment at once need up to eleven rounds, so ten was seen to fail one in CI. Twenty
@@ -256,6 +261,8 @@ def check_config(config):
         raise ConfigError("RAPIDCARE_REQUIRE_VERIFIED_EMAIL must be true or false")
     if not isinstance(config["SQLITE_WRITER_QUEUE"], bool):
         raise ConfigError("RAPIDCARE_SQLITE_WRITER_QUEUE must be true or false")
+    if not isinstance(config["POSTGRES_PREPARED_STATEMENTS"], bool):
+        raise ConfigError("RAPIDCARE_POSTGRES_PREPARED_STATEMENTS must be true or false")
     configure_encryption(config)
     config["SESSION_COOKIE_SECURE"] = config["ENV"] == "production" and str(
         config["PUBLIC_BASE_URL"]

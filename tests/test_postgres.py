@@ -330,3 +330,27 @@ def test_the_statements_every_request_runs_are_planned_once_per_connection(db, m
     # the same rows, value for value, as the client-bound execute gives
     monkeypatch.setattr(postgres.Connection, "execute_prepared", postgres.Connection.execute)
     assert {fragment: read() for fragment, read in reads.items()} == answers
+
+
+def test_prepared_statements_can_be_turned_off_for_an_old_pgbouncer(app_config):
+    """POSTGRES_PREPARED_STATEMENTS=false: execute_prepared binds on the client like
+    every other statement, so nothing is left prepared on the connection."""
+    from app.config import DEFAULTS
+    from app.db import execute_prepared
+
+    config = {**DEFAULTS, **app_config}
+    conn = postgres.connect(config["DATABASE_URL"], {**config, "POSTGRES_PREPARED_STATEMENTS": False})
+    try:
+        assert execute_prepared(conn, "SELECT count(*) AS n FROM hospitals WHERE id > ?",
+                                (0,)).fetchone()["n"] >= 0
+        assert conn.execute("SELECT count(*) AS n FROM pg_prepared_statements"
+                            ).fetchone()["n"] == 0
+    finally:
+        conn.close()
+    conn = postgres.connect(config["DATABASE_URL"], config)
+    try:
+        execute_prepared(conn, "SELECT count(*) AS n FROM hospitals WHERE id > ?", (0,))
+        assert conn.execute("SELECT count(*) AS n FROM pg_prepared_statements"
+                            ).fetchone()["n"] == 1
+    finally:
+        conn.close()

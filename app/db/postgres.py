@@ -126,8 +126,9 @@ class Connection:
 
     dialect = "postgres"
 
-    def __init__(self, raw, pool=None, slow_query_s=slow_queries.OFF):
+    def __init__(self, raw, pool=None, slow_query_s=slow_queries.OFF, prepare=True):
         self.raw = raw
+        self.prepare = prepare  # POSTGRES_PREPARED_STATEMENTS: execute_prepared may prepare
         self.slow_query_s = slow_query_s  # SLOW_QUERY_MS (app/db/slow_queries.py)
         self.pool = pool  # the pool it was borrowed from, None for a connection of one's own
         self.commits = 0  # app/db/retry.py: did this request commit anything yet?
@@ -154,6 +155,8 @@ class Connection:
         bound on the client (module docstring). A prepared ``SELECT b.*`` fails once a
         migration changes its table under running workers: run migrations with the
         service stopped, as scripts/serve does."""
+        if not self.prepare:
+            return self.execute(sql, params)
         started = perf_counter()
         try:
             return psycopg.Cursor(self.raw).execute(translate(sql), params, prepare=True)
@@ -291,7 +294,8 @@ def connect_raw(url, config, *, as_system=False):
 
 def connect(url, config, *, as_system=False):
     return Connection(connect_raw(url, config, as_system=as_system),
-                      slow_query_s=slow_queries.threshold_seconds(config))
+                      slow_query_s=slow_queries.threshold_seconds(config),
+                      prepare=config.get("POSTGRES_PREPARED_STATEMENTS", True))
 
 
 _pools = {}
@@ -336,7 +340,8 @@ def pool_for(url, config):
 def borrow(url, config):
     """A pooled connection (checked on borrow); close() gives it back."""
     pool = pool_for(url, config)
-    return Connection(pool.getconn(), pool, slow_query_s=slow_queries.threshold_seconds(config))
+    return Connection(pool.getconn(), pool, slow_query_s=slow_queries.threshold_seconds(config),
+                      prepare=config.get("POSTGRES_PREPARED_STATEMENTS", True))
 
 
 def close_pools(keep=None):
