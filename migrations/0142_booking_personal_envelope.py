@@ -10,9 +10,9 @@ together, as one JSON object in the new column ``personal``
 staff write them later, on approval or decline.
 
 - ``personal``: the sealed object; NULL on rows from before this migration.
-- The eight old columns lose NOT NULL (SQLite: each is swapped for a plain TEXT
-  column holding the same values, the 0120 way; no trigger or index names them).
-  New bookings leave them NULL. Old rows keep their values there, read as before
+- The seven old columns that were NOT NULL lose it (``notes`` never had it; SQLite:
+  each is swapped for a plain TEXT column holding the same values, the 0120 way; no
+  trigger or index names them). New bookings leave all eight NULL. Old rows keep their values there, read as before
   (sealed one by one, or legacy plaintext) until ``flask keys reencrypt`` moves
   them into ``personal`` and clears them. The migration holds no key, so it
   cannot do that move itself.

@@ -328,7 +328,7 @@ def test_the_statements_every_request_runs_are_planned_once_per_connection(db, m
     assert answers["WHERE r.hospital_id = $3 AND r.resource_type = $4"]["held_now"] == 0
     assert answers["FROM api_tokens AS t JOIN users"]["id"] == patient["id"]
     # the same rows, value for value, as the client-bound execute gives
-    monkeypatch.setattr(postgres.Connection, "execute_prepared", postgres.Connection.execute)
+    monkeypatch.setattr(db, "prepare", False)
     assert {fragment: read() for fragment, read in reads.items()} == answers
 
 

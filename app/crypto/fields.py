@@ -148,17 +148,21 @@ def open_value(table, column, row_key, stored):
     return plain.decode()
 
 
+def _unreadable(table, column, row_key, error, names):
+    """What a value that cannot be opened reads as, logged: UNREADABLE for each of
+    ``names`` (None for numbers). One damaged value must not take the page down."""
+    log.error("integrity: %s.%s of row %s cannot be decrypted: %s", table, column, row_key, error)
+    return {name: None if name in INTEGER_FIELDS else UNREADABLE for name in names}
+
+
 def _open_one(table, column, row_key, stored, strict):
-    """open_value; unless ``strict``, an unreadable value is logged and becomes UNREADABLE
-    (None for numbers) instead of an error: one damaged field must not take the page down."""
+    """open_value; unless ``strict``, an unreadable value reads as UNREADABLE."""
     try:
         value = open_value(table, column, row_key, stored)
     except FieldIntegrityError as error:
         if strict:
             raise
-        log.error("integrity: %s.%s of row %s cannot be decrypted: %s",
-                  table, column, row_key, error)
-        return None if column in INTEGER_FIELDS else UNREADABLE
+        return _unreadable(table, column, row_key, error, (column,))[column]
     if value is not None and column in INTEGER_FIELDS:
         return int(value)
     return value
@@ -175,9 +179,7 @@ def _open_envelope(table, column, inside, row_key, stored, strict):
     except (FieldIntegrityError, orjson.JSONDecodeError) as error:
         if strict:
             raise FieldIntegrityError(str(error)) from error
-        log.error("integrity: %s.%s of row %s cannot be decrypted: %s",
-                  table, column, row_key, error)
-        return {name: None if name in INTEGER_FIELDS else UNREADABLE for name in inside}
+        return _unreadable(table, column, row_key, error, inside)
     return {name: together.get(name) for name in inside}
 
 

@@ -67,10 +67,10 @@ def dialect_of(config):
 
 def execute_prepared(conn, sql, params=()):
     """``conn.execute`` for a statement every request runs: on PostgreSQL planned once
-    per connection (postgres.Connection.execute_prepared says when that is allowed);
-    SQLite's own statement cache already compiles a repeated statement once."""
+    per connection (postgres.Connection.execute says when that is allowed); SQLite's
+    own statement cache already compiles a repeated statement once."""
     if conn.dialect == "postgres":
-        return conn.execute_prepared(sql, params)
+        return conn.execute(sql, params, prepare=True)
     return conn.execute(sql, params)
 
 

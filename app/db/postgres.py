@@ -128,7 +128,7 @@ class Connection:
 
     def __init__(self, raw, pool=None, slow_query_s=slow_queries.OFF, prepare=True):
         self.raw = raw
-        self.prepare = prepare  # POSTGRES_PREPARED_STATEMENTS: execute_prepared may prepare
+        self.prepare = prepare  # POSTGRES_PREPARED_STATEMENTS: execute(prepare=True) may
         self.slow_query_s = slow_query_s  # SLOW_QUERY_MS (app/db/slow_queries.py)
         self.pool = pool  # the pool it was borrowed from, None for a connection of one's own
         self.commits = 0  # app/db/retry.py: did this request commit anything yet?
@@ -137,29 +137,21 @@ class Connection:
 
     # Each statement timed (app/db/slow_queries.py); inline rather than a shared
     # wrapper, as this runs for every statement.
-    def execute(self, sql, params=()):
-        started = perf_counter()
-        try:
-            return self.raw.execute(translate(sql), params)
-        finally:
-            elapsed = perf_counter() - started
-            if elapsed >= self.slow_query_s:
-                slow_queries.record(sql, elapsed, "postgres")
-
-    def execute_prepared(self, sql, params=()):
-        """``execute``, but bound on the server and planned once per connection (a
-        psycopg prepared statement), for the statements every request runs. Under the
+    def execute(self, sql, params=(), *, prepare=False):
+        """``prepare``: bound on the server and planned once per connection (a psycopg
+        prepared statement), for the statements every request runs (app.db.
+        execute_prepared), unless POSTGRES_PREPARED_STATEMENTS is off. Under the
         row-level security policies planning was most of their cost: 0.2-0.5 ms of a
         0.3-0.8 ms booking read (benchmarks/RESULTS.md §0h2). Only for statements whose
         every parameter is typed by its context (no bare ``? IS NULL``): the others stay
         bound on the client (module docstring). A prepared ``SELECT b.*`` fails once a
         migration changes its table under running workers: run migrations with the
         service stopped, as scripts/serve does."""
-        if not self.prepare:
-            return self.execute(sql, params)
         started = perf_counter()
         try:
-            return psycopg.Cursor(self.raw).execute(translate(sql), params, prepare=True)
+            if prepare and self.prepare:
+                return psycopg.Cursor(self.raw).execute(translate(sql), params, prepare=True)
+            return self.raw.execute(translate(sql), params)
         finally:
             elapsed = perf_counter() - started
             if elapsed >= self.slow_query_s:

@@ -225,8 +225,8 @@ def schema_problems(conn, migrations_dir):
 def check_candidate(path, migrations_dir):
     """Refuse unless the unpacked backup at ``path`` is sound and fits this code.
 
-    Returns its migration versions. Leaves the file in rollback-journal mode, so
-    it is a single self-contained file for the swap.
+    Returns (its migration versions, this code's migrations it lacks). Leaves the
+    file in rollback-journal mode, so it is a single self-contained file for the swap.
     """
     conn = sqlite3.connect(path, isolation_level=None, factory=Connection)
     try:
@@ -240,7 +240,9 @@ def check_candidate(path, migrations_dir):
         problems = chain.problems_before_restore(conn, versions)
         if problems:
             raise RestoreRefused("the backup's audit trail was edited: " + "; ".join(problems))
-        if versions == [migration.version for migration in migrator.discover(migrations_dir)]:
+        known = [migration.version for migration in migrator.discover(migrations_dir)]
+        pending = [version for version in known if version not in versions]
+        if not pending:
             violations = invariants.check_all(conn, integrity=False)  # integrity: just above
             if violations:
                 raise RestoreRefused("the backup's data breaks invariants: " + "; ".join(violations))
@@ -249,7 +251,7 @@ def check_candidate(path, migrations_dir):
         raise RestoreRefused(f"the backup is not a readable database: {error}") from error
     finally:
         conn.close()
-    return versions
+    return versions, pending
 
 
 def keep_pre_restore_copy(database, copy_path, *, progress=None):
@@ -347,9 +349,7 @@ def restore(spec, *, database, backup_dir, migrations_dir, now, force=False, log
             unpack(source, candidate, progress=report("unpack"))
             log(f"restore: checking the unpacked database ({human_size(os.path.getsize(candidate))}: "
                 f"integrity_check, foreign_key_check, schema, audit chains, invariants)")
-            versions = check_candidate(candidate, migrations_dir)
-            known = [migration.version for migration in migrator.discover(migrations_dir)]
-            pending = [version for version in known if version not in versions]
+            versions, pending = check_candidate(candidate, migrations_dir)
             log(f"restore: backup ok (integrity_check, foreign_key_check, schema with "
                 f"{len(versions)} migration(s), audit chains"
                 f"{', invariants' if not pending else ''})")
