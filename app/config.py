@@ -38,8 +38,8 @@ DEFAULTS = {
     "POSTGRES_POOL_TIMEOUT_SECONDS": 5,
     "POSTGRES_STATEMENT_TIMEOUT_MS": 30000,
     "POSTGRES_LOCK_TIMEOUT_MS": 5000,
-    # The statements every request runs are prepared once per connection (app.db.
-    # execute_prepared; planning them under row-level security cost more than running
+    # Statements whose parameters are all typed are prepared once per connection
+    # (app/db/postgres.py: planning under row-level security cost more than running
     # them). False behind PgBouncer older than 1.21 in transaction mode, which cannot
     # carry prepared statements from one transaction to the next.
     "POSTGRES_PREPARED_STATEMENTS": True,

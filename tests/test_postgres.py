@@ -295,11 +295,24 @@ def test_a_pool_is_per_url_and_pool_settings(app):
         conn.close()
 
 
+@pytest.mark.parametrize("sql, expected", [
+    ("SELECT * FROM bookings WHERE id = ?", True),
+    ("INSERT INTO t (a, b) VALUES (:a, :b)", True),
+    ("SELECT * FROM t WHERE b.approved_at IS NULL AND id = :id", True),  # a column, not a parameter
+    ("SELECT * FROM t WHERE (:status IS NULL OR status = :status)", False),
+    ("SELECT * FROM t WHERE ? is not null", False),
+    ("SELECT * FROM t WHERE x = ? AND (:q\n  IS   NULL OR y = :q)", False),
+])
+def test_a_statement_is_prepared_only_when_every_parameter_is_typed(sql, expected):
+    assert postgres.preparable(sql) is expected
+
+
 def test_the_statements_every_request_runs_are_planned_once_per_connection(db, make,
                                                                          monkeypatch):
-    """app.db.execute_prepared (benchmarks/RESULTS.md §0h2): the token look-up, a booking,
-    a page of bookings, a hospital and its live counters are server-side prepared
-    statements, and answer exactly what the client-bound path answers."""
+    """Statements whose parameters are all typed are server-side prepared (benchmarks/
+    RESULTS.md §0h2, §0m): the token look-up, a booking, a page of bookings, a hospital
+    and its live counters among them, and they answer exactly what the client-bound path
+    answers."""
     from app.auth import queries as auth_queries
     from app.bookings import queries as booking_queries
     from app.hospitals import queries as hospital_queries
@@ -342,24 +355,30 @@ def test_the_statements_every_request_runs_are_planned_once_per_connection(db, m
 
 
 def test_prepared_statements_can_be_turned_off_for_an_old_pgbouncer(app_config):
-    """POSTGRES_PREPARED_STATEMENTS=false: execute_prepared binds on the client like
-    every other statement, so nothing is left prepared on the connection."""
+    """POSTGRES_PREPARED_STATEMENTS=false binds every statement on the client, so nothing
+    is left prepared on the connection; true prepares a typed one, never an untyped one."""
     from app.config import DEFAULTS
-    from app.db import execute_prepared
 
+    typed = "SELECT count(*) AS n FROM hospitals WHERE id > ?"
+    untyped = "SELECT count(*) AS n FROM hospitals WHERE (:city IS NULL OR city = :city)"
+    listed = "SELECT statement FROM pg_prepared_statements WHERE statement NOT LIKE '%pg_prepared%'"
     config = {**DEFAULTS, **app_config}
     conn = postgres.connect(config["DATABASE_URL"], {**config, "POSTGRES_PREPARED_STATEMENTS": False})
     try:
-        assert execute_prepared(conn, "SELECT count(*) AS n FROM hospitals WHERE id > ?",
-                                (0,)).fetchone()["n"] >= 0
-        assert conn.execute("SELECT count(*) AS n FROM pg_prepared_statements"
-                            ).fetchone()["n"] == 0
+        assert conn.execute(typed, (0,)).fetchone()["n"] >= 0
+        assert conn.execute(untyped, {"city": None}).fetchone()["n"] >= 0
+        assert conn.execute(listed).fetchall() == []
     finally:
         conn.close()
     conn = postgres.connect(config["DATABASE_URL"], config)
     try:
-        execute_prepared(conn, "SELECT count(*) AS n FROM hospitals WHERE id > ?", (0,))
-        assert conn.execute("SELECT count(*) AS n FROM pg_prepared_statements"
-                            ).fetchone()["n"] == 1
+        conn.execute(typed, (0,))
+        assert conn.execute(untyped, {"city": None}).fetchone()["n"] == conn.execute(
+            untyped, {"city": "Nowhere"}).fetchone()["n"] + conn.execute(
+            "SELECT count(*) AS n FROM hospitals WHERE city IS DISTINCT FROM ?",
+            ("Nowhere",)).fetchone()["n"]
+        statements = [" ".join(row["statement"].split()) for row in conn.execute(listed)]
+        assert "SELECT count(*) AS n FROM hospitals WHERE id > $1" in statements
+        assert not any("IS NULL" in statement for statement in statements)
     finally:
         conn.close()

@@ -1,5 +1,4 @@
 """SQL for accounts, tokens and login attempts. Functions take ``conn``, return dicts, never commit."""
-from app.db import execute_prepared
 
 USER_COLUMNS = """
     id, name, email, phone, role, hospital_id, status, email_verified, email_notifications,
@@ -160,8 +159,8 @@ _LIVE = "t.revoked_at IS NULL AND t.expires_at > :now AND u.status = 'active'"
 
 def get_user_by_token(conn, token_hash, now):
     """The active user behind a live (unrevoked, unexpired) bearer token."""
-    return execute_prepared(
-        conn, f"{_LIVE_SESSION_SELECT} WHERE t.token_hash = :token_hash AND {_LIVE}",
+    return conn.execute(
+        f"{_LIVE_SESSION_SELECT} WHERE t.token_hash = :token_hash AND {_LIVE}",
         {"token_hash": token_hash, "now": now},
     ).fetchone()
 

@@ -12,7 +12,7 @@ plain ids, statuses, money and times.
 import json
 
 from app.crypto import fields
-from app.db import execute_prepared, json_list, queue_lock, where_clause
+from app.db import json_list, queue_lock, where_clause
 
 # A booking with its payment state, derived from its payment (never stored twice):
 # "written_off" once staff wrote the due of a completed, unpaid booking off
@@ -183,8 +183,7 @@ def name_search_filter(text):
 # --- reads --------------------------------------------------------------------
 
 def get_booking(conn, booking_id):
-    return _opened(execute_prepared(
-        conn, f"{BOOKING_SELECT} WHERE b.id = ?", (booking_id,)).fetchone())
+    return _opened(conn.execute(f"{BOOKING_SELECT} WHERE b.id = ?", (booking_id,)).fetchone())
 
 
 def get_booking_by_reference(conn, reference):
@@ -201,8 +200,7 @@ def count_bookings(conn, filters):
 
 def list_bookings(conn, filters, *, limit, offset):
     """Newest first."""
-    return _all_opened(execute_prepared(
-        conn,
+    return _all_opened(conn.execute(
         f"""
         {BOOKING_SELECT} {_where(conn, filters)}
         ORDER BY b.created_at DESC, b.id DESC

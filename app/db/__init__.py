@@ -65,15 +65,6 @@ def dialect_of(config):
     return "postgres" if config.get("DATABASE_URL") else "sqlite"
 
 
-def execute_prepared(conn, sql, params=()):
-    """``conn.execute`` for a statement every request runs: on PostgreSQL planned once
-    per connection (postgres.Connection.execute says when that is allowed); SQLite's
-    own statement cache already compiles a repeated statement once."""
-    if conn.dialect == "postgres":
-        return conn.execute(sql, params, prepare=True)
-    return conn.execute(sql, params)
-
-
 def connect_from_config(config, *, write_guard=False, as_owner=False):
     """A connection of one's own to the configured database. PostgreSQL: in the
     service's role acting as the system (scheduler jobs, CLI commands), or with

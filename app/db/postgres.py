@@ -7,12 +7,14 @@ placeholders, so a query is written once:
 - ``?`` and ``:name`` placeholders (sqlite3's styles) are rewritten to psycopg's
   ``%s`` and ``%(name)s`` once per distinct statement (``translate``, cached);
   a literal ``%`` is doubled. ``::`` casts, quoted strings and comments are left alone.
-- Parameters are bound on the client (psycopg's ClientCursor): a value is sent as
-  a literal, so ``? IS NULL``, ``coalesce(?, x)`` or a text compared with a
-  timestamptz column type themselves from their context as they do in SQLite.
-  (Server-side binding would need a cast at each of those places.) The few
-  statements every request runs are the exception: ``execute_prepared`` (app.db)
-  binds them on the server and plans them once per connection.
+- A statement whose every parameter is typed by its context (``col = ?``, ``VALUES
+  (?, …)``, ``LIMIT ?``) is bound on the server and prepared: planned once per
+  connection, where planning under the row-level security policies often cost more
+  than running it (benchmarks/RESULTS.md §0h2, §0m). One with a parameter that nothing
+  types, ``:x IS NULL`` (the optional filters), is bound on the client (psycopg's
+  ClientCursor): the value is sent as a literal and types itself, as in SQLite.
+  ``preparable`` tells the two apart from the statement's text. POSTGRES_PREPARED_
+  STATEMENTS=false binds every statement on the client (PgBouncer before 1.21).
 - Results come back as the SQLite layer gives them: dict rows; timestamptz as the
   application's ISO-8601 text (app.timeutil.to_iso), date as YYYY-MM-DD, json(b) as
   its text. Booleans come back as bool, which compares equal to SQLite's 0/1.
@@ -78,6 +80,23 @@ def translate(sql):
     return result
 
 
+# A parameter nothing around it gives a type to: ``:x IS NULL``, ``? IS NOT NULL``.
+# Bound on the server, PostgreSQL refuses it ("could not determine data type").
+_UNTYPED_PARAMETER = re.compile(r"(?:\?|(?<![:\w]):[A-Za-z_]\w*)\s+IS\s+(?:NOT\s+)?NULL", re.I)
+_preparable = {}
+
+
+def preparable(sql):
+    """Whether ``sql`` can be bound on the server and prepared: no parameter of it is
+    left untyped (cached per statement text, like ``translate``)."""
+    result = _preparable.get(sql)
+    if result is None:
+        result = _UNTYPED_PARAMETER.search(sql) is None
+        if len(_preparable) < _TRANSLATED_MAX:
+            _preparable[sql] = result
+    return result
+
+
 def _rewrite(match):
     kind = match.lastgroup
     text = match.group(0)
@@ -128,7 +147,7 @@ class Connection:
 
     def __init__(self, raw, pool=None, slow_query_s=slow_queries.OFF, prepare=True):
         self.raw = raw
-        self.prepare = prepare  # POSTGRES_PREPARED_STATEMENTS: execute(prepare=True) may
+        self.prepare = prepare  # POSTGRES_PREPARED_STATEMENTS (module docstring)
         self.slow_query_s = slow_query_s  # SLOW_QUERY_MS (app/db/slow_queries.py)
         self.pool = pool  # the pool it was borrowed from, None for a connection of one's own
         self.commits = 0  # app/db/retry.py: did this request commit anything yet?
@@ -137,19 +156,14 @@ class Connection:
 
     # Each statement timed (app/db/slow_queries.py); inline rather than a shared
     # wrapper, as this runs for every statement.
-    def execute(self, sql, params=(), *, prepare=False):
-        """``prepare``: bound on the server and planned once per connection (a psycopg
-        prepared statement), for the statements every request runs (app.db.
-        execute_prepared), unless POSTGRES_PREPARED_STATEMENTS is off. Under the
-        row-level security policies planning was most of their cost: 0.2-0.5 ms of a
-        0.3-0.8 ms booking read (benchmarks/RESULTS.md §0h2). Only for statements whose
-        every parameter is typed by its context (no bare ``? IS NULL``): the others stay
-        bound on the client (module docstring). A prepared ``SELECT b.*`` fails once a
-        migration changes its table under running workers: run migrations with the
-        service stopped, as scripts/serve does."""
+    def execute(self, sql, params=()):
+        """The statement with its parameters, prepared when ``preparable`` (module
+        docstring). A prepared ``SELECT b.*`` fails once a migration changes its table
+        under running workers: run migrations with the service stopped, as
+        scripts/serve does."""
         started = perf_counter()
         try:
-            if prepare and self.prepare:
+            if params and self.prepare and preparable(sql):
                 return psycopg.Cursor(self.raw).execute(translate(sql), params, prepare=True)
             return self.raw.execute(translate(sql), params)
         finally:
@@ -262,8 +276,15 @@ def _settings(config, *, service=True):
     return settings
 
 
+# psycopg keeps at most this many prepared statements a connection, dropping the least
+# recently used (its default, 100, is below the number of distinct statements the
+# service runs, and a dropped hot statement would be planned again).
+PREPARED_MAX = 500
+
+
 def _configure(raw):
     _register_loaders(raw.adapters)
+    raw.prepared_max = PREPARED_MAX
 
 
 def _options(settings):

@@ -3,7 +3,7 @@ import json
 
 import orjson
 
-from app.db import execute_prepared, pick
+from app.db import pick
 from app.hospitals import fts
 from app.resources.queries import free_units_sql, with_hold_bounds
 from app.timeutil import to_iso, utcnow
@@ -74,8 +74,8 @@ def _json_list(text):
 
 
 def get_hospital(conn, hospital_id):
-    return _decode(execute_prepared(
-        conn, f"SELECT {HOSPITAL_COLUMNS} FROM hospitals AS h WHERE h.id = ?", (hospital_id,)
+    return _decode(conn.execute(
+        f"SELECT {HOSPITAL_COLUMNS} FROM hospitals AS h WHERE h.id = ?", (hospital_id,)
     ).fetchone())
 
 

@@ -8,7 +8,7 @@ against the holds that overlap it (``holds_overlapping``) after ``lock_resource`
 import json
 from datetime import timedelta
 
-from app.db import execute_prepared, json_list, pick, queue_lock
+from app.db import json_list, pick, queue_lock
 from app.resources import TYPE_ORDER_SQL
 from app.timeutil import from_iso, to_iso, utcnow
 from app.vocabulary import MAX_DURATION_HOURS, RESOURCE_TYPES
@@ -80,8 +80,8 @@ def live_counters(where):
 
 def live_resource(conn, hospital_id, resource_type, now):
     """The resource row with its counters as seen at ``now`` (None: no such resource)."""
-    return execute_prepared(
-        conn, live_counters("r.hospital_id = :hospital_id AND r.resource_type = :resource_type"),
+    return conn.execute(
+        live_counters("r.hospital_id = :hospital_id AND r.resource_type = :resource_type"),
         with_hold_bounds({"hospital_id": hospital_id, "resource_type": resource_type, "now": now}),
     ).fetchone()
 
@@ -294,8 +294,8 @@ def _now_iso(now):
 
 def list_resources(conn, hospital_id, now=None):
     """The hospital's resources with their live counters at ``now`` (ISO text)."""
-    return execute_prepared(
-        conn, f"""
+    return conn.execute(
+        f"""
         {live_counters("r.hospital_id = :hospital_id")}
         ORDER BY {TYPE_ORDER_SQL}
         """,
