@@ -87,6 +87,7 @@ def main(argv=None):
     loader.load_base(hospitals=100, users=10_000)
     loader.load_bookings(10_000)
     loader.finish()
+    loader.seal()  # patient fields sealed, as the service stores them
     bench = Bench(conn, loader, now=now, connections=16)
     runs = {}
     for round_ in range(1, args.rounds + 1):

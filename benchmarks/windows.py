@@ -107,8 +107,9 @@ def load(database, args, now):
     loader.load_bookings(args.bookings)
     shifted = shift_some_holds_back(conn)
     loader.finish()
-    log(f"  {time.perf_counter() - started:.1f} s; {shifted:,} approved holds moved "
-        f"{SHIFT_DAYS} days back")
+    loader.seal()  # patient fields sealed, as the service stores them
+    log(f"  {time.perf_counter() - started:.1f} s (patient fields sealed); {shifted:,} approved "
+        f"holds moved {SHIFT_DAYS} days back")
     return conn, loader
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from app import migrator
 from app.config import DEFAULTS
+from app.crypto import fields
 from app.db import connect
 from app.ops import invariants
 from benchmarks.loader import Loader
@@ -148,3 +149,27 @@ def test_the_loaders_draws_are_the_random_modules_draws():
         assert 60 + ours._randbelow(3000 - 60 + 1) == theirs.randint(60, 3000)
         assert ours._randbelow(10**8) == theirs.randrange(10**8)
     assert ours.getstate() == theirs.getstate()
+
+
+def test_seal_moves_every_loaded_patient_field_into_the_envelope(fast_db):
+    """The served benchmarks read bookings as the service stores them (Loader.seal)."""
+    loaded = {row["id"]: row for row in fast_db.execute("SELECT * FROM bookings")}
+    assert all(row["personal"] is None for row in loaded.values())  # loaded as plaintext
+
+    Loader(fast_db, now=NOW).seal()
+
+    rows = fast_db.execute("SELECT * FROM bookings ORDER BY id").fetchall()
+    assert len(rows) == len(loaded) == 700
+    for row in rows:
+        assert row["personal"] is not None
+        assert all(row[column] is None for column in fields.legacy_columns("bookings"))
+        # what the service reads, before (legacy plaintext columns) and after
+        before = fields.open_row("bookings", dict(loaded[row["id"]]), strict=True)
+        after = fields.open_row("bookings", dict(row), strict=True)
+        assert {c: after[c] for c in fields.legacy_columns("bookings")} == \
+            {c: before[c] for c in fields.legacy_columns("bookings")}
+        assert after["patient_name"] == loaded[row["id"]]["patient_name"]
+    tokened = fast_db.execute(
+        "SELECT count(DISTINCT booking_id) AS n FROM booking_name_tokens").fetchone()["n"]
+    assert tokened == len(rows)  # every booking findable by its patient's name
+    assert invariants.check_all(fast_db) == []
