@@ -190,7 +190,7 @@ _PEAK_HELD = """
                FROM booking_holds AS h
                WHERE h.hospital_id = r.hospital_id AND h.resource_type = r.resource_type
                  AND h.scheduled_end > :start AND h.scheduled_end <= :end_bound
-                 AND (:end IS NULL OR h.scheduled_date < :end)
+                 AND ({end} IS NULL OR h.scheduled_date < :end)
                UNION ALL
                SELECT h.scheduled_end, -h.allocated_units
                FROM booking_holds AS h
@@ -201,9 +201,11 @@ _PEAK_HELD = """
 
 
 def _peak_held(conn):
-    # PostgreSQL cannot type a bare parameter that is only selected (CASE's ELSE)
-    return _PEAK_HELD.format(start=pick(conn, {"sqlite": ":start",
-                                               "postgres": "CAST(:start AS timestamptz)"}))
+    # PostgreSQL cannot type a bare parameter that is only selected (CASE's ELSE) or
+    # only tested for NULL; typed, the statement can also be prepared (app/db/postgres.py)
+    return _PEAK_HELD.format(
+        start=pick(conn, {"sqlite": ":start", "postgres": "CAST(:start AS timestamptz)"}),
+        end=pick(conn, {"sqlite": ":end", "postgres": "CAST(:end AS timestamptz)"}))
 
 
 def free_units_sql(conn, *, window):
