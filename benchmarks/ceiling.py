@@ -27,13 +27,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from app import migrator
-from app.config import DEFAULTS
-from app.db import connect
-from app.timeutil import utcnow
 from benchmarks import wrk
 from benchmarks.cpu_per_request import measure
-from benchmarks.loader import Loader
+from benchmarks.loader import loaded_database
 from benchmarks.loadgen import Request
 from benchmarks.scenarios import Bench
 from tests.live_server import LiveServer
@@ -55,14 +51,7 @@ def main(argv=None):
         raise SystemExit("wrk is not on PATH")
     workdir = Path(tempfile.mkdtemp(prefix="rapidcare-ceiling-"))
     database = str(workdir / "bench.sqlite3")
-    conn = connect(database)
-    migrator.upgrade(conn, DEFAULTS["MIGRATIONS_DIR"], log=lambda _line: None)
-    now = utcnow()
-    loader = Loader(conn, now=now)
-    loader.load_base(hospitals=100, users=10_000)
-    loader.load_bookings(args.bookings)
-    loader.finish()
-    loader.seal()  # patient fields sealed, as the service stores them
+    conn, loader, now = loaded_database(database, args.bookings)
     bench = Bench(conn, loader, now=now, connections=16)
     print(f"{args.bookings:,} bookings loaded; {args.rounds} rounds of {args.duration:g} s "
           f"a scenario, {args.workers} sync workers, request logging on", flush=True)

@@ -21,12 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from app import migrator
-from app.config import DEFAULTS
-from app.db import connect
-from app.timeutil import utcnow
 from benchmarks import wrk
-from benchmarks.loader import Loader
+from benchmarks.loader import loaded_database
 from benchmarks.loadgen import Request
 from benchmarks.logging_ab import cpu_seconds
 from benchmarks.scenarios import Bench
@@ -80,14 +76,7 @@ def main(argv=None):
     trees = {"before": str(Path(args.before).resolve()), "after": str(ROOT)}
     workdir = Path(tempfile.mkdtemp(prefix="rapidcare-cpu-"))
     database = str(workdir / "bench.sqlite3")
-    conn = connect(database)
-    migrator.upgrade(conn, DEFAULTS["MIGRATIONS_DIR"], log=lambda _line: None)
-    now = utcnow()
-    loader = Loader(conn, now=now)
-    loader.load_base(hospitals=100, users=10_000)
-    loader.load_bookings(10_000)
-    loader.finish()
-    loader.seal()  # patient fields sealed, as the service stores them
+    conn, loader, now = loaded_database(database, 10_000)
     bench = Bench(conn, loader, now=now, connections=16)
     runs = {}
     for round_ in range(1, args.rounds + 1):

@@ -36,13 +36,14 @@ from bisect import bisect
 from datetime import timedelta
 from pathlib import Path
 
+from app import migrator
 from app.auth.passwords import hash_password
 from app.config import DEFAULTS, TEST_OVERRIDES, configure_encryption
 from app.crypto import rotation
-from app.db import transaction
+from app.db import connect, transaction
 from app.money import split_fee
 from app.pricing.rules import calculate_amount
-from app.timeutil import to_iso
+from app.timeutil import to_iso, utcnow
 
 DHAKA_OFFSET = timedelta(hours=6)  # Asia/Dhaka has no daylight saving time
 PASSWORD = "bench-password-1"
@@ -792,6 +793,22 @@ class Loader:
         spent = time.perf_counter() - started
         self.seconds += spent
         return spent
+
+
+def loaded_database(path, bookings, *, hospitals=100, users=10_000):
+    """A new migrated SQLite database at ``path`` loaded with ``bookings`` bookings, their
+    patient fields sealed as the service stores them: (connection, loader, now). The
+    set-up of the benchmarks that measure one fixed data set (ceiling, cpu_per_request,
+    logging_ab)."""
+    conn = connect(str(path))
+    migrator.upgrade(conn, DEFAULTS["MIGRATIONS_DIR"], log=lambda _line: None)
+    now = utcnow()
+    loader = Loader(conn, now=now)
+    loader.load_base(hospitals=hospitals, users=users)
+    loader.load_bookings(bookings)
+    loader.finish()
+    loader.seal()
+    return conn, loader, now
 
 
 # What _fast_rows reads and changes: copied into the generator process, and the changed part

@@ -27,12 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from app import migrator
-from app.config import DEFAULTS
-from app.db import connect
-from app.timeutil import utcnow
 from benchmarks import wrk
-from benchmarks.loader import Loader
+from benchmarks.loader import loaded_database
 from benchmarks.loadgen import run_load
 from benchmarks.scenarios import Bench
 from tests.live_server import LiveServer
@@ -100,13 +96,7 @@ def main(argv=None):
     variants = args.variants.split(",")
     workdir = Path(tempfile.mkdtemp(prefix="rapidcare-logab-"))
     database = str(workdir / "bench.sqlite3")
-    conn = connect(database)
-    migrator.upgrade(conn, DEFAULTS["MIGRATIONS_DIR"], log=lambda _line: None)
-    now = utcnow()
-    loader = Loader(conn, now=now)
-    loader.load_base(hospitals=100, users=10_000)
-    loader.load_bookings(args.bookings)
-    loader.finish()
+    conn, loader, now = loaded_database(database, args.bookings)
     bench = Bench(conn, loader, now=now, connections=16)
     client = "wrk -t2 -c10" if wrk.available() else "Python client, 16 connections"
     print(f"{args.bookings:,} bookings, {args.workers} sync workers, {client}, "
