@@ -2,12 +2,14 @@
 transactions, the request retry after a serialization conflict, the pool."""
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
 
 from app.db import get_db, postgres, transaction
 from app.db.postgres import translate
+from app.timeutil import to_iso
 
 pytestmark = pytest.mark.postgres_only
 
@@ -32,6 +34,26 @@ def test_values_come_back_as_on_sqlite(db):
     assert row == {"moment": "2026-12-02T04:00:00.500000+00:00", "day": "2026-12-02",
                    "doc": '{"a": [2], "b": 1}', "text": "50% off", "unset": True, "flag": True}
     assert row["flag"] == 1  # booleans compare equal to SQLite's 0/1
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(2026, 12, 4, 16, 5, 55, 123456, tzinfo=timezone.utc),
+    datetime(2026, 12, 4, 16, 5, 55, tzinfo=timezone.utc),           # no fraction printed
+    datetime(2026, 12, 4, 16, 5, 55, 500000, tzinfo=timezone.utc),   # printed as .5
+    datetime(2026, 12, 4, 16, 5, 55, 120, tzinfo=timezone.utc),      # .00012
+    datetime(1, 1, 1, tzinfo=timezone.utc),
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+    datetime(2026, 3, 1, 5, 0, tzinfo=timezone(timedelta(hours=6))),
+])
+def test_a_timestamptz_comes_back_as_to_iso_writes_it(db, moment):
+    """The loader rewrites PostgreSQL's text instead of parsing it (app/db/postgres.py)."""
+    assert db.execute("SELECT CAST(? AS timestamptz) AS t", (to_iso(moment),)
+                      ).fetchone()["t"] == to_iso(moment)
+
+
+def test_a_timestamptz_python_cannot_hold_is_still_refused(db):
+    with pytest.raises(psycopg.DataError):
+        db.execute("SELECT CAST('10000-01-01 00:00:00+00' AS timestamptz) AS t").fetchone()
 
 
 def test_transaction_is_serializable_and_rolls_back(db):
