@@ -186,6 +186,14 @@ def get_booking(conn, booking_id):
     return _opened(conn.execute(f"{BOOKING_SELECT} WHERE b.id = ?", (booking_id,)).fetchone())
 
 
+def get_booking_resource(conn, booking_id):
+    """(hospital_id, resource_type) of a booking the caller may see, or None: where it
+    holds its unit, without the rest of the booking (no joins, nothing to open)."""
+    row = conn.execute("SELECT hospital_id, resource_type FROM bookings WHERE id = ?",
+                       (booking_id,)).fetchone()
+    return None if row is None else (row["hospital_id"], row["resource_type"])
+
+
 def get_booking_by_reference(conn, reference):
     return _opened(conn.execute(
         f"{BOOKING_SELECT} WHERE b.booking_reference = ?", (reference,)

@@ -194,10 +194,10 @@ def _require_window_fits(conn, resource, start, end, *, now, action, exclude_id=
 def _schedule_lock(conn, booking_id):
     """resources.schedule_lock for the booking's (hospital, type), taken before the
     transaction (so read outside it: a booking's hospital and type never change)."""
-    booking = queries.get_booking(conn, booking_id)
-    if booking is None:
+    place = queries.get_booking_resource(conn, booking_id)
+    if place is None:
         return nullcontext()  # 404 inside, as for any other missing booking
-    return resources.schedule_lock(conn, booking["hospital_id"], booking["resource_type"])
+    return resources.schedule_lock(conn, *place)
 
 
 def _window(booking):
