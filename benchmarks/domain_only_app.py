@@ -25,7 +25,7 @@ from flask import Flask, Response, request
 
 from app import create_app
 from app.auth.queries import get_user_by_token
-from app.auth.session import CurrentUser
+from app.auth.session import _from_row  # the caller, as the service builds it
 from app.auth.tokens import hash_token
 from app.bookings import service as bookings
 from app.db import connect
@@ -77,7 +77,5 @@ def availability(hospital_id, resource_type):
 def my_bookings():
     token = request.headers["Authorization"].removeprefix("Bearer ")
     row = get_user_by_token(_conn(), hash_token(token), to_iso(utcnow()))
-    actor = CurrentUser(id=row["id"], name=row["name"], email=row["email"], role=row["role"],
-                        hospital_id=row["hospital_id"], session_id=row["session_id"])
-    items, total = bookings.my_bookings(_conn(), actor=actor, limit=20, offset=0)
+    items, total = bookings.my_bookings(_conn(), actor=_from_row(row), limit=20, offset=0)
     return _json({"items": items, "total": total})

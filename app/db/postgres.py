@@ -66,35 +66,33 @@ _TOKENS = re.compile(
     r"""|(?P<positional>\?)"""
     r"""|(?P<percent>%)"""
 )
-_translated = {}
-_TRANSLATED_MAX = 4096  # statements are constants; the bound only guards against a leak
-
-
-def translate(sql):
-    """``sql`` with sqlite3 placeholders rewritten for psycopg (cached)."""
-    result = _translated.get(sql)
-    if result is None:
-        result = _TOKENS.sub(_rewrite, sql)
-        if len(_translated) < _TRANSLATED_MAX:
-            _translated[sql] = result
-    return result
-
-
 # A parameter nothing around it gives a type to: ``:x IS NULL``, ``? IS NOT NULL``.
 # Bound on the server, PostgreSQL refuses it ("could not determine data type").
 _UNTYPED_PARAMETER = re.compile(r"(?:\?|(?<![:\w]):[A-Za-z_]\w*)\s+IS\s+(?:NOT\s+)?NULL", re.I)
-_preparable = {}
+_statements = {}
+_STATEMENTS_MAX = 4096  # statements are constants; the bound only guards against a leak
+
+
+def _statement(sql):
+    """(``sql`` as psycopg takes it, whether it can be prepared), worked out once per
+    statement text: every execute needs both."""
+    found = _statements.get(sql)
+    if found is None:
+        found = (_TOKENS.sub(_rewrite, sql), _UNTYPED_PARAMETER.search(sql) is None)
+        if len(_statements) < _STATEMENTS_MAX:
+            _statements[sql] = found
+    return found
+
+
+def translate(sql):
+    """``sql`` with sqlite3 placeholders rewritten for psycopg."""
+    return _statement(sql)[0]
 
 
 def preparable(sql):
     """Whether ``sql`` can be bound on the server and prepared: no parameter of it is
-    left untyped (cached per statement text, like ``translate``)."""
-    result = _preparable.get(sql)
-    if result is None:
-        result = _UNTYPED_PARAMETER.search(sql) is None
-        if len(_preparable) < _TRANSLATED_MAX:
-            _preparable[sql] = result
-    return result
+    left untyped."""
+    return _statement(sql)[1]
 
 
 def _rewrite(match):
@@ -174,9 +172,10 @@ class Connection:
         scripts/serve does."""
         started = perf_counter()
         try:
-            if params and self.prepare and preparable(sql):
-                return psycopg.Cursor(self.raw).execute(translate(sql), params, prepare=True)
-            return self.raw.execute(translate(sql), params)
+            text, typed = _statement(sql)
+            if params and self.prepare and typed:
+                return psycopg.Cursor(self.raw).execute(text, params, prepare=True)
+            return self.raw.execute(text, params)
         finally:
             elapsed = perf_counter() - started
             if elapsed >= self.slow_query_s:
