@@ -3,6 +3,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import PASSWORD
 
@@ -38,17 +39,17 @@ def test_staff_approve_from_the_queue_and_decline_with_a_confirmation(live, page
     first = page.locator("ol.queue > li").first
     assert urgent["booking_reference"] in first.inner_text()  # most urgent first
 
+    # The form posts and is redirected back to the same address, so wait_for_url would
+    # return at once: expect() retries until the new page says what happened.
     page.get_by_role("button", name=f"Approve {urgent['booking_reference']}").click()
-    page.wait_for_url(re.compile(r"/console/queue$"))
-    assert f"Approved {urgent['booking_reference']}" in page.get_by_role("status").first.inner_text()
+    expect(page.get_by_role("status").first).to_contain_text(f"Approved {urgent['booking_reference']}")
     assert count(page, '[data-count="total-pending"]') == 1
     assert count(page, '#available-beds [data-count="available"]') == 9
 
     page.on("dialog", lambda dialog: dialog.accept())  # console.js asks before a decline
     page.get_by_label(f"Reason for declining {routine['booking_reference']}").fill("no bed free")
     page.get_by_role("button", name=f"Decline {routine['booking_reference']}").click()
-    page.wait_for_url(re.compile(r"/console/queue$"))
-    assert f"Declined {routine['booking_reference']}" in page.inner_text("main")
+    expect(page.locator("main")).to_contain_text(f"Declined {routine['booking_reference']}")
     assert count(page, '[data-count="total-pending"]') == 0
     assert page.console_errors == []  # nothing refused by the content security policy
 
@@ -64,8 +65,7 @@ def test_staff_edit_a_bed_count(live, page):
     page.get_by_label("Maintenance").first.fill("3")
     page.get_by_label("Reason (kept in the audit log)").first.fill("ward C reopened")
     page.get_by_role("button", name="Save Beds").click()
-    page.wait_for_url(re.compile(r"/console/board$"))
-    assert "beds: saved. Now 11 available of 14" in page.inner_text("main")
+    expect(page.locator("main")).to_contain_text("beds: saved. Now 11 available of 14")
     assert count(page, '#counts-beds [data-count="available"]') == 11
     assert count(page, '#counts-beds [data-count="maintenance"]') == 3
     assert page.console_errors == []
@@ -79,12 +79,16 @@ def test_admin_approves_a_pending_hospital(live, page):
 
     sign_in(page, live, admin)
     page.wait_for_url(re.compile(r"/console/admin/hospitals$"))
-    assert page.get_by_role("heading", name="Khulna Care").is_visible()
+    # expect() retries until the page shows it: a bare is_visible() right after a click
+    # can read the page before the next one has rendered (it failed CI once that way)
+    heading = page.get_by_role("heading", name="Khulna Care")
+    expect(heading).to_be_visible()
     page.get_by_role("button", name="Approve Khulna Care").click()
-    assert "Khulna Care is now approved." in page.get_by_role("status").first.inner_text()
-    assert page.get_by_role("heading", name="Khulna Care").count() == 0  # no longer pending
+    expect(page.get_by_role("status").first).to_contain_text("Khulna Care is now approved.")
+    expect(heading).to_have_count(0)  # no longer pending
     page.get_by_role("link", name="approved").click()
-    assert page.get_by_role("heading", name="Khulna Care").is_visible()
+    page.wait_for_url(re.compile(r"/console/admin/hospitals\?status=approved$"))
+    expect(heading).to_be_visible()
 
 
 def test_a_patient_is_refused(live, page):
